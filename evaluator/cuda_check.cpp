@@ -1,0 +1,37 @@
+#include "evaluator/cuda_check.h"
+
+namespace ks {
+
+bool CudaError::sticky() const {
+  switch (code) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError:
+    case cudaErrorAssert:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string cuda_error_text(cudaError_t e) {
+  return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+}
+
+void cuda_check(cudaError_t e, const char* call) {
+  if (e != cudaSuccess) throw CudaError(e, std::string(call) + ": " + cuda_error_text(e));
+}
+
+void cublas_check(cublasStatus_t s, const char* call) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw Error(std::string(call) + ": " + cublasLtGetStatusName(s) + ": " + cublasLtGetStatusString(s));
+}
+
+}  // namespace ks

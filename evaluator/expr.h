@@ -1,0 +1,42 @@
+#pragma once
+// Plan expressions: integers, + - * / %, parentheses, unary minus, cdiv(a,b), min(a,b), max(a,b),
+// comparisons (< <= > >= == !=), && and || (short-circuit), over names (size symbols, params).
+// Integer arithmetic in int64; / and % truncate like C; a comparison is 1 or 0.
+// A small recursive-descent parser: no string is evaluated by any other means.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tasks/error.h"
+
+namespace ks {
+
+// Thrown by parse and eval; what() reads "<context>: <problem> at column <n> in '<text>'".
+struct ExprError : Error {
+  using Error::Error;
+};
+
+using Env = std::map<std::string, int64_t>;
+
+class Expr {
+ public:
+  // context names the field in errors, e.g. "steps[1].grid[0]".
+  static Expr parse(std::string_view text, std::string_view context = "expression");
+
+  int64_t eval(const Env& env) const;  // unknown name, division by zero, overflow: ExprError
+  std::vector<std::string> names() const;  // every name used, sorted, unique
+  const std::string& text() const { return text_; }
+
+  struct Node;
+
+ private:
+  std::string text_, context_;
+  std::shared_ptr<const Node> root_;
+};
+
+}  // namespace ks

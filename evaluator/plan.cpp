@@ -1,0 +1,349 @@
+// Reading a candidate's plan: find the leading /* ksearch ... */ comment, parse its JSON, and turn
+// it into a Plan, field by field. Every error names the field path ("plan.steps[1].grid[0]"), since
+// the reader is as often an LLM fixing its own output as a person.
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "evaluator/plan.h"
+
+namespace ks {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+bool is_identifier(std::string_view s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+std::string trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string join(std::initializer_list<std::string_view> items) {
+  std::string out;
+  for (auto item : items) out += (out.empty() ? "" : ", ") + std::string(item);
+  return out;
+}
+
+// Where the plan's JSON lies in the file.
+struct PlanComment {
+  size_t comment_start;  // the "/*"
+  size_t json_start;     // just after "ksearch"
+  size_t json_end;       // the "*/"
+};
+
+PlanComment find_plan_comment(std::string_view text, const std::string& origin) {
+  const std::string how =
+      "a candidate starts with a /* ksearch {json} */ comment (only whitespace and // comments "
+      "may precede it)";
+  size_t i = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a UTF-8 byte-order mark
+  for (;;) {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (text.substr(i, 2) != "//") break;
+    i = text.find('\n', i);
+    if (i == std::string_view::npos) i = text.size();
+  }
+  if (text.substr(i, 2) != "/*") throw PlanError(origin + ": plan: no plan comment: " + how);
+  PlanComment c{i, 0, 0};
+  i += 2;
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  size_t word_end = i;
+  while (word_end < text.size() && (std::isalnum(static_cast<unsigned char>(text[word_end])) ||
+                                    text[word_end] == '_'))
+    ++word_end;
+  if (text.substr(i, word_end - i) != "ksearch")
+    throw PlanError(origin + ": plan: the first block comment does not start with 'ksearch': " +
+                    how);
+  c.json_start = word_end;
+  c.json_end = text.find("*/", word_end);
+  if (c.json_end == std::string_view::npos)
+    throw PlanError(origin + ": plan: the /* ksearch comment is never closed with */");
+  return c;
+}
+
+// Rejects a key given twice in one JSON object (nlohmann would silently keep one of them) and
+// names its path. Runs as nlohmann's parser callback, which sees keys but not paths, so it keeps
+// its own stack of open objects and arrays.
+class DuplicateKeyCheck {
+ public:
+  explicit DuplicateKeyCheck(std::string origin) : origin_(std::move(origin)) {}
+
+  bool operator()(int /*depth*/, Json::parse_event_t event, Json& parsed) {
+    using E = Json::parse_event_t;
+    if (event == E::object_start || event == E::array_start || event == E::value)
+      if (!frames_.empty() && frames_.back().array) ++frames_.back().count;
+    switch (event) {
+      case E::object_start: frames_.emplace_back().array = false; break;
+      case E::array_start: frames_.emplace_back().array = true; break;
+      case E::object_end:
+      case E::array_end: frames_.pop_back(); break;
+      case E::key: {
+        Frame& top = frames_.back();
+        top.key = parsed.get<std::string>();
+        if (!top.keys.insert(top.key).second)
+          throw PlanError(origin_ + ": " + path() + ": key given twice");
+        break;
+      }
+      case E::value: break;
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    bool array = false;
+    size_t count = 0;        // arrays: elements begun so far
+    std::string key;         // objects: the key being read
+    std::set<std::string> keys;
+  };
+  std::string origin_;
+  std::vector<Frame> frames_;
+
+  std::string path() const {
+    std::string p = "plan";
+    for (const Frame& f : frames_)
+      p += f.array ? "[" + std::to_string(f.count - 1) + "]" : "." + f.key;
+    return p;
+  }
+};
+
+class PlanReader {
+ public:
+  explicit PlanReader(std::string origin) : origin_(std::move(origin)) {}
+
+  Plan read(const Json& root) {
+    const std::string path = "plan";
+    if (!root.is_object()) fail(path, "expected a JSON object, got " + type_of(root));
+    check_keys(root, path, {"task", "name", "params", "applies", "workspace", "steps"},
+               "task, name, params, applies, workspace, steps");
+    Plan plan;
+    plan.task = name_string(required(root, path, "task"), "plan.task");
+    plan.name = name_string(required(root, path, "name"), "plan.name");
+    if (root.contains("params")) plan.params = params(root["params"], "plan.params");
+    if (root.contains("applies")) plan.applies = expr(root["applies"], "plan.applies");
+    if (root.contains("workspace")) plan.workspace = workspace(root["workspace"], "plan.workspace");
+    const Json& steps = required(root, path, "steps");
+    if (!steps.is_array() || steps.empty())
+      fail("plan.steps", "expected a non-empty array of steps, got " + describe(steps));
+    for (size_t i = 0; i < steps.size(); ++i)
+      plan.steps.push_back(step(steps[i], "plan.steps[" + std::to_string(i) + "]"));
+    return plan;
+  }
+
+ private:
+  std::string origin_;
+
+  [[noreturn]] void fail(const std::string& path, const std::string& problem) const {
+    throw PlanError(origin_ + ": " + path + ": " + problem);
+  }
+
+  static std::string type_of(const Json& j) {
+    if (j.is_number_integer()) return "an integer";
+    if (j.is_number_float()) return "a non-integer number";
+    std::string t = j.type_name();
+    return (t == "array" || t == "object" ? "an " : "a ") + t;
+  }
+  static std::string describe(const Json& j) {
+    return j.is_array() && j.empty() ? "an empty array" : type_of(j);
+  }
+
+  void check_keys(const Json& obj, const std::string& path,
+                  const std::set<std::string_view>& allowed, std::string_view listing) const {
+    for (const auto& [key, value] : obj.items())
+      if (!allowed.contains(key)) fail(path + "." + key, "unknown key (expected " +
+                                           std::string(listing) + ")");
+  }
+
+  const Json& required(const Json& obj, const std::string& path, const std::string& key) const {
+    if (!obj.contains(key)) fail(path + "." + key, "missing (required)");
+    return obj[key];
+  }
+
+  std::string name_string(const Json& j, const std::string& path) const {
+    if (!j.is_string()) fail(path, "expected a string, got " + type_of(j));
+    std::string s = trim(j.get<std::string>());
+    if (s.empty()) fail(path, "must not be empty");
+    return s;
+  }
+
+  int64_t integer(const Json& j, const std::string& path) const {
+    if (!j.is_number_integer()) fail(path, "expected an integer, got " + type_of(j));
+    if (j.is_number_unsigned() && j.get<uint64_t>() > uint64_t{INT64_MAX})
+      fail(path, "integer out of int64 range");
+    return j.get<int64_t>();
+  }
+
+  Expr expr(const Json& j, const std::string& path) const {
+    std::string text;
+    if (j.is_string()) text = j.get<std::string>();
+    else if (j.is_number_integer()) text = std::to_string(integer(j, path));
+    else fail(path, "expected an expression (a string or an integer), got " + type_of(j));
+    try {
+      return Expr::parse(text, path);
+    } catch (const ExprError& e) {
+      throw PlanError(origin_ + ": " + e.what());
+    }
+  }
+
+  // grid and block: one expression, or an array of 1 to 3.
+  std::vector<Expr> dims(const Json& j, const std::string& path) const {
+    if (!j.is_array()) return {expr(j, path)};
+    if (j.empty() || j.size() > 3)
+      fail(path, "expected 1 to 3 expressions, got " + std::to_string(j.size()));
+    std::vector<Expr> out;
+    for (size_t i = 0; i < j.size(); ++i)
+      out.push_back(expr(j[i], path + "[" + std::to_string(i) + "]"));
+    return out;
+  }
+
+  std::vector<Param> params(const Json& j, const std::string& path) const {
+    if (!j.is_object()) fail(path, "expected an object of name -> [values], got " + type_of(j));
+    std::vector<Param> out;
+    for (const auto& [name, values] : j.items()) {
+      std::string p = path + "." + name;
+      if (!is_identifier(name))
+        fail(p, "param names must be C identifiers (they become -D macros)");
+      if (!values.is_array() || values.empty())
+        fail(p, "expected a non-empty array of integers, got " + describe(values));
+      Param param{name, {}};
+      for (size_t i = 0; i < values.size(); ++i) {
+        std::string pi = p + "[" + std::to_string(i) + "]";
+        int64_t v = integer(values[i], pi);
+        for (int64_t seen : param.values)
+          if (seen == v) fail(pi, "value " + std::to_string(v) + " given twice");
+        param.values.push_back(v);
+      }
+      out.push_back(std::move(param));
+    }
+    return out;
+  }
+
+  std::vector<std::pair<std::string, Expr>> workspace(const Json& j,
+                                                      const std::string& path) const {
+    if (!j.is_object()) fail(path, "expected an object of name -> bytes, got " + type_of(j));
+    std::vector<std::pair<std::string, Expr>> out;
+    for (const auto& [name, bytes] : j.items()) {
+      std::string p = path + "." + name;
+      if (!is_identifier(name)) fail(p, "workspace names must be C identifiers");
+      out.emplace_back(name, expr(bytes, p));
+    }
+    return out;
+  }
+
+  Step step(const Json& j, const std::string& path) const {
+    if (!j.is_object()) fail(path, "expected a step object, got " + type_of(j));
+    bool kernel = j.contains("kernel"), gemm = j.contains("gemm");
+    if (kernel && gemm) fail(path, "has both \"kernel\" and \"gemm\"; a step is exactly one");
+    if (!kernel && !gemm)
+      fail(path, "needs \"kernel\" (a launch) or \"gemm\" (a library GEMM)");
+    if (gemm) {
+      check_keys(j, path, {"gemm"}, "only \"gemm\" in a gemm step");
+      return {gemm_step(j["gemm"], path + ".gemm")};
+    }
+    check_keys(j, path, {"kernel", "grid", "block", "smem", "args"},
+               "kernel, grid, block, smem, args");
+    KernelStep k;
+    k.kernel = name_string(j["kernel"], path + ".kernel");
+    if (!is_identifier(k.kernel))
+      fail(path + ".kernel", "'" + k.kernel + "' is not a C identifier (an extern \"C\" name)");
+    k.grid = dims(required(j, path, "grid"), path + ".grid");
+    k.block = dims(required(j, path, "block"), path + ".block");
+    if (j.contains("smem")) k.smem = expr(j["smem"], path + ".smem");
+    if (j.contains("args")) {
+      const Json& args = j["args"];
+      if (!args.is_array()) fail(path + ".args", "expected an array, got " + type_of(args));
+      for (size_t i = 0; i < args.size(); ++i) {
+        std::string p = path + ".args[" + std::to_string(i) + "]";
+        if (args[i].is_number_integer()) {
+          k.args.push_back(std::to_string(integer(args[i], p)));
+        } else if (args[i].is_string()) {
+          k.args.push_back(trim(args[i].get<std::string>()));
+          if (k.args.back().empty()) fail(p, "empty argument");
+        } else {
+          fail(p, "expected a name or expression (a string) or an integer, got " +
+                      type_of(args[i]));
+        }
+      }
+    }
+    return {std::move(k)};
+  }
+
+  GemmStep gemm_step(const Json& j, const std::string& path) const {
+    if (!j.is_object()) fail(path, "expected an object, got " + type_of(j));
+    check_keys(j, path, {"a", "b", "d", "m", "n", "k", "trans_a", "trans_b", "batch"},
+               join({"a", "b", "d", "m", "n", "k", "trans_a", "trans_b", "batch"}));
+    GemmStep g;
+    g.a = name_string(required(j, path, "a"), path + ".a");
+    g.b = name_string(required(j, path, "b"), path + ".b");
+    g.d = name_string(required(j, path, "d"), path + ".d");
+    g.m = expr(required(j, path, "m"), path + ".m");
+    g.n = expr(required(j, path, "n"), path + ".n");
+    g.k = expr(required(j, path, "k"), path + ".k");
+    g.trans_a = flag(j, "trans_a", path);
+    g.trans_b = flag(j, "trans_b", path);
+    if (j.contains("batch")) g.batch = expr(j["batch"], path + ".batch");
+    return g;
+  }
+
+  bool flag(const Json& obj, const std::string& key, const std::string& path) const {
+    if (!obj.contains(key)) return false;
+    const Json& j = obj[key];
+    if (!j.is_boolean()) fail(path + "." + key, "expected true or false, got " + type_of(j));
+    return j.get<bool>();
+  }
+};
+
+}  // namespace
+
+Candidate parse_candidate(std::string_view text, std::string_view origin_view) {
+  std::string origin(origin_view);
+  PlanComment c = find_plan_comment(text, origin);
+  std::string_view json_text = text.substr(c.json_start, c.json_end - c.json_start);
+  Json root;
+  try {
+    root = Json::parse(json_text, DuplicateKeyCheck(origin), /*allow_exceptions=*/true,
+                       /*ignore_comments=*/true);
+  } catch (const Json::parse_error& e) {
+    // nlohmann counts bytes from 1 within the JSON text; say where that is in the comment and
+    // the file, since its own line numbers count from the "/* ksearch" line.
+    size_t in_file = std::min(c.json_start + (e.byte > 0 ? e.byte - 1 : 0), text.size());
+    size_t line = 1;
+    for (size_t i = 0; i < in_file; ++i) line += text[i] == '\n';
+    throw PlanError(origin + ": plan: JSON syntax error at byte " +
+                    std::to_string(in_file - c.comment_start + 1) + " of the plan comment (line " +
+                    std::to_string(line) + " of the file): " + e.what());
+  }
+  Candidate cand;
+  cand.origin = origin;
+  cand.source = std::string(text);
+  cand.plan = PlanReader(origin).read(root);
+  return cand;
+}
+
+Candidate load_candidate(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error("load_candidate: cannot read '" + path + "': it is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("load_candidate: cannot open '" + path + "': " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw Error("load_candidate: cannot read '" + path + "'");
+  return parse_candidate(text.str(), path);
+}
+
+}  // namespace ks

@@ -1,0 +1,86 @@
+#pragma once
+// A candidate is one .cu file: a plan in a leading /* ksearch {json} */ comment, then CUDA code.
+// The same format serves seeds, LLM output, the baseline and the GPU reference.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "evaluator/expr.h"
+#include "tasks/task.h"
+
+namespace ks {
+
+// Thrown for a bad plan; what() names the field, e.g. "plan.steps[1].grid[0]: ...".
+struct PlanError : Error {
+  using Error::Error;
+};
+
+struct KernelStep {
+  std::string kernel;          // extern "C" __global__ name
+  std::vector<Expr> grid;      // 1 to 3 expressions
+  std::vector<Expr> block;     // 1 to 3 expressions
+  std::optional<Expr> smem;    // dynamic shared memory bytes (absent: 0)
+  std::vector<std::string> args;  // buffer/workspace names, constants, or integer expressions
+};
+
+// D[m,n] = A[m,k] @ B[k,n] on row-major buffers, through cuBLASLt, fp32 accumulation.
+// trans_a: A is stored as [k,m]; trans_b: B is stored as [n,k] (so D = A @ B^T).
+// batch > 1: strided-batched, each operand's batch stride its own m*k, k*n, m*n.
+struct GemmStep {
+  std::string a, b, d;          // buffer or workspace names
+  Expr m, n, k;
+  bool trans_a = false, trans_b = false;
+  std::optional<Expr> batch;    // absent: 1
+};
+
+struct Step {
+  std::variant<KernelStep, GemmStep> op;
+};
+
+struct Param {
+  std::string name;
+  std::vector<int64_t> values;  // allowed values, in file order; the first is the default
+};
+
+struct Plan {
+  std::string task;
+  std::string name;
+  std::vector<Param> params;
+  std::optional<Expr> applies;  // absent: applies to every shape
+  std::vector<std::pair<std::string, Expr>> workspace;  // name -> bytes
+  std::vector<Step> steps;
+};
+
+struct Candidate {
+  std::string origin;  // file path or other label, for messages
+  std::string source;  // the whole file, plan comment included (NVRTC compiles it as is)
+  Plan plan;
+};
+
+// One point of the parameter space, in the plan's param order.
+using Variant = std::vector<std::pair<std::string, int64_t>>;
+
+// Parses the leading "/* ksearch" comment (JSON) of text. Throws PlanError naming the field and,
+// for JSON syntax errors, the byte offset.
+Candidate parse_candidate(std::string_view text, std::string_view origin);
+Candidate load_candidate(const std::string& path);  // reads the file, then parse_candidate
+
+// Checks the plan against its task: task name matches, names in args/gemm/expressions resolve
+// (buffers, workspace, size symbols, constants, params), no name defined twice. Throws PlanError.
+void validate_plan(const Plan& plan, const Task& task);
+
+std::vector<Variant> enumerate_variants(const std::vector<Param>& params);  // row-major, last fastest
+Variant default_variant(const std::vector<Param>& params);
+std::string format_variant(const Variant& v);  // "THREADS=128,ROWS=2"; "default" when empty
+// "THREADS=128,ROWS=2": every name a param, every value allowed, unnamed params at their default.
+Variant parse_variant(const std::string& text, const std::vector<Param>& params);
+
+// Size symbols, params and (for expressions only) nothing else: the env a plan's expressions
+// are evaluated in for one shape and variant.
+Env make_env(const Shape& shape, const Variant& variant);
+
+}  // namespace ks

@@ -1,0 +1,89 @@
+#include "evaluator/plan_instance.h"
+
+namespace ks {
+
+PlanInstance::PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& shape,
+                           const std::vector<InputSet>& sets, std::optional<DType> output_dtype,
+                           const LtContext& lt, size_t smem_limit) {
+  const Env env = make_env(shape, lp.variant);
+  PlanBindings b;
+  b.env = env;
+  b.lt = lt;
+  for (auto& c : task.constants()) b.constants[c.name] = c.value;
+  for (auto& spec : task.outputs()) {
+    HostBuffer shape_only;
+    shape_only.dtype = output_dtype.value_or(spec.dtype);
+    shape_only.dims = task.dims_of(spec, shape);
+    auto buf = std::make_unique<GuardedBuffer>(shape_only.count() * dtype_size(shape_only.dtype));
+    b.buffers[spec.name] = {buf->data(), shape_only.dtype, buf->bytes()};
+    outputs_[spec.name] = std::move(buf);
+    output_shapes_[spec.name] = std::move(shape_only);
+  }
+  for (auto& [name, size] : lp.plan->workspace) {
+    int64_t bytes = size.eval(env);
+    if (bytes < 0) throw PlanError("plan.workspace." + name + ": " + std::to_string(bytes) + " bytes");
+    auto buf = std::make_unique<GuardedBuffer>(static_cast<size_t>(bytes));
+    b.buffers[name] = {buf->data(), DType::bf16, buf->bytes()};
+    workspace_[name] = std::move(buf);
+  }
+  for (auto& set : sets) {
+    for (auto& spec : task.inputs())
+      b.buffers[spec.name] = {set.device.at(spec.name)->data(), spec.dtype,
+                              set.device.at(spec.name)->bytes()};
+    bound_.emplace_back(lp, b, smem_limit);
+  }
+  graphs_.resize(sets.size());
+}
+
+cudaGraphExec_t PlanInstance::graph(size_t set, cudaStream_t s) {
+  if (!graphs_.at(set)) {
+    KS_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    try {
+      enqueue(set, s);
+    } catch (...) {
+      cudaGraph_t g = nullptr;
+      (void)cudaStreamEndCapture(s, &g);
+      if (g) (void)cudaGraphDestroy(g);
+      throw;
+    }
+    cudaGraph_t g;
+    KS_CUDA(cudaStreamEndCapture(s, &g));
+    Graph owner(g);
+    cudaGraphExec_t exec;
+    KS_CUDA(cudaGraphInstantiate(&exec, g, 0));
+    graphs_[set] = GraphExec(exec);
+  }
+  return graphs_[set].get();
+}
+
+void PlanInstance::poison_outputs(cudaStream_t s) {
+  for (auto& [_, b] : outputs_) b->fill(0xFF, s);
+}
+
+void PlanInstance::scramble_workspace() {
+  for (auto& [_, b] : workspace_) b->fill(0xFF);
+}
+
+void PlanInstance::reset_guards() {
+  for (auto* group : {&outputs_, &workspace_})
+    for (auto& [_, b] : *group) b->fill_guards();
+}
+
+HostBuffers PlanInstance::download_outputs() const {
+  HostBuffers r;
+  for (auto& [name, b] : outputs_) {
+    HostBuffer h(output_shapes_.at(name).dtype, output_shapes_.at(name).dims);
+    download(h.bytes.data(), b->data(), h.bytes.size());
+    r[name] = std::move(h);
+  }
+  return r;
+}
+
+std::string PlanInstance::first_broken_guard() const {
+  for (auto* group : {&outputs_, &workspace_})
+    for (auto& [name, b] : *group)
+      if (!b->guards_intact()) return name;
+  return "";
+}
+
+}  // namespace ks

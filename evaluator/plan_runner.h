@@ -1,0 +1,57 @@
+#pragma once
+// Runs a plan: a compiled variant loaded into the device (LoadedPlan), then bound to one shape's
+// buffers with every expression evaluated and every launch checked once (BoundPlan), then
+// enqueued as often as the checker and the timer need.
+#include <cuda_runtime.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "evaluator/cuda_handles.h"
+#include "evaluator/lt_gemm.h"
+#include "evaluator/nvrtc_compiler.h"
+#include "evaluator/plan.h"
+
+namespace ks {
+
+struct LoadedPlan {
+  const Plan* plan = nullptr;
+  Variant variant;
+  Library library;
+  std::map<std::string, cudaKernel_t> kernels;  // every kernel the steps name
+  std::vector<KernelResources> resources;       // ptxas's report
+
+  // Loads the cubin and looks up every kernel the plan names. Throws CudaError or PlanError
+  // (a kernel the file does not define).
+  static LoadedPlan load(const Candidate& c, const Variant& v, const CompileResult& compiled);
+};
+
+struct PlanBindings {
+  Env env;                                    // size symbols and params
+  std::map<std::string, BoundBuffer> buffers; // task buffers and workspace
+  std::map<std::string, double> constants;    // reach kernels as float
+  LtContext lt;
+};
+
+class BoundPlan {
+ public:
+  // Throws PlanError for what the plan asks wrongly (an arg the kernel does not take, smem over
+  // the device's limit, a bad grid), CudaError for the runtime's refusals.
+  BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t smem_limit);
+  void enqueue(cudaStream_t stream) const;
+
+ private:
+  struct KernelLaunch {
+    std::string where;
+    cudaKernel_t kernel;
+    dim3 grid, block;
+    size_t smem;
+    std::vector<std::array<std::byte, 8>> values;  // one slot per parameter
+  };
+  std::vector<std::variant<KernelLaunch, std::unique_ptr<LtGemm>>> steps_;
+};
+
+}  // namespace ks

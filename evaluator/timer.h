@@ -1,0 +1,51 @@
+#pragma once
+// Times a candidate against the baseline: CUDA graphs replayed in turn (A B A B ...), the L2
+// flushed and the outputs poisoned before each replay (outside the timed region), input sets
+// rotated, CUDA events around each replay, medians of at least min_replays and min_seconds.
+#include <cuda_runtime.h>
+
+#include <functional>
+#include <vector>
+
+#include "evaluator/cuda_handles.h"
+
+namespace ks {
+
+struct TimerOptions {
+  int warmup = 3;
+  int min_replays = 20;
+  double min_seconds = 0.1;  // wall time of the measuring loop
+  int max_replays = 5000;
+};
+
+struct TimeStats {
+  double median_us = 0, p10_us = 0, p90_us = 0;
+  static TimeStats of(std::vector<double> us);
+};
+
+struct PairTiming {
+  TimeStats candidate, baseline;
+  double speedup = 0;  // median over replay pairs of baseline / candidate
+  int replays = 0;     // per side
+  size_t last_set = 0; // the input set of the candidate's last timed replay
+};
+
+// What one side needs: its graph for input set i, and a call that poisons its outputs.
+struct TimedSide {
+  std::function<cudaGraphExec_t(size_t set)> graph;
+  std::function<void(cudaStream_t)> poison;
+};
+
+class L2Flusher {
+ public:
+  explicit L2Flusher(size_t l2_bytes);  // a buffer of twice the L2 size
+  void enqueue(cudaStream_t s) const;
+
+ private:
+  DeviceMemory buf_;
+};
+
+PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size_t sets,
+                     const L2Flusher& flush, cudaStream_t stream, const TimerOptions& opt = {});
+
+}  // namespace ks

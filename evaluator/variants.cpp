@@ -1,0 +1,120 @@
+// Points of a plan's parameter space: enumerating them for the tuner, naming them for the archive
+// and the command line ("THREADS=128,ROWS=2"), and the env its expressions are evaluated in.
+#include <algorithm>
+#include <charconv>
+
+#include "evaluator/plan.h"
+
+namespace ks {
+namespace {
+
+std::string trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string join_values(const std::vector<int64_t>& values) {
+  std::string out;
+  for (int64_t v : values) out += (out.empty() ? "" : ", ") + std::to_string(v);
+  return out;
+}
+
+std::string join_names(const std::vector<Param>& params) {
+  if (params.empty()) return "this plan has no params";
+  std::string out = "params: ";
+  for (size_t i = 0; i < params.size(); ++i) out += (i ? ", " : "") + params[i].name;
+  return out;
+}
+
+[[noreturn]] void variant_error(const std::string& text, const std::string& problem) {
+  throw PlanError("variant '" + text + "': " + problem);
+}
+
+}  // namespace
+
+std::vector<Variant> enumerate_variants(const std::vector<Param>& params) {
+  for (const Param& p : params)
+    if (p.values.empty()) return {};
+  // An odometer over value indices: the last param turns fastest.
+  std::vector<size_t> index(params.size(), 0);
+  std::vector<Variant> out;
+  for (;;) {
+    Variant v;
+    for (size_t i = 0; i < params.size(); ++i)
+      v.emplace_back(params[i].name, params[i].values[index[i]]);
+    out.push_back(std::move(v));
+    size_t i = params.size();
+    while (i > 0) {
+      --i;
+      if (++index[i] < params[i].values.size()) break;
+      index[i] = 0;
+      if (i == 0) return out;
+    }
+    if (params.empty()) return out;
+  }
+}
+
+Variant default_variant(const std::vector<Param>& params) {
+  Variant v;
+  for (const Param& p : params) {
+    if (p.values.empty()) throw PlanError("plan.params." + p.name + ": a param needs a value");
+    v.emplace_back(p.name, p.values.front());
+  }
+  return v;
+}
+
+std::string format_variant(const Variant& v) {
+  if (v.empty()) return "default";
+  std::string out;
+  for (const auto& [name, value] : v)
+    out += (out.empty() ? "" : ",") + name + "=" + std::to_string(value);
+  return out;
+}
+
+Variant parse_variant(const std::string& text, const std::vector<Param>& params) {
+  Variant v = default_variant(params);
+  std::string all = trim(text);
+  if (all.empty() || all == "default") return v;
+  auto fail = [&](const std::string& problem) { variant_error(text, problem); };
+  std::vector<bool> given(params.size(), false);
+  size_t start = 0;
+  for (;;) {
+    size_t comma = all.find(',', start);
+    std::string item = trim(std::string_view(all).substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start));
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) fail("'" + item + "' is not NAME=VALUE");
+    std::string name = trim(std::string_view(item).substr(0, eq));
+    std::string value_text = trim(std::string_view(item).substr(eq + 1));
+
+    size_t i = 0;
+    while (i < params.size() && params[i].name != name) ++i;
+    if (i == params.size()) fail("unknown param '" + name + "' (" + join_names(params) + ")");
+    if (given[i]) fail(name + " is given twice");
+    given[i] = true;
+
+    int64_t value = 0;
+    const char* end = value_text.data() + value_text.size();
+    auto [ptr, ec] = std::from_chars(value_text.data(), end, value);
+    if (value_text.empty() || ec != std::errc() || ptr != end)
+      fail("the value of " + name + " must be an integer, got '" + value_text + "'");
+    const auto& allowed = params[i].values;
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
+      fail(name + "=" + value_text + " is not allowed (allowed values of " + name + ": " +
+           join_values(allowed) + ")");
+    v[i].second = value;
+
+    if (comma == std::string::npos) return v;
+    start = comma + 1;
+  }
+}
+
+Env make_env(const Shape& shape, const Variant& variant) {
+  Env env(shape.begin(), shape.end());
+  for (const auto& [name, value] : variant) env.insert_or_assign(name, value);
+  return env;
+}
+
+}  // namespace ks

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole GPU check, run on a GPU machine from the repository root over a build made by the
+# README's test command: the GPU tests, `ksearch eval` of the baseline and of every seed (each
+# twice, with different input seeds: run-to-run stability), PyTorch eager on the same shapes,
+# and a short table last. Logs: gpu-tests.log, summary.txt and gpu-check.tgz (everything) in
+# $OUT, or all loose in ./gpu-check-out when OUT is unset.
+set -uo pipefail
+work=$(mktemp -d)
+export KSEARCH_CACHE_DIR="${KSEARCH_CACHE_DIR:-$work/cache}"
+ks=./build/ksearch
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv >"$work/nvidia-smi.txt" 2>&1
+
+ctest --test-dir build -L gpu --output-on-failure >"$work/gpu-tests.log" 2>&1
+echo "gpu tests: $(grep -E 'tests passed|tests failed' "$work/gpu-tests.log")"
+
+task=rmsnorm_linear
+for f in seeds/$task/*.cu; do
+  name=$(basename "$f" .cu)
+  for run in 1 2; do
+    $ks eval "$f" --seed "$run" --save-json "$work/eval-$name-$run.json" >"$work/eval-$name-$run.txt" 2>>"$work/eval.log"
+  done
+done
+python3 scripts/torch_rmsnorm_linear.py >"$work/torch.jsonl" 2>>"$work/eval.log"
+grep -E "ksearch:|did not pass" "$work/eval.log"
+python3 scripts/gpu_summary.py "$work" >"$work/summary.txt" 2>&1
+
+if [ -n "${OUT:-}" ]; then
+  tar czf "$OUT/gpu-check.tgz" --exclude=cache -C "$work" .
+  cp "$work/gpu-tests.log" "$work/summary.txt" "$OUT/"
+else
+  mkdir -p gpu-check-out && cp -r "$work"/. gpu-check-out/ && rm -rf gpu-check-out/cache
+fi
+cat "$work/summary.txt"

@@ -1,0 +1,50 @@
+#pragma once
+// 16-byte vector helpers: 8 bf16 moved as one uint4 (one 128-bit load or store instruction).
+// Every pointer passed here must be 16-byte aligned (e.g. row start + a multiple of 8 elements,
+// with the row length a multiple of 8).
+#include <cuda_bf16.h>
+
+namespace ks {
+
+// Loads 8 bf16 through the read-only data cache (for data read more than once: X, gamma).
+__device__ __forceinline__ uint4 load8(const __nv_bfloat16* p) {
+  return __ldg(reinterpret_cast<const uint4*>(p));
+}
+
+// Loads 8 bf16 with the evict-first hint (for data streamed once, e.g. weights in a GEMV).
+__device__ __forceinline__ uint4 load8_stream(const __nv_bfloat16* p) {
+  return __ldcs(reinterpret_cast<const uint4*>(p));
+}
+
+// Stores 8 bf16.
+__device__ __forceinline__ void store8(__nv_bfloat16* p, uint4 v) {
+  *reinterpret_cast<uint4*>(p) = v;
+}
+
+// Stores 8 bf16 with the evict-first hint (for outputs nobody reads back soon).
+__device__ __forceinline__ void store8_stream(__nv_bfloat16* p, uint4 v) {
+  __stcs(reinterpret_cast<uint4*>(p), v);
+}
+
+// Unpacks 8 bf16 (element 0 in the low half of v.x) to 8 floats; exact (bf16 is truncated fp32).
+__device__ __forceinline__ void unpack8(uint4 v, float (&f)[8]) {
+  const unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = __uint_as_float(w[i] << 16);
+    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
+// Packs 2 floats to 2 bf16 (round to nearest even), lo in the low half.
+__device__ __forceinline__ unsigned pack2(float lo, float hi) {
+  return static_cast<unsigned>(__bfloat16_as_ushort(__float2bfloat16_rn(lo))) |
+         (static_cast<unsigned>(__bfloat16_as_ushort(__float2bfloat16_rn(hi))) << 16);
+}
+
+// Packs 8 floats to 8 bf16 (round to nearest even), the inverse of unpack8.
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
+  return make_uint4(pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7]));
+}
+
+}  // namespace ks

@@ -1,0 +1,38 @@
+#include "tasks/host_buffer.h"
+
+#include <cstring>
+#include <functional>
+#include <numeric>
+
+namespace ks {
+
+HostBuffer::HostBuffer(DType t, std::vector<int64_t> d) : dtype(t), dims(std::move(d)) {
+  bytes.resize(count() * dtype_size(dtype));
+}
+
+size_t HostBuffer::count() const {
+  return std::accumulate(dims.begin(), dims.end(), size_t{1}, std::multiplies<>());
+}
+
+double HostBuffer::get(size_t i) const {
+  switch (dtype) {
+    case DType::bf16: return bf16_to_float(as<uint16_t>()[i]);
+    case DType::f16: return f16_to_float(as<uint16_t>()[i]);
+    case DType::f32: return as<float>()[i];
+    case DType::f64: return as<double>()[i];
+    case DType::i32: return as<int32_t>()[i];
+  }
+  return 0;
+}
+
+void HostBuffer::set(size_t i, double v) {
+  switch (dtype) {
+    case DType::bf16: as<uint16_t>()[i] = float_to_bf16(static_cast<float>(v)); break;
+    case DType::f16: as<uint16_t>()[i] = float_to_f16(static_cast<float>(v)); break;
+    case DType::f32: as<float>()[i] = static_cast<float>(v); break;
+    case DType::f64: as<double>()[i] = v; break;
+    case DType::i32: as<int32_t>()[i] = static_cast<int32_t>(v); break;
+  }
+}
+
+}  // namespace ks

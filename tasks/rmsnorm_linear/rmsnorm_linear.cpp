@@ -1,0 +1,122 @@
+#include "tasks/rmsnorm_linear/rmsnorm_linear.h"
+
+#include <cmath>
+
+#include "tasks/parallel.h"
+#include "tasks/random.h"
+
+namespace ks {
+namespace {
+
+constexpr double kEps = 1e-6;
+
+// Rows of a hard input, by (row + seed) % 5: each kind a way a kernel can go wrong.
+enum HardRow { normal_row, large_row, tiny_row, zero_row, outlier_row };
+
+class RmsnormLinear final : public Task {
+ public:
+  std::string name() const override { return "rmsnorm_linear"; }
+  std::string semantics() const override {
+    return "Y = (X * rsqrt(mean(X^2, -1) + eps) * gamma) @ W^T";
+  }
+  std::vector<std::string> size_symbols() const override { return {"M", "K", "N"}; }
+  std::vector<BufferSpec> buffers() const override {
+    return {{"X", DType::bf16, {"M", "K"}, Role::in},
+            {"gamma", DType::bf16, {"K"}, Role::in},
+            {"W", DType::bf16, {"N", "K"}, Role::in},
+            {"Y", DType::bf16, {"M", "N"}, Role::out}};
+  }
+  std::vector<Constant> constants() const override { return {{"eps", kEps}}; }
+  // Rows 16-byte aligned, so vector loads need no tail code.
+  std::vector<std::string> constraints() const override { return {"K % 8 == 0", "N % 8 == 0"}; }
+  std::vector<Shape> search_shapes() const override {
+    return {mk(1, 4096, 4096), mk(16, 4096, 6144), mk(128, 4096, 4096), mk(512, 4096, 4096),
+            mk(2048, 4096, 6144)};
+  }
+  std::vector<Shape> audit_shapes() const override {
+    return {mk(3, 2048, 5632), mk(48, 5120, 1280), mk(200, 3072, 8192), mk(1000, 8192, 2560)};
+  }
+  // bf16 output: 2^-9 relative rounding, plus bf16 rounding of a normalized intermediate.
+  Tolerance tolerance() const override { return {5e-2, 1e-2}; }
+
+  void generate_inputs(const Shape& s, uint64_t seed, InputKind kind,
+                       HostBuffers& in) const override {
+    const int64_t M = s.at("M"), K = s.at("K"), N = s.at("N");
+    HostBuffer x(DType::bf16, {M, K}), gamma(DType::bf16, {K}), w(DType::bf16, {N, K});
+    fill_normal(x, stream_seed(seed, "X"), 0.0, 1.0);
+    fill_normal(gamma, stream_seed(seed, "gamma"), 1.0, 0.25);
+    fill_normal(w, stream_seed(seed, "W"), 0.0, 0.02);
+    if (kind == InputKind::hard) make_hard_rows(x, M, K, seed);
+    in["X"] = std::move(x);
+    in["gamma"] = std::move(gamma);
+    in["W"] = std::move(w);
+  }
+
+  void cpu_reference(const Shape& s, const HostBuffers& in, HostBuffers& out) const override {
+    const int64_t M = s.at("M"), N = s.at("N");
+    HostBuffer y(DType::f64, {M, N});
+    parallel_for(static_cast<size_t>(M * N), [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) y.set(i, cpu_reference_at(s, in, "Y", static_cast<int64_t>(i)));
+    }, 64);
+    out["Y"] = std::move(y);
+  }
+
+  double cpu_reference_at(const Shape& s, const HostBuffers& in, const std::string&,
+                          int64_t index) const override {
+    const int64_t K = s.at("K"), N = s.at("N");
+    const int64_t m = index / N, n = index % N;
+    const HostBuffer &x = in.at("X"), &g = in.at("gamma"), &w = in.at("W");
+    double ss = 0, dot = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      double xv = x.get(m * K + k);
+      ss += xv * xv;
+      dot += xv * g.get(k) * w.get(n * K + k);
+    }
+    return dot / std::sqrt(ss / K + kEps);
+  }
+
+  double flops(const Shape& s) const override {
+    const double M = s.at("M"), K = s.at("K"), N = s.at("N");
+    return 2 * M * N * K + 3 * M * K;
+  }
+  double min_bytes(const Shape& s) const override {
+    const double M = s.at("M"), K = s.at("K"), N = s.at("N");
+    return 2 * (M * K + K + N * K + M * N);
+  }
+  std::filesystem::path reference_plan() const override {
+    return "tasks/rmsnorm_linear/reference.cu";
+  }
+
+ private:
+  static Shape mk(int64_t M, int64_t K, int64_t N) { return {{"M", M}, {"K", K}, {"N", N}}; }
+
+  static void make_hard_rows(HostBuffer& x, int64_t M, int64_t K, uint64_t seed) {
+    const uint64_t outliers = stream_seed(seed, "X.outliers");
+    for (int64_t m = 0; m < M; ++m) {
+      auto kind = static_cast<HardRow>((static_cast<uint64_t>(m) + seed) % 5);
+      for (int64_t k = 0; k < K; ++k) {
+        size_t i = static_cast<size_t>(m * K + k);
+        double v = x.get(i);
+        switch (kind) {
+          case normal_row: break;
+          case large_row: v *= 3e3; break;
+          case tiny_row: v *= 1e-3; break;
+          case zero_row: v = 0; break;
+          case outlier_row:
+            if (uniform_at(outliers, i) < 0.01) v *= 100;
+            break;
+        }
+        x.set(i, v);
+      }
+    }
+  }
+};
+
+}  // namespace
+
+const Task& rmsnorm_linear_task() {
+  static const RmsnormLinear task;
+  return task;
+}
+
+}  // namespace ks

@@ -1,0 +1,96 @@
+#include "tasks/task.h"
+
+#include <algorithm>
+#include <charconv>
+#include <sstream>
+
+#include "tasks/error.h"
+#include "tasks/rmsnorm_linear/rmsnorm_linear.h"
+
+namespace ks {
+
+std::filesystem::path Task::baseline_plan() const {
+  return std::filesystem::path("seeds") / name() / "baseline.cu";
+}
+
+std::vector<BufferSpec> Task::inputs() const {
+  std::vector<BufferSpec> r;
+  for (auto& b : buffers())
+    if (b.role == Role::in) r.push_back(b);
+  return r;
+}
+
+std::vector<BufferSpec> Task::outputs() const {
+  std::vector<BufferSpec> r;
+  for (auto& b : buffers())
+    if (b.role == Role::out) r.push_back(b);
+  return r;
+}
+
+std::vector<int64_t> Task::dims_of(const BufferSpec& b, const Shape& s) const {
+  std::vector<int64_t> d;
+  for (auto& sym : b.dims) {
+    auto it = s.find(sym);
+    if (it == s.end()) throw Error(name() + ": shape " + format_shape(s) + " has no size " + sym);
+    d.push_back(it->second);
+  }
+  return d;
+}
+
+std::string Task::format_shape(const Shape& s) const {
+  std::string r;
+  for (auto& sym : size_symbols()) {
+    if (!r.empty()) r += ',';
+    auto it = s.find(sym);
+    r += sym + "=" + (it == s.end() ? std::string("?") : std::to_string(it->second));
+  }
+  return r;
+}
+
+static int64_t parse_size(const std::string& text, const std::string& whole) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v <= 0)
+    throw Error("shape '" + whole + "': '" + text + "' is not a positive integer");
+  return v;
+}
+
+Shape Task::parse_shape(const std::string& text) const {
+  auto syms = size_symbols();
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  for (std::string p; std::getline(ss, p, ',');) parts.push_back(p);
+  std::string expected;
+  for (auto& s : syms) expected += (expected.empty() ? "" : ",") + s;
+  if (parts.size() != syms.size())
+    throw Error("shape '" + text + "': " + name() + " needs " + std::to_string(syms.size()) +
+                " sizes (" + expected + ")");
+  Shape shape;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    auto eq = parts[i].find('=');
+    if (eq == std::string::npos) {
+      shape[syms[i]] = parse_size(parts[i], text);
+      continue;
+    }
+    std::string sym = parts[i].substr(0, eq);
+    if (std::find(syms.begin(), syms.end(), sym) == syms.end())
+      throw Error("shape '" + text + "': " + name() + " has no size " + sym + " (sizes: " +
+                  expected + ")");
+    if (shape.count(sym)) throw Error("shape '" + text + "': " + sym + " given twice");
+    shape[sym] = parse_size(parts[i].substr(eq + 1), text);
+  }
+  return shape;
+}
+
+const std::vector<const Task*>& all_tasks() {
+  static const std::vector<const Task*> tasks = {&rmsnorm_linear_task()};
+  return tasks;
+}
+
+const Task* find_task(const std::string& name) {
+  for (auto* t : all_tasks())
+    if (t->name() == name) return t;
+  return nullptr;
+}
+
+}  // namespace ks

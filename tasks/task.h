@@ -1,0 +1,88 @@
+#pragma once
+// A task is the contract a candidate must meet: its buffers, sizes, constants and shapes, how to
+// make inputs, what the right answer is (CPU fp64 and an fp32 GPU plan), and the roofline counts.
+// tasks/ knows nothing of CUDA: it is data, CPU code, and CUDA source as text.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dtype.h"
+#include "host_buffer.h"
+
+namespace ks {
+
+// Size symbols to values, e.g. {M:16, K:4096, N:6144}.
+using Shape = std::map<std::string, int64_t>;
+
+enum class Role { in, out };
+
+struct BufferSpec {
+  std::string name;
+  DType dtype;
+  std::vector<std::string> dims;  // each a size symbol, outermost first (row-major)
+  Role role;
+};
+
+struct Constant {
+  std::string name;  // reaches kernels as a float argument
+  double value;
+};
+
+// Pass if, for every output element, |y - ref| <= max_scaled * scale(row) where scale(row) is
+// the rms of the reference row (floored at 1e-3 of the whole output's rms), and the whole output's
+// ||y - ref|| / ||ref|| <= rel_l2.
+struct Tolerance {
+  double max_scaled;
+  double rel_l2;
+};
+
+enum class InputKind { random, hard };
+
+class Task {
+ public:
+  virtual ~Task() = default;
+
+  virtual std::string name() const = 0;
+  virtual std::string semantics() const = 0;                 // one line, e.g. "Y = ..."
+  virtual std::vector<std::string> size_symbols() const = 0;  // the order shapes are written in
+  virtual std::vector<BufferSpec> buffers() const = 0;
+  virtual std::vector<Constant> constants() const = 0;
+  virtual std::vector<std::string> constraints() const = 0;  // plan expressions, all true
+  virtual std::vector<Shape> search_shapes() const = 0;
+  virtual std::vector<Shape> audit_shapes() const = 0;
+  virtual Tolerance tolerance() const = 0;
+
+  // Fills every input buffer (allocated here) from seed; same seed, same inputs.
+  virtual void generate_inputs(const Shape& s, uint64_t seed, InputKind kind,
+                               HostBuffers& inputs) const = 0;
+  // fp64 reference: every output buffer, allocated here as f64.
+  virtual void cpu_reference(const Shape& s, const HostBuffers& inputs,
+                             HostBuffers& outputs) const = 0;
+  // fp64 reference of one output element (flat row-major index): for sampled run-time checks.
+  virtual double cpu_reference_at(const Shape& s, const HostBuffers& inputs,
+                                  const std::string& output, int64_t index) const = 0;
+
+  virtual double flops(const Shape& s) const = 0;
+  virtual double min_bytes(const Shape& s) const = 0;  // each input read once, output written once
+
+  // The fp32 GPU reference plan (a candidate file whose outputs are f32), relative to the root.
+  virtual std::filesystem::path reference_plan() const = 0;
+  // The unfused baseline: seeds/<task>/baseline.cu, relative to the root.
+  std::filesystem::path baseline_plan() const;
+
+  // Helpers shared by every task.
+  std::vector<BufferSpec> inputs() const;
+  std::vector<BufferSpec> outputs() const;
+  std::vector<int64_t> dims_of(const BufferSpec& b, const Shape& s) const;
+  std::string format_shape(const Shape& s) const;  // "M=16,K=4096,N=6144"
+  // "16,4096,6144" (in size_symbols order) or "M=16,K=4096,N=6144"; throws ks::Error.
+  Shape parse_shape(const std::string& text) const;
+};
+
+const std::vector<const Task*>& all_tasks();
+const Task* find_task(const std::string& name);  // nullptr if unknown
+
+}  // namespace ks

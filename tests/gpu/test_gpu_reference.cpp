@@ -1,0 +1,65 @@
+// The fp32 GPU reference plan against the CPU fp64 reference, element by element, on small
+// shapes with random and hard inputs.
+#include <cmath>
+
+#include "evaluator/checker.h"
+#include "evaluator/cuda_handles.h"
+#include "evaluator/device.h"
+#include "evaluator/plan_instance.h"
+#include "gpu/gpu_test.h"
+#include "tasks/paths.h"
+
+namespace ks {
+namespace {
+
+TEST(GpuReference, MatchesCpuFp64OnSmallShapes) {
+  KS_REQUIRE_GPU();
+  const DeviceInfo dev = open_device(0);
+  Compiler compiler(Compiler::default_options());
+  for (const Task* task : all_tasks()) {
+    Candidate ref = load_candidate((project_root() / task->reference_plan()).string());
+    validate_plan(ref.plan, *task);
+    Variant v = default_variant(ref.plan.params);
+    CompileResult cr = compiler.compile({ref.source, ref.origin, v, dev.arch});
+    ASSERT_TRUE(cr.ok) << cr.log;
+    LoadedPlan lp = LoadedPlan::load(ref, v, cr);
+    LtHandle lt = make_lt_handle();
+    DeviceMemory ws(32 << 20);
+    Stream stream = make_stream();
+    std::vector<Shape> shapes;
+    for (auto& s : task->search_shapes()) {  // the search shapes, shrunk
+      Shape small;
+      for (auto& [sym, val] : s) small[sym] = std::min<int64_t>(val, sym == "M" ? 7 : 136);
+      shapes.push_back(small);
+    }
+    for (const Shape& shape : shapes) {
+      std::vector<InputSet> sets;
+      sets.push_back(InputSet::make(*task, shape, 11, InputKind::random));
+      sets.push_back(InputSet::make(*task, shape, 12, InputKind::hard));
+      PlanInstance inst(lp, *task, shape, sets, DType::f32, {lt.get(), ws.get(), ws.size()},
+                        dev.smem_per_block_optin);
+      for (size_t i = 0; i < sets.size(); ++i) {
+        inst.poison_outputs();
+        inst.scramble_workspace();
+        inst.enqueue(i, stream.get());
+        KS_CUDA(cudaStreamSynchronize(stream.get()));
+        HostBuffers got = inst.download_outputs(), want;
+        task->cpu_reference(shape, sets[i].host, want);
+        for (auto& [name, w] : want) {
+          const HostBuffer& g = got.at(name);
+          double err = 0, norm = 0;
+          for (size_t e = 0; e < w.count(); ++e) {
+            ASSERT_TRUE(std::isfinite(g.get(e))) << name << "[" << e << "] on " << task->format_shape(shape);
+            err += (g.get(e) - w.get(e)) * (g.get(e) - w.get(e));
+            norm += w.get(e) * w.get(e);
+          }
+          EXPECT_LT(std::sqrt(err / norm), 1e-5) << task->name() << " " << task->format_shape(shape)
+                                                 << " set " << i;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ks

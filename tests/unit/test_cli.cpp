@@ -1,0 +1,138 @@
+// The ksearch command line, run as a user runs it: help, tasks, compile, and the errors a user
+// can make, each one clear line and a non-zero exit.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "evaluator/device.h"
+#include "tasks/paths.h"
+
+namespace ks {
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Outcome ksearch_env(const std::string& env, const std::string& args) {
+  std::string cmd = env + " " + std::string(KSEARCH_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+Outcome ksearch(const std::string& args) { return ksearch_env("", args); }
+
+std::string root() { return project_root().string(); }
+
+std::string temp_file(const std::string& name, const std::string& text) {
+  auto p = std::filesystem::temp_directory_path() / ("ksearch_cli_" + std::to_string(getpid()) + "_" + name);
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST(Cli, EveryCommandHasHelp) {
+  for (auto cmd : {"", "tasks ", "compile ", "eval "}) {
+    Outcome r = ksearch(std::string(cmd) + "--help");
+    EXPECT_EQ(r.code, 0) << cmd << r.out;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << r.out;
+  }
+}
+
+TEST(Cli, NoCommandIsAnError) { EXPECT_NE(ksearch("").code, 0); }
+
+TEST(Cli, TasksListsShapesAndRooflineInputs) {
+  Outcome r = ksearch("tasks");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (auto s : {"rmsnorm_linear", "M=2048,K=4096,N=6144", "GFLOP", "floor us", "audit", "K % 8 == 0"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  EXPECT_EQ(ksearch("tasks --json").code, 0);
+}
+
+TEST(Cli, CompileWorksWithoutAGpu) {
+  Outcome r = ksearch("compile " + root() + "/seeds/rmsnorm_linear/baseline.cu --arch sm_80 sm_90a");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("rmsnorm"), std::string::npos) << r.out;  // a kernel row with its registers
+  EXPECT_NE(r.out.find("ok"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CompileErrorShowsTheLogAndFails) {
+  std::string f = temp_file("bad.cu", R"(/* ksearch
+{ "task": "rmsnorm_linear", "name": "bad",
+  "steps": [ { "kernel": "k", "grid": [1], "block": [32], "args": [] } ] }
+*/
+extern "C" __global__ void k() { this is not cuda; }
+)");
+  Outcome r = ksearch("compile " + f + " --arch sm_80");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("compile_error"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error"), std::string::npos) << r.out;
+}
+
+TEST(Cli, BadPlanIsOneClearLine) {
+  std::string f = temp_file("badplan.cu", R"(/* ksearch
+{ "task": "rmsnorm_linear", "name": "bad",
+  "steps": [ { "kernel": "k", "grid": ["cdiv(N,"], "block": [32], "args": [] } ] }
+*/
+)");
+  Outcome r = ksearch("compile " + f);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("steps[0].grid[0]"), std::string::npos) << r.out;
+}
+
+TEST(Cli, UnknownTaskIsOneClearLine) {
+  std::string f = temp_file("unknown.cu", R"(/* ksearch
+{ "task": "no_such_task", "name": "x",
+  "steps": [ { "kernel": "k", "grid": [1], "block": [32], "args": [] } ] }
+*/
+)");
+  Outcome r = ksearch("compile " + f);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("no_such_task"), std::string::npos) << r.out;
+}
+
+TEST(Cli, BadShapeAndVariantAreOneClearLine) {
+  std::string seed = root() + "/seeds/rmsnorm_linear/baseline.cu";
+  for (auto args : {" --shape 1,2", " --shape 1,4096,4095", " --variant NOPE=1"}) {
+    Outcome r = ksearch("eval " + seed + args);
+    EXPECT_EQ(r.code, 2) << args << r.out;
+    EXPECT_EQ(lines(r.out), 1) << args << r.out;
+  }
+}
+
+TEST(Cli, MissingFileIsOneClearLine) {
+  Outcome r = ksearch("eval /nonexistent/x.cu");
+  EXPECT_NE(r.code, 0);
+  EXPECT_LE(lines(r.out), 2) << r.out;
+}
+
+TEST(Cli, MissingCudaIncludeNamesTheVariable) {
+  Outcome r = ksearch("compile " + root() + "/seeds/rmsnorm_linear/baseline.cu");
+  ASSERT_EQ(r.code, 0) << r.out;  // it works with the real toolkit
+  Outcome bad = ksearch_env("CUDA_HOME=/nonexistent", "compile " + root() + "/seeds/rmsnorm_linear/baseline.cu");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_EQ(lines(bad.out), 1) << bad.out;
+  EXPECT_NE(bad.out.find("CUDA_HOME"), std::string::npos) << bad.out;
+}
+
+TEST(Cli, EvalWithoutAGpuSaysSoInOneLine) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present: this test is for machines without one";
+  Outcome r = ksearch("eval " + root() + "/seeds/rmsnorm_linear/baseline.cu");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no CUDA device"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ksearch: "), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace ks

@@ -1,0 +1,86 @@
+// Every candidate file shipped (seeds, baselines, references, fixtures): its plan is valid for its
+// task and every variant compiles with NVRTC for sm_80, sm_90 and sm_90a.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "evaluator/nvrtc_compiler.h"
+#include "evaluator/plan.h"
+#include "tasks/paths.h"
+
+namespace ks {
+namespace {
+
+std::vector<std::filesystem::path> candidate_files() {
+  std::vector<std::filesystem::path> files;
+  for (auto dir : {"seeds", "tasks", "tests/fixtures"})
+    for (auto& e : std::filesystem::recursive_directory_iterator(project_root() / dir))
+      if (e.path().extension() == ".cu") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+TEST(ShippedCandidates, ThereAreSeedsBaselinesAndReferences) {
+  auto files = candidate_files();
+  for (const Task* t : all_tasks()) {
+    auto has = [&](const std::filesystem::path& p) {
+      return std::find(files.begin(), files.end(), project_root() / p) != files.end();
+    };
+    EXPECT_TRUE(has(t->baseline_plan())) << t->name();
+    EXPECT_TRUE(has(t->reference_plan())) << t->name();
+  }
+  EXPECT_GE(files.size(), 7u);
+}
+
+TEST(ShippedCandidates, EveryVariantCompilesForAmpereAndHopper) {
+  Compiler compiler(Compiler::default_options());
+  std::vector<CompileRequest> reqs;
+  for (auto& f : candidate_files()) {
+    Candidate c = load_candidate(f.string());
+    const Task* task = find_task(c.plan.task);
+    ASSERT_NE(task, nullptr) << f;
+    EXPECT_NO_THROW(validate_plan(c.plan, *task)) << f;
+    for (auto& v : enumerate_variants(c.plan.params))
+      for (auto arch : {"sm_80", "sm_90", "sm_90a"})
+        reqs.push_back({c.source, std::filesystem::relative(f, project_root()).string(), v, arch});
+  }
+  auto results = compiler.compile_all(reqs);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    EXPECT_TRUE(results[i].ok) << reqs[i].origin << " " << format_variant(reqs[i].defines) << " "
+                               << reqs[i].arch << ":\n" << results[i].log;
+    for (auto& k : results[i].kernels)
+      EXPECT_EQ(k.spill_store_bytes, 0) << reqs[i].origin << " " << k.kernel << " spills";
+  }
+}
+
+}  // namespace
+}  // namespace ks
+
+namespace ks {
+namespace {
+
+// The README's candidate example is a real candidate: it parses, validates and compiles.
+TEST(ShippedCandidates, ReadmeExampleCompiles) {
+  std::ifstream in(project_root() / "README.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string readme = ss.str();
+  const std::string open = "```c++\n";
+  size_t b = readme.find(open);
+  ASSERT_NE(b, std::string::npos);
+  b += open.size();
+  size_t e = readme.find("```", b);
+  ASSERT_NE(e, std::string::npos);
+  Candidate c = parse_candidate(readme.substr(b, e - b), "README.md");
+  validate_plan(c.plan, *find_task(c.plan.task));
+  Compiler compiler(Compiler::default_options());
+  for (auto& v : enumerate_variants(c.plan.params)) {
+    CompileResult r = compiler.compile({c.source, "README.md", v, "sm_90a"});
+    EXPECT_TRUE(r.ok) << r.log;
+  }
+}
+
+}  // namespace
+}  // namespace ks

@@ -1,0 +1,100 @@
+// Tasks: the CPU fp64 reference on a hand-computed case, shapes, input generators, roofline counts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tasks/error.h"
+#include "tasks/task.h"
+
+namespace ks {
+namespace {
+
+const Task& rms() { return *find_task("rmsnorm_linear"); }
+
+TEST(RmsnormLinear, CpuReferenceMatchesHandComputedCase) {
+  // X = [[3, 4]], gamma = [1, 2], W = [[1, 0], [0, 1], [1, 1]], eps = 1e-6:
+  // mean(X^2) = 12.5, r = 1/sqrt(12.5 + 1e-6); Y = r * [3, 8, 11].
+  Shape s{{"M", 1}, {"K", 2}, {"N", 3}};
+  HostBuffers in;
+  in["X"] = HostBuffer(DType::bf16, {1, 2});
+  in["gamma"] = HostBuffer(DType::bf16, {2});
+  in["W"] = HostBuffer(DType::bf16, {3, 2});
+  for (auto [i, v] : {std::pair{0, 3.0}, {1, 4.0}}) in["X"].set(i, v);
+  in["gamma"].set(0, 1);
+  in["gamma"].set(1, 2);
+  for (auto [i, v] : {std::pair{0, 1.0}, {1, 0.0}, {2, 0.0}, {3, 1.0}, {4, 1.0}, {5, 1.0}}) in["W"].set(i, v);
+  HostBuffers out;
+  rms().cpu_reference(s, in, out);
+  const double r = 1 / std::sqrt(12.5 + 1e-6);
+  EXPECT_NEAR(out["Y"].get(0), 3 * r, 1e-12);
+  EXPECT_NEAR(out["Y"].get(1), 8 * r, 1e-12);
+  EXPECT_NEAR(out["Y"].get(2), 11 * r, 1e-12);
+  EXPECT_EQ(rms().cpu_reference_at(s, in, "Y", 2), out["Y"].get(2));
+}
+
+TEST(RmsnormLinear, ZeroRowGivesZerosNotNaN) {
+  Shape s{{"M", 1}, {"K", 8}, {"N", 2}};
+  HostBuffers in;
+  rms().generate_inputs(s, 1, InputKind::random, in);
+  for (size_t i = 0; i < 8; ++i) in["X"].set(i, 0);
+  EXPECT_EQ(rms().cpu_reference_at(s, in, "Y", 1), 0.0);
+}
+
+TEST(RmsnormLinear, SearchShapesAreDesignShapesAndDisjointFromAudit) {
+  std::vector<std::string> search;
+  for (auto& s : rms().search_shapes()) search.push_back(rms().format_shape(s));
+  EXPECT_EQ(search, (std::vector<std::string>{"M=1,K=4096,N=4096", "M=16,K=4096,N=6144",
+                                               "M=128,K=4096,N=4096", "M=512,K=4096,N=4096",
+                                               "M=2048,K=4096,N=6144"}));
+  ASSERT_GE(rms().audit_shapes().size(), 4u);
+  for (auto& a : rms().audit_shapes())
+    for (auto& s : rms().search_shapes()) EXPECT_NE(a, s);
+}
+
+TEST(RmsnormLinear, RooflineCountsGiveTheIssueFloors) {
+  // Floors of the issue's table: bytes over 3.02 TB/s, FLOPs over 776 TFLOP/s.
+  auto floor_us = [](const Shape& s) {
+    return 1e6 * std::max(rms().flops(s) / 776e12, rms().min_bytes(s) / 3.02e12);
+  };
+  EXPECT_NEAR(floor_us(rms().parse_shape("1,4096,4096")), 11.1, 0.1);
+  EXPECT_NEAR(floor_us(rms().parse_shape("16,4096,6144")), 16.8, 0.1);
+  EXPECT_NEAR(floor_us(rms().parse_shape("2048,4096,6144")), 132.8, 0.1);
+}
+
+TEST(RmsnormLinear, InputsAreSeededAndHardRowsAreHard) {
+  Shape s{{"M", 10}, {"K", 64}, {"N", 8}};
+  HostBuffers a, b, c, hard;
+  rms().generate_inputs(s, 5, InputKind::random, a);
+  rms().generate_inputs(s, 5, InputKind::random, b);
+  rms().generate_inputs(s, 6, InputKind::random, c);
+  EXPECT_EQ(a["W"].bytes, b["W"].bytes);
+  EXPECT_NE(a["W"].bytes, c["W"].bytes);
+  rms().generate_inputs(s, 5, InputKind::hard, hard);
+  int zero_rows = 0, large_rows = 0;
+  for (int m = 0; m < 10; ++m) {
+    double mx = 0;
+    for (int k = 0; k < 64; ++k) mx = std::max(mx, std::abs(hard["X"].get(m * 64 + k)));
+    zero_rows += mx == 0;
+    large_rows += mx > 1000;
+  }
+  EXPECT_EQ(zero_rows, 2);
+  EXPECT_GE(large_rows, 2);
+}
+
+TEST(Task, ParseShapeAcceptsBothFormsAndNamesMistakes) {
+  EXPECT_EQ(rms().parse_shape("16,4096,6144"), rms().parse_shape("N=6144,M=16,K=4096"));
+  EXPECT_THROW(rms().parse_shape("16,4096"), Error);
+  EXPECT_THROW(rms().parse_shape("16,0,4096"), Error);
+  EXPECT_THROW(rms().parse_shape("M=1,Q=2,N=3"), Error);
+  try {
+    rms().parse_shape("1,x,3");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'x'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Task, UnknownTaskIsNull) { EXPECT_EQ(find_task("nope"), nullptr); }
+
+}  // namespace
+}  // namespace ks
