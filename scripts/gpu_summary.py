@@ -20,7 +20,7 @@ def main(out):
         for line in tp.read_text().splitlines():
             if line.startswith("{"):
                 j = json.loads(line)
-                torch[j["shape"]] = j["torch_us"]
+                torch[j["shape"]] = (j["torch_us"], j["torch_flushed_us"])
     doc, base1 = rows(out / "eval-baseline-1.json")
     _, base2 = rows(out / "eval-baseline-2.json")
     print(f"device: {doc['device']}  measured {doc['bandwidth_tbs']:.2f} TB/s, {doc['peak_tflops']:.0f} TFLOP/s")
@@ -38,7 +38,8 @@ def main(out):
     worst = max((abs(run2[(n, r["shape"], r["variant"])] / r["median_us"] - 1) * 100, n, r["shape"], r["variant"])
                 for n in {k[0] for k in run2}
                 for r in rows(out / f"eval-{n}-1.json")[1] if (n, r["shape"], r["variant"]) in run2)
-    hdr = f"{'shape':<22}{'baseline':>9}{'torch':>8}{'base/torch':>11}{'best seed':>30}{'us':>8}{'speedup':>8}{'%floor':>7}{'floor':>7}{'run2 diff':>10}"
+    hdr = (f"{'shape':<22}{'baseline':>9}{'torch':>8}{'ratio':>7}{'torch fl':>9}{'ratio':>7}"
+           f"{'best seed':>36}{'us':>8}{'speedup':>8}{'%floor':>7}{'floor':>7}{'run2 diff':>10}")
     print(hdr)
     b2 = {r["shape"]: r for r in base2}
     for r in base1:
@@ -46,11 +47,12 @@ def main(out):
         t = torch.get(s)
         b = best.get(s)
         diff = abs(b2[s]["median_us"] / r["median_us"] - 1) * 100 if s in b2 else float("nan")
-        print(f"{s:<22}{r['median_us']:>9.1f}{t if t else float('nan'):>8.1f}"
-              f"{(r['median_us'] / t if t else float('nan')):>11.2f}"
-              f"{(b['seed'] + ' ' + b['variant'] if b else '-'):>30}"
-              f"{(b['median_us'] if b else float('nan')):>8.1f}{(b['speedup'] if b else float('nan')):>8.2f}"
-              f"{(b['pct_of_floor'] if b else float('nan')):>7.0f}{r['floor_us']:>7.1f}{diff:>9.1f}%")
+        nan = float("nan")
+        t, tf = t if t else (nan, nan)
+        print(f"{s:<22}{r['median_us']:>9.1f}{t:>8.1f}{r['median_us'] / t:>7.2f}{tf:>9.1f}{r['median_us'] / tf:>7.2f}"
+              f"{('  ' + b['seed'] + ' ' + b['variant'] if b else '-'):>36}"
+              f"{(b['median_us'] if b else nan):>8.1f}{(b['speedup'] if b else nan):>8.2f}"
+              f"{(b['pct_of_floor'] if b else nan):>7.0f}{r['floor_us']:>7.1f}{diff:>9.1f}%")
     print(f"largest run-to-run difference of a median over all candidates and shapes: {worst[0]:.1f}% ({worst[1]} {worst[2]} {worst[3]})")
 
 
