@@ -1,11 +1,5 @@
 #include "evaluator/lt_gemm.h"
 
-#include <algorithm>
-#include <array>
-#include <limits>
-#include <map>
-#include <mutex>
-
 namespace ks {
 namespace {
 
@@ -77,61 +71,21 @@ LtGemm::LtGemm(const GemmStep& step, const std::string& where, const Env& env,
   KS_CUBLAS(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_lt_a, sizeof(op_lt_a)));
   KS_CUBLAS(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_lt_b, sizeof(op_lt_b)));
 
-  algo_ = pick_algo(where, m, n, k, batch, step.trans_a, step.trans_b, a.dtype, b.dtype, d.dtype);
-}
-
-// cuBLASLt's heuristic ranks candidates without running them, and its first choice is at times
-// far from the best (seen on an H100: the M=1 GEMV shape ran at under half the bandwidth). A
-// serving engine tunes this once per shape; so does the baseline here: each of the heuristic's
-// top choices is timed on the real operands, once per problem per process.
-cublasLtMatmulAlgo_t LtGemm::pick_algo(const std::string& where, int64_t m, int64_t n, int64_t k,
-                                       int64_t batch, bool ta, bool tb, DType da, DType db, DType dd) {
-  static std::mutex mu;
-  static std::map<std::string, cublasLtMatmulAlgo_t> chosen;
-  int device = 0;
-  KS_CUDA(cudaGetDevice(&device));
-  const std::string key = std::to_string(device) + ":" + std::to_string(m) + "," + std::to_string(n) +
-                          "," + std::to_string(k) + "," + std::to_string(batch) + "," +
-                          std::to_string(ta) + std::to_string(tb) + "," +
-                          std::string(dtype_name(da)) + std::string(dtype_name(db)) +
-                          std::string(dtype_name(dd)) + "," + std::to_string(lt_.workspace_bytes);
-  std::lock_guard lock(mu);
-  if (auto it = chosen.find(key); it != chosen.end()) return it->second;
-
   cublasLtMatmulPreference_t pref;
   KS_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
   LtPreference pref_owner(pref);
   KS_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                  &lt_.workspace_bytes, sizeof(lt_.workspace_bytes)));
-  constexpr int kCandidates = 8;
-  std::array<cublasLtMatmulHeuristicResult_t, kCandidates> results{};
+  // The heuristic's first choice, as a serving engine's plain F.linear gets it. Timing its top
+  // few choices was tried (H100): it did not speed up any search shape and made the baseline's
+  // medians differ by up to 8.5% between runs, as near-equal algorithms swapped places.
+  cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  KS_CUBLAS(cublasLtMatmulAlgoGetHeuristic(lt_.handle, desc_.get(), a_layout_.get(), b_layout_.get(),
-                                           d_layout_.get(), d_layout_.get(), pref, kCandidates,
-                                           results.data(), &found));
+  KS_CUBLAS(cublasLtMatmulAlgoGetHeuristic(lt_.handle, desc, a_layout_.get(), b_layout_.get(),
+                                           d_layout_.get(), d_layout_.get(), pref, 1, &result,
+                                           &found));
   if (found == 0) throw Error(where + ": cublasLtMatmulAlgoGetHeuristic found no algorithm");
-
-  Stream stream = make_stream();
-  Event start = make_event(), stop = make_event();
-  float best_ms = std::numeric_limits<float>::infinity();
-  cublasLtMatmulAlgo_t best = results[0].algo;
-  for (int i = 0; i < found && found > 1; ++i) {
-    algo_ = results[i].algo;
-    std::vector<float> ms;
-    for (int rep = 0; rep < 7; ++rep) {
-      KS_CUDA(cudaEventRecord(start.get(), stream.get()));
-      enqueue(stream.get());
-      KS_CUDA(cudaEventRecord(stop.get(), stream.get()));
-      KS_CUDA(cudaEventSynchronize(stop.get()));
-      float t;
-      KS_CUDA(cudaEventElapsedTime(&t, start.get(), stop.get()));
-      if (rep >= 2) ms.push_back(t);  // two warm-ups
-    }
-    std::sort(ms.begin(), ms.end());
-    if (ms[ms.size() / 2] < best_ms) best_ms = ms[ms.size() / 2], best = results[i].algo;
-  }
-  chosen[key] = best;
-  return best;
+  algo_ = result.algo;
 }
 
 void LtGemm::enqueue(cudaStream_t stream) const {

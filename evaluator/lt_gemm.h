@@ -23,16 +23,12 @@ struct LtContext {
 class LtGemm {
  public:
   // Resolves sizes, checks that each operand fits its buffer, and picks the algorithm (the
-  // fastest of the heuristic's top choices, timed once per problem and process on the bound
-  // operands: it writes d). Throws PlanError for a plan mistake, ks::Error for cuBLASLt.
+  // heuristic's first choice). Throws PlanError for a plan mistake, ks::Error for cuBLASLt.
   LtGemm(const GemmStep& step, const std::string& where, const Env& env,
          const std::map<std::string, BoundBuffer>& buffers, const LtContext& lt);
   void enqueue(cudaStream_t stream) const;
 
  private:
-  cublasLtMatmulAlgo_t pick_algo(const std::string& where, int64_t m, int64_t n, int64_t k,
-                                 int64_t batch, bool ta, bool tb, DType da, DType db, DType dd);
-
   LtContext lt_;
   LtMatmulDesc desc_;
   LtLayout a_layout_, b_layout_, d_layout_;  // cuBLASLt's column-major A, B, D
