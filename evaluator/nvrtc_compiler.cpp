@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "evaluator/cubin_cache.h"
-#include "evaluator/run_on_threads.h"
+#include "tasks/parallel.h"
 #include "evaluator/ptxas_report.h"
 #include "tasks/error.h"
 #include "tasks/paths.h"

@@ -13,25 +13,12 @@
 #include <nlohmann/json.hpp>
 
 #include "evaluator/plan.h"
+#include "evaluator/text.h"
 
 namespace ks {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-bool is_identifier(std::string_view s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
-  return true;
-}
-
-std::string trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 std::string join(std::initializer_list<std::string_view> items) {
   std::string out;
@@ -175,7 +162,7 @@ class PlanReader {
 
   std::string name_string(const Json& j, const std::string& path) const {
     if (!j.is_string()) fail(path, "expected a string, got " + type_of(j));
-    std::string s = trim(j.get<std::string>());
+    std::string s(trim(j.get<std::string>()));
     if (s.empty()) fail(path, "must not be empty");
     return s;
   }
@@ -271,7 +258,7 @@ class PlanReader {
         if (args[i].is_number_integer()) {
           k.args.push_back(std::to_string(integer(args[i], p)));
         } else if (args[i].is_string()) {
-          k.args.push_back(trim(args[i].get<std::string>()));
+          k.args.emplace_back(trim(args[i].get<std::string>()));
           if (k.args.back().empty()) fail(p, "empty argument");
         } else {
           fail(p, "expected a name or expression (a string) or an integer, got " +

@@ -5,16 +5,10 @@
 #include <map>
 
 #include "evaluator/plan.h"
+#include "evaluator/text.h"
 
 namespace ks {
 namespace {
-
-bool is_identifier(std::string_view s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
-  return true;
-}
 
 std::string join(const std::vector<std::string>& items) {
   if (items.empty()) return "none";

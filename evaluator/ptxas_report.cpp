@@ -1,4 +1,5 @@
 #include "evaluator/ptxas_report.h"
+#include "evaluator/text.h"
 
 #include <charconv>
 #include <string>
@@ -17,12 +18,6 @@ namespace {
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
 }
 
 // The text after "ptxas info    :", or after "ptxas         ." for the stack-frame line. False

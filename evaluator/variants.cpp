@@ -4,16 +4,10 @@
 #include <charconv>
 
 #include "evaluator/plan.h"
+#include "evaluator/text.h"
 
 namespace ks {
 namespace {
-
-std::string trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 std::string join_values(const std::vector<int64_t>& values) {
   std::string out;
@@ -75,19 +69,19 @@ std::string format_variant(const Variant& v) {
 
 Variant parse_variant(const std::string& text, const std::vector<Param>& params) {
   Variant v = default_variant(params);
-  std::string all = trim(text);
+  std::string all(trim(text));
   if (all.empty() || all == "default") return v;
   auto fail = [&](const std::string& problem) { variant_error(text, problem); };
   std::vector<bool> given(params.size(), false);
   size_t start = 0;
   for (;;) {
     size_t comma = all.find(',', start);
-    std::string item = trim(std::string_view(all).substr(
-        start, comma == std::string::npos ? std::string::npos : comma - start));
+    std::string item(trim(std::string_view(all).substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start)));
     size_t eq = item.find('=');
     if (eq == std::string::npos) fail("'" + item + "' is not NAME=VALUE");
-    std::string name = trim(std::string_view(item).substr(0, eq));
-    std::string value_text = trim(std::string_view(item).substr(eq + 1));
+    std::string name(trim(std::string_view(item).substr(0, eq)));
+    std::string value_text(trim(std::string_view(item).substr(eq + 1)));
 
     size_t i = 0;
     while (i < params.size() && params[i].name != name) ++i;
