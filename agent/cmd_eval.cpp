@@ -1,5 +1,6 @@
 // ksearch eval: checks every variant of a candidate on every shape against the fp32 GPU
 // reference, times it interleaved with the task's baseline, and prints one row per pair.
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -8,6 +9,8 @@
 #include "agent/commands.h"
 #include "agent/table.h"
 #include "evaluator/evaluate.h"
+#include "evaluator/row_json.h"
+#include "evaluator/supervisor.h"
 
 namespace ks::cli {
 namespace {
@@ -15,7 +18,8 @@ namespace {
 struct Opts {
   std::string file, variant, save_json;
   std::vector<std::string> shapes;
-  bool audit = false, json = false, no_time = false;
+  bool audit = false, json = false, no_time = false, in_process = false;
+  double watchdog_s = 10;
   int device = 0;
   std::optional<uint64_t> seed;
   int min_replays = 20;
@@ -23,24 +27,10 @@ struct Opts {
 };
 
 nlohmann::json row_json(const Task& t, const EvalRow& r) {
-  nlohmann::json j = {{"shape", t.format_shape(r.shape)}, {"variant", format_variant(r.variant)},
-                      {"status", status_name(r.status)}, {"error", r.error},
-                      {"floor_us", r.floor_us}, {"max_scaled_error", r.max_scaled},
-                      {"rel_l2_error", r.rel_l2}};
-  for (auto& k : r.resources)
-    j["kernels"].push_back({{"kernel", k.kernel}, {"registers", k.registers},
-                            {"spill_bytes", k.spill_store_bytes + k.spill_load_bytes},
-                            {"stack_bytes", k.stack_bytes}, {"static_smem_bytes", k.static_smem_bytes}});
-  if (r.timing) {
-    auto& tm = *r.timing;
-    j["median_us"] = tm.candidate.median_us;
-    j["p10_us"] = tm.candidate.p10_us;
-    j["p90_us"] = tm.candidate.p90_us;
-    j["baseline_us"] = tm.baseline.median_us;
-    j["speedup"] = tm.speedup;
-    j["pct_of_floor"] = 100 * r.floor_us / tm.candidate.median_us;
-    j["replays"] = tm.replays;
-  }
+  nlohmann::json j = to_json(r);
+  j["shape_text"] = t.format_shape(r.shape);
+  j["variant_text"] = format_variant(r.variant);
+  if (r.timing) j["pct_of_floor"] = 100 * r.floor_us / r.timing->candidate.median_us;
   return j;
 }
 
@@ -68,19 +58,30 @@ int run_eval(const Opts& o) {
   std::vector<Shape> shapes;
   for (auto& s : o.shapes) shapes.push_back(task->parse_shape(s));
   if (shapes.empty()) shapes = o.audit ? task->audit_shapes() : task->search_shapes();
-  for (auto& s : shapes) check_shape(*task, s);
+  for (auto& s : shapes) check_shape(*task, s);  // before the device is opened: a bad shape is the user's
   std::vector<Variant> variants = o.variant.empty() ? enumerate_variants(c.plan.params)
                                                     : std::vector<Variant>{parse_variant(o.variant, c.plan.params)};
 
-  EvalOptions eo;
+  EvalSettings eo;
   eo.seed = o.seed.value_or(std::random_device{}());
   eo.time = !o.no_time;
   eo.timer.min_replays = o.min_replays;
   eo.timer.min_seconds = o.min_ms / 1e3;
   Compiler compiler(Compiler::default_options());
-  Evaluator ev(*task, o.device, compiler, eo);
-  const DeviceInfo& d = ev.device();
-  const Ceilings& ceil = ev.ceilings();
+  std::unique_ptr<RowRunner> runner;
+  WorkerSupervisor* supervisor = nullptr;
+  if (o.in_process) {
+    runner = std::make_unique<InProcessRunner>(o.device, compiler);
+  } else {
+    auto s = std::make_unique<WorkerSupervisor>(SupervisorOptions{
+        {std::filesystem::read_symlink("/proc/self/exe").string(), "worker", "--device",
+         std::to_string(o.device)},
+        o.watchdog_s});
+    supervisor = s.get();
+    runner = std::move(s);
+  }
+  const DeviceInfo& d = runner->device();
+  const Ceilings& ceil = runner->ceilings();
   std::cerr << d.name << " (" << d.arch << ", " << d.sms << " SMs, " << d.l2_bytes / (1 << 20)
             << " MiB L2): " << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
             << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16; seed " << eo.seed << '\n';
@@ -90,7 +91,7 @@ int run_eval(const Opts& o) {
   std::vector<EvalRow> rows;
   std::string fatal;
   try {
-    rows = ev.evaluate(c, variants, shapes, [&](const EvalRow& r) {
+    rows = evaluate_candidate(*runner, compiler, c, variants, shapes, eo, [&](const EvalRow& r) {
       rows.push_back(r);
       std::cerr << '[' << ++done << '/' << total << "] " << task->format_shape(r.shape) << ' '
                 << format_variant(r.variant) << ": " << status_name(r.status)
@@ -100,6 +101,12 @@ int run_eval(const Opts& o) {
     fatal = e.what();  // the rows on_row collected before the failure stand
   }
 
+  if (supervisor && supervisor->stats().restarts) {
+    double total_s = 0;
+    for (double t : supervisor->stats().start_seconds) total_s += t;
+    std::cerr << "worker restarts: " << supervisor->stats().restarts << " (a start takes "
+              << fixed(total_s / static_cast<double>(supervisor->stats().start_seconds.size()), 2) << " s on average)\n";
+  }
   int failed = 0;
   for (auto& r : rows) failed += r.status != Status::ok && r.status != Status::not_applicable;
   nlohmann::json j;
@@ -150,6 +157,9 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_flag("--no-time", o->no_time, "Check only, do not time");
   cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(CLI::PositiveNumber);
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--in-process", o->in_process, "Run candidates in this process, not in a worker: no watchdog, and a crash ends the run");
   cmd->add_flag("--json", o->json, "Print the results as JSON instead of the table");
   cmd->add_option("--save-json", o->save_json, "Also write the results as JSON to this file");
   return [o] { return run_eval(*o); };

@@ -12,5 +12,6 @@ using Action = std::function<int()>;
 Action add_tasks_command(CLI::App& app);
 Action add_compile_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
+Action add_worker_command(CLI::App& app);
 
 }  // namespace ks::cli

@@ -26,6 +26,14 @@ std::string InputSet::first_modified() const {
   return "";
 }
 
+void InputSet::refill(const Task& task, const Shape& shape, uint64_t new_seed) {
+  seed = new_seed;
+  kind = InputKind::random;
+  host.clear();
+  task.generate_inputs(shape, seed, kind, host);
+  restore();
+}
+
 void InputSet::restore() {
   for (auto& [name, buf] : device) {
     buf->fill_guards();

@@ -25,6 +25,9 @@ struct InputSet {
   std::string first_broken_guard() const;
   // Guards and data back to what was uploaded, after a candidate wrote where it must not.
   void restore();
+  // New random contents from `new_seed` in the same device buffers (the reference is stale
+  // until recomputed).
+  void refill(const Task& task, const Shape& shape, uint64_t new_seed);
 };
 
 }  // namespace ks

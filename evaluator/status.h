@@ -1,5 +1,6 @@
 #pragma once
 // The outcome of one candidate variant on one shape, as the archive will record it.
+#include <optional>
 #include <string_view>
 
 namespace ks {
@@ -29,6 +30,14 @@ constexpr std::string_view status_name(Status s) {
     case Status::input_modified: return "input_modified";
   }
   return "?";
+}
+
+constexpr std::optional<Status> parse_status(std::string_view name) {
+  for (Status s : {Status::ok, Status::not_applicable, Status::compile_error, Status::launch_error,
+                   Status::wrong, Status::crash, Status::timeout, Status::guard_violation,
+                   Status::input_modified})
+    if (status_name(s) == name) return s;
+  return std::nullopt;
 }
 
 }  // namespace ks

@@ -8,8 +8,16 @@ from pathlib import Path
 
 
 def rows(path):
+    """The ok, timed rows of an eval JSON file, flattened to what the table shows."""
     doc = json.loads(Path(path).read_text())
-    return doc, [r for r in doc["rows"] if r["status"] == "ok" and "median_us" in r]
+    out = []
+    for r in doc["rows"]:
+        if r["status"] == "ok" and "timing" in r:
+            t = r["timing"]
+            out.append({"shape": r["shape_text"], "variant": r["variant_text"], "floor_us": r["floor_us"],
+                        "median_us": t["candidate"]["median_us"], "speedup": t["speedup"],
+                        "pct_of_floor": r["pct_of_floor"]})
+    return doc, out
 
 
 def main(out):

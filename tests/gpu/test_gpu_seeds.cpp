@@ -1,5 +1,5 @@
 // Every variant of every seed (and the baseline) is correct on every search and held-out shape
-// it applies to; the fixtures of bad kernels are each caught with the right status.
+// it applies to.
 #include <filesystem>
 
 #include "evaluator/evaluate.h"
@@ -17,66 +17,31 @@ std::vector<std::filesystem::path> seed_files(const Task& t) {
   return files;
 }
 
-Evaluator& evaluator(const Task& t) {
-  static Compiler compiler(Compiler::default_options());
-  static std::map<std::string, std::unique_ptr<Evaluator>> evs;
-  auto& ev = evs[t.name()];
-  if (!ev) {
-    EvalOptions opts;
-    opts.seed = 1234;
-    opts.time = false;
-    ev = std::make_unique<Evaluator>(t, 0, compiler, opts);
-  }
-  return *ev;
-}
-
 TEST(GpuSeeds, EveryVariantCorrectOnEveryShape) {
   KS_REQUIRE_GPU();
+  Compiler compiler(Compiler::default_options());
+  InProcessRunner runner(0, compiler);
+  EvalSettings settings;
+  settings.seed = 1234;
+  settings.time = false;
   for (const Task* task : all_tasks()) {
     std::vector<Shape> shapes = task->search_shapes();
     for (auto& s : task->audit_shapes()) shapes.push_back(s);
     for (auto& file : seed_files(*task)) {
       Candidate c = load_candidate(file.string());
-      auto rows = evaluator(*task).evaluate(c, enumerate_variants(c.plan.params), shapes);
+      auto rows = evaluate_candidate(runner, compiler, c, enumerate_variants(c.plan.params), shapes, settings);
       int applied = 0;
       for (auto& r : rows) {
         EXPECT_TRUE(r.status == Status::ok || r.status == Status::not_applicable)
             << file.filename() << " " << task->format_shape(r.shape) << " " << format_variant(r.variant)
             << ": " << status_name(r.status) << ": " << r.error;
+        EXPECT_FALSE(r.nondeterministic) << file.filename() << " " << task->format_shape(r.shape);
         applied += r.status != Status::not_applicable;
       }
       EXPECT_GT(applied, 0) << file.filename() << " applies to no shape";
     }
   }
 }
-
-struct Fixture {
-  const char* file;
-  Status expected;
-  friend void PrintTo(const Fixture& f, std::ostream* os) { *os << f.file; }
-};
-
-class GpuFixtures : public ::testing::TestWithParam<Fixture> {};
-
-TEST_P(GpuFixtures, CaughtWithTheRightStatus) {
-  KS_REQUIRE_GPU();
-  Candidate c = load_candidate((project_root() / "tests" / "fixtures" / GetParam().file).string());
-  const Task& task = *find_task(c.plan.task);
-  auto rows = evaluator(task).evaluate(c, {default_variant(c.plan.params)},
-                                       {task.parse_shape("16,4096,6144"), task.parse_shape("3,2048,5632")});
-  for (auto& r : rows)
-    EXPECT_EQ(status_name(r.status), status_name(GetParam().expected))
-        << task.format_shape(r.shape) << ": " << r.error;
-}
-
-INSTANTIATE_TEST_SUITE_P(Hacks, GpuFixtures,
-                         ::testing::Values(Fixture{"writes_past_output.cu", Status::guard_violation},
-                                           Fixture{"leaves_output_unwritten.cu", Status::wrong},
-                                           Fixture{"writes_into_input.cu", Status::input_modified}),
-                         [](const auto& info) {
-                           std::string n = info.param.file;
-                           return n.substr(0, n.find('.'));
-                         });
 
 }  // namespace
 }  // namespace ks

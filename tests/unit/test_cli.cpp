@@ -41,7 +41,7 @@ std::string temp_file(const std::string& name, const std::string& text) {
 int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (auto cmd : {"", "tasks ", "compile ", "eval "}) {
+  for (auto cmd : {"", "tasks ", "compile ", "eval ", "worker "}) {
     Outcome r = ksearch(std::string(cmd) + "--help");
     EXPECT_EQ(r.code, 0) << cmd << r.out;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << r.out;
@@ -132,6 +132,13 @@ TEST(Cli, EvalWithoutAGpuSaysSoInOneLine) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("no CUDA device"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("ksearch: "), std::string::npos) << r.out;
+}
+
+TEST(Cli, WorkerWithoutAGpuSaysSoInItsHello) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present: this test is for machines without one";
+  Outcome r = ksearch("worker --device 0 </dev/null");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(R"({"hello":{"error":"no CUDA device)"), std::string::npos) << r.out;
 }
 
 }  // namespace

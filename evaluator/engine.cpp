@@ -1,0 +1,301 @@
+#include "evaluator/engine.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "evaluator/checker.h"
+#include "evaluator/cuda_handles.h"
+#include "evaluator/input_set.h"
+#include "evaluator/plan_instance.h"
+#include "tasks/paths.h"
+#include "tasks/random.h"
+
+namespace ks {
+namespace {
+
+constexpr size_t kLtWorkspaceBytes = 32 << 20;
+constexpr size_t kMaxPreparedPlans = 512;  // loaded modules kept for reuse across shapes
+
+// A candidate compiled for one variant and, if that worked, loaded into the device.
+struct Prepared {
+  CompileResult compiled;
+  std::optional<LoadedPlan> loaded;
+  std::string load_error;
+};
+
+std::string first_lines(const std::string& log, int n) {
+  std::string r;
+  size_t pos = 0;
+  for (int i = 0; i < n && pos < log.size(); ++i) {
+    size_t e = log.find('\n', pos);
+    if (e == std::string::npos) e = log.size();
+    if (!r.empty()) r += " | ";
+    r += log.substr(pos, e - pos);
+    pos = e + 1;
+  }
+  return r;
+}
+
+// The reference and the baseline of a task, loaded once.
+struct TaskPlans {
+  std::unique_ptr<Candidate> reference, baseline;
+  Prepared reference_prep, baseline_prep;
+};
+
+// Everything one shape needs before any candidate runs on it: input sets, their references, and
+// the baseline, checked.
+struct ShapeFixture {
+  std::string key;
+  std::vector<InputSet> sets;
+  std::unique_ptr<PlanInstance> reference, baseline;
+};
+
+}  // namespace
+
+struct EvalEngine::Impl {
+  const Compiler& compiler;
+  DeviceInfo dev;
+  Stream stream;
+  LtHandle lt_handle;
+  DeviceMemory lt_workspace;
+  LtContext lt;
+  std::unique_ptr<L2Flusher> flusher;
+  std::optional<Ceilings> ceil;
+  std::map<std::string, TaskPlans> task_plans;
+  std::map<std::string, std::unique_ptr<Candidate>> candidates;  // by origin and source
+  std::map<std::string, Prepared> prepared;                        // by candidate and variant
+  std::unique_ptr<ShapeFixture> fixture;
+
+  Impl(int device, const Compiler& c) : compiler(c), dev(open_device(device)) {
+    stream = make_stream();
+    lt_handle = make_lt_handle();
+    lt_workspace = DeviceMemory(kLtWorkspaceBytes);
+    lt = {lt_handle.get(), lt_workspace.get(), kLtWorkspaceBytes};
+    flusher = std::make_unique<L2Flusher>(dev.l2_bytes);
+  }
+
+  Prepared prepare(const Candidate& c, const Variant& v) {
+    Prepared p{compiler.compile({c.source, c.origin, v, dev.arch}), std::nullopt, ""};
+    if (!p.compiled.ok) return p;
+    try {
+      p.loaded = LoadedPlan::load(c, v, p.compiled);
+    } catch (const CudaError& e) {
+      if (e.sticky()) throw;
+      (void)cudaGetLastError();
+      p.load_error = e.what();
+    } catch (const PlanError& e) {
+      p.load_error = e.what();
+    }
+    return p;
+  }
+
+  const TaskPlans& plans_of(const Task& task) {
+    auto it = task_plans.find(task.name());
+    if (it != task_plans.end()) return it->second;
+    TaskPlans tp;
+    tp.reference = std::make_unique<Candidate>(load_candidate((project_root() / task.reference_plan()).string()));
+    tp.baseline = std::make_unique<Candidate>(load_candidate((project_root() / task.baseline_plan()).string()));
+    for (auto* cand : {tp.reference.get(), tp.baseline.get()}) {
+      validate_plan(cand->plan, task);
+      Prepared p = prepare(*cand, default_variant(cand->plan.params));
+      if (!p.loaded)
+        throw Error(cand->origin + " does not compile or load: " +
+                    (p.load_error.empty() ? p.compiled.log : p.load_error));
+      (cand == tp.reference.get() ? tp.reference_prep : tp.baseline_prep) = std::move(p);
+    }
+    return task_plans.emplace(task.name(), std::move(tp)).first->second;
+  }
+
+  const Candidate& candidate_of(const RowRequest& req, const Task& task) {
+    const std::string key = req.origin + '\0' + req.source;
+    auto& slot = candidates[key];
+    if (!slot) {
+      slot = std::make_unique<Candidate>(parse_candidate(req.source, req.origin));
+      validate_plan(slot->plan, task);
+    }
+    return *slot;
+  }
+
+  const Prepared& prepared_of(const RowRequest& req, const Candidate& c) {
+    const std::string key = req.origin + '\0' + req.source + '\0' + format_variant(req.variant);
+    auto it = prepared.find(key);
+    if (it != prepared.end()) return it->second;
+    if (prepared.size() >= kMaxPreparedPlans) prepared.clear();
+    return prepared.emplace(key, prepare(c, req.variant)).first->second;
+  }
+
+  // Runs the reference on set i into set.reference, then checks sampled elements against the
+  // CPU fp64 reference: if they disagree, ksearch itself is wrong and nothing it measures counts.
+  void compute_reference(const Task& task, const Shape& shape, PlanInstance& ref, InputSet& set,
+                         size_t i) {
+    ref.scramble_workspace();
+    ref.poison_outputs();
+    ref.enqueue(i, stream.get());
+    KS_CUDA(cudaStreamSynchronize(stream.get()));
+    set.reference = ref.download_outputs();
+    for (auto& [name, out] : set.reference) {
+      const size_t row = static_cast<size_t>(out.dims.back());
+      for (int j = 0; j < 8; ++j) {
+        size_t idx = static_cast<size_t>(uniform_at(stream_seed(set.seed, "sample"), j) * out.count());
+        double row_sq = 0;
+        for (size_t k = idx - idx % row; k < idx - idx % row + row; ++k) row_sq += out.get(k) * out.get(k);
+        double want = task.cpu_reference_at(shape, set.host, name, static_cast<int64_t>(idx));
+        double got = out.get(idx);
+        if (!(std::abs(got - want) <= 1e-3 * std::sqrt(row_sq / row) + 1e-30))
+          throw Error("the GPU reference (" + task.reference_plan().string() + ") gives " +
+                      std::to_string(got) + " at " + name + "[" + std::to_string(idx) + "] on " +
+                      task.format_shape(shape) + ", the CPU fp64 reference " +
+                      std::to_string(want) + ": a ksearch bug, nothing measured counts");
+      }
+    }
+  }
+
+  ShapeFixture& fixture_of(const Task& task, const Shape& shape, const EvalSettings& s) {
+    const std::string key = task.name() + ":" + task.format_shape(shape) + ":" +
+                            std::to_string(s.seed) + ":" + std::to_string(s.input_sets);
+    if (fixture && fixture->key == key) return *fixture;
+    fixture.reset();  // free the last shape's memory first
+    auto fx = std::make_unique<ShapeFixture>();
+    fx->key = key;
+    const uint64_t base = mix64(s.seed ^ stream_seed(0, task.format_shape(shape)));
+    for (int i = 0; i < s.input_sets; ++i)
+      fx->sets.push_back(InputSet::make(task, shape, base + static_cast<uint64_t>(i),
+                                        i % 2 == 1 ? InputKind::hard : InputKind::random));
+    const TaskPlans& tp = plans_of(task);
+    fx->reference = std::make_unique<PlanInstance>(*tp.reference_prep.loaded, task, shape, fx->sets,
+                                                   DType::f32, lt, dev.smem_per_block_optin);
+    for (size_t i = 0; i < fx->sets.size(); ++i) compute_reference(task, shape, *fx->reference, fx->sets[i], i);
+    fx->baseline = std::make_unique<PlanInstance>(*tp.baseline_prep.loaded, task, shape, fx->sets,
+                                                  std::nullopt, lt, dev.smem_per_block_optin);
+    if (CheckOutcome b = check_all(task, *fx->baseline, fx->sets, nullptr); b.status != Status::ok)
+      throw Error("the baseline " + tp.baseline->origin + " fails on " + task.format_shape(shape) +
+                  ": " + std::string(status_name(b.status)) + ": " + b.error);
+    fixture = std::move(fx);
+    return *fixture;
+  }
+
+  // Checks on every set (the first failure decides); set 0 runs twice and its two outputs are
+  // compared bit for bit.
+  CheckOutcome check_all(const Task& task, PlanInstance& inst, std::vector<InputSet>& sets,
+                         bool* nondeterministic) {
+    CheckOutcome worst;
+    for (size_t i = 0; i < sets.size(); ++i) {
+      CheckOutcome o = check_run(inst, sets[i], i, task, stream.get());
+      if (o.status != Status::ok) return o;
+      worst.max_scaled = std::max(worst.max_scaled, o.max_scaled);
+      worst.rel_l2 = std::max(worst.rel_l2, o.rel_l2);
+      if (i == 0 && nondeterministic) {
+        HostBuffers first = inst.download_outputs();
+        CheckOutcome again = check_run(inst, sets[0], 0, task, stream.get());
+        if (again.status != Status::ok) return again;
+        HostBuffers second = inst.download_outputs();
+        for (auto& [name, b] : first) *nondeterministic |= b.bytes != second.at(name).bytes;
+      }
+    }
+    return worst;
+  }
+
+  TimedSide side(PlanInstance& inst) {
+    return {[&inst, this](size_t set) { return inst.graph(set, stream.get()); },
+            [&inst](cudaStream_t s) { inst.poison_outputs(s); }};
+  }
+
+  // A candidate that caches results across calls (by buffer address, say) passes the checks;
+  // after timing, the last set gets new contents at the same addresses and the captured graph
+  // is replayed once more.
+  CheckOutcome check_fresh_inputs(const Task& task, const Shape& shape, ShapeFixture& fx,
+                                  PlanInstance& inst, size_t set) {
+    fx.sets[set].refill(task, shape, mix64(fx.sets[set].seed ^ 0x5EED));
+    compute_reference(task, shape, *fx.reference, fx.sets[set], set);
+    inst.poison_outputs();
+    KS_CUDA(cudaGraphLaunch(inst.graph(set, stream.get()), stream.get()));
+    KS_CUDA(cudaStreamSynchronize(stream.get()));
+    return verify_outputs(inst, fx.sets[set], task);
+  }
+
+  void evaluate(EvalRow& row, const Task& task, const RowRequest& req, const Prepared& p,
+                ShapeFixture& fx) {
+    if (!p.compiled.ok) {
+      row.status = Status::compile_error;
+      row.error = first_lines(p.compiled.log, 3);
+      return;
+    }
+    if (!p.loaded) {
+      row.status = Status::launch_error;
+      row.error = p.load_error;
+      return;
+    }
+    row.resources = p.loaded->resources;
+    std::unique_ptr<PlanInstance> inst;
+    try {
+      inst = std::make_unique<PlanInstance>(*p.loaded, task, row.shape, fx.sets, std::nullopt, lt,
+                                            dev.smem_per_block_optin);
+    } catch (const CudaError& e) {
+      if (e.sticky()) throw;
+      (void)cudaGetLastError();
+      row.status = Status::launch_error;
+      row.error = e.what();
+      return;
+    } catch (const Error& e) {  // PlanError, ExprError: the plan asks for something impossible
+      row.status = Status::launch_error;
+      row.error = e.what();
+      return;
+    }
+    CheckOutcome o = check_all(task, *inst, fx.sets, &row.nondeterministic);
+    row.status = o.status;
+    row.error = o.error;
+    row.max_scaled = o.max_scaled;
+    row.rel_l2 = o.rel_l2;
+    if (o.status != Status::ok || !req.settings.time) return;
+    try {
+      row.timing = time_pair(side(*inst), side(*fx.baseline), fx.sets.size(), *flusher,
+                             stream.get(), req.settings.timer);
+    } catch (const CudaError& e) {
+      if (e.sticky()) throw;
+      (void)cudaGetLastError();
+      row.status = Status::launch_error;
+      row.error = std::string("while timing: ") + e.what();
+      return;
+    }
+    CheckOutcome last = verify_outputs(*inst, fx.sets[row.timing->last_set], task);
+    if (last.status == Status::ok)
+      last = check_fresh_inputs(task, row.shape, fx, *inst, row.timing->last_set);
+    if (last.status != Status::ok) {
+      row.status = last.status;
+      row.error = "after timing: " + last.error;
+    }
+  }
+};
+
+EvalEngine::EvalEngine(int device, const Compiler& compiler)
+    : impl_(std::make_unique<Impl>(device, compiler)) {}
+EvalEngine::~EvalEngine() = default;
+
+const DeviceInfo& EvalEngine::device() const { return impl_->dev; }
+
+const Ceilings& EvalEngine::ceilings() {
+  if (!impl_->ceil) impl_->ceil = measure_ceilings(impl_->lt, impl_->stream.get());
+  return *impl_->ceil;
+}
+
+EvalRow EvalEngine::run(const RowRequest& req, const std::function<void()>& on_candidate_start) {
+  Impl& I = *impl_;
+  const Task* task = find_task(req.task);
+  if (!task) throw Error("unknown task '" + req.task + "'");
+  EvalRow row;
+  row.shape = req.shape;
+  row.variant = req.variant;
+  const Candidate& c = I.candidate_of(req, *task);
+  if (c.plan.applies && c.plan.applies->eval(make_env(req.shape, req.variant)) == 0) {
+    row.status = Status::not_applicable;
+    return row;
+  }
+  const Prepared& p = I.prepared_of(req, c);
+  ShapeFixture& fx = I.fixture_of(*task, req.shape, req.settings);
+  if (on_candidate_start) on_candidate_start();
+  I.evaluate(row, *task, req, p, fx);
+  return row;
+}
+
+}  // namespace ks

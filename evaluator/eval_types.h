@@ -1,0 +1,44 @@
+#pragma once
+// What one evaluation is asked (RowRequest) and what it answers (EvalRow): the unit of work that
+// an in-process engine or a worker process runs, and that the archive will record.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "evaluator/nvrtc_compiler.h"
+#include "evaluator/plan.h"
+#include "evaluator/status.h"
+#include "evaluator/timer.h"
+
+namespace ks {
+
+struct EvalSettings {
+  uint64_t seed = 0;     // input seeds of a shape derive from it and the shape
+  bool time = true;
+  int input_sets = 3;    // random, hard, random, ...: all checked, rotated while timing
+  TimerOptions timer;
+};
+
+// One candidate variant on one shape.
+struct RowRequest {
+  std::string task;
+  std::string origin;  // candidate file, for messages
+  std::string source;  // the whole candidate file
+  Variant variant;
+  Shape shape;
+  EvalSettings settings;
+};
+
+struct EvalRow {
+  Shape shape;
+  Variant variant;
+  Status status = Status::ok;
+  std::string error;
+  bool nondeterministic = false;     // two runs on the same inputs gave different bits
+  std::optional<PairTiming> timing;  // when checked ok and timing was asked for
+  double floor_us = 0;               // roofline floor of the shape on this device
+  double max_scaled = 0, rel_l2 = 0; // accuracy against the reference (worst input set)
+  std::vector<KernelResources> resources;
+};
+
+}  // namespace ks

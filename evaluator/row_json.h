@@ -1,0 +1,23 @@
+#pragma once
+// JSON forms of the evaluation types: the worker protocol's messages, and `ksearch eval --json`.
+#include <nlohmann/json.hpp>
+
+#include "evaluator/ceilings.h"
+#include "evaluator/device.h"
+#include "evaluator/eval_types.h"
+
+namespace ks {
+
+nlohmann::json to_json(const RowRequest& r);
+RowRequest request_from_json(const nlohmann::json& j);  // throws ks::Error naming the field
+
+nlohmann::json to_json(const EvalRow& r);
+EvalRow row_from_json(const nlohmann::json& j);
+
+nlohmann::json to_json(const DeviceInfo& d);
+DeviceInfo device_from_json(const nlohmann::json& j);
+
+nlohmann::json to_json(const Ceilings& c);
+Ceilings ceilings_from_json(const nlohmann::json& j);
+
+}  // namespace ks

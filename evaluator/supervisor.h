@@ -1,0 +1,52 @@
+#pragma once
+// The supervisor: drives one worker process (evaluator/worker.h) per GPU, with a watchdog on
+// every request. A hang (SIGKILL after the watchdog), a crash, a sticky CUDA error or garbage on
+// the pipe costs that request a timeout or crash row and the worker a restart; never the run.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "evaluator/evaluate.h"
+
+namespace ks {
+
+class ChildProcess;
+
+struct SupervisorOptions {
+  std::vector<std::string> worker_command;  // e.g. {"/path/ksearch", "worker", "--device", "0"}
+  double watchdog_s = 10;   // per request, from the moment the candidate's own work begins
+  double setup_s = 120;     // a new shape's inputs, references and baseline check
+  double start_s = 60;      // worker start: process, CUDA context
+};
+
+struct SupervisorStats {
+  int requests = 0;
+  int restarts = 0;                    // starts after the first
+  std::vector<double> start_seconds;   // spawn to hello, every start
+};
+
+class WorkerSupervisor final : public RowRunner {
+ public:
+  // Starts the worker; a worker that cannot start (no device, a bad index) is a ks::Error
+  // carrying the worker's own message.
+  explicit WorkerSupervisor(SupervisorOptions opts);
+  ~WorkerSupervisor() override;
+
+  const DeviceInfo& device() const override { return device_; }
+  const Ceilings& ceilings() override;
+  EvalRow run(const RowRequest& req) override;
+  const SupervisorStats& stats() const { return stats_; }
+
+ private:
+  void start();
+  EvalRow failed(const RowRequest& req, Status s, const std::string& why);
+
+  SupervisorOptions opts_;
+  std::unique_ptr<ChildProcess> child_;
+  DeviceInfo device_;
+  std::optional<Ceilings> ceilings_;
+  SupervisorStats stats_;
+  long next_id_ = 1;
+};
+
+}  // namespace ks

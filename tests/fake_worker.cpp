@@ -1,0 +1,66 @@
+// A stand-in for `ksearch worker` that misbehaves on request, for the supervisor's tests: each
+// request's "origin" names what it does. With the argument "refuse" it fails its hello, with
+// "silent" it never says hello.
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+using nlohmann::json;
+
+static void send(const json& j) { std::cout << j.dump() << '\n' << std::flush; }
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "silent") pause();
+  if (mode == "refuse") {
+    send({{"hello", {{"ok", false}, {"error", "no CUDA device available (fake)"}}}});
+    return 2;
+  }
+  send({{"hello", {{"ok", true}, {"pid", getpid()},
+                   {"device", {{"index", 0}, {"name", "Fake GPU"}, {"cc_major", 9}, {"cc_minor", 0},
+                               {"arch", "sm_90a"}, {"sms", 132}, {"l2_bytes", 50 << 20},
+                               {"smem_per_block_optin", 232448}, {"global_mem", 1ull << 36},
+                               {"driver_version", 13000}, {"runtime_version", 13000}}}}}});
+  for (std::string line; std::getline(std::cin, line);) {
+    const json msg = json::parse(line);
+    const json id = msg.at("id");
+    if (msg.at("op") == "ceilings") {
+      send({{"id", id}, {"ceilings", {{"bytes_per_s", 3e12}, {"flops_per_s", 7.5e14}}}});
+      continue;
+    }
+    const json& req = msg.at("request");
+    const std::string what = req.at("origin");
+    json row = {{"shape", req.at("shape")}, {"variant", req.at("variant")}, {"status", "ok"},
+                {"error", ""}, {"nondeterministic", false}, {"floor_us", 0.0},
+                {"max_scaled_error", 0.001}, {"rel_l2_error", 0.0005}, {"kernels", json::array()}};
+    if (what == "hang-setup") pause();
+    send({{"id", id}, {"phase", "candidate"}});
+    if (what == "good") {
+      send({{"id", id}, {"row", row}});
+    } else if (what == "hang") {
+      pause();
+    } else if (what == "segfault") {
+      std::raise(SIGSEGV);
+    } else if (what == "garbage") {
+      std::cout << "this is not json\n" << std::flush;
+    } else if (what == "partial") {
+      std::cout << R"({"id": )" << id << R"(, "row": {"shape")" << std::flush;
+      return 1;
+    } else if (what == "wrong-id") {
+      send({{"id", id.get<long>() + 100}, {"row", row}});
+    } else if (what == "bad-row") {
+      send({{"id", id}, {"row", {{"status", "no_such_status"}}}});
+    } else if (what == "sticky") {
+      row["status"] = "crash";
+      row["error"] = "cudaStreamSynchronize: cudaErrorIllegalAddress: an illegal memory access was encountered";
+      send({{"id", id}, {"row", row}});
+      return 3;
+    } else if (what == "error") {
+      send({{"id", id}, {"error", "the baseline fails (fake)"}});
+    }
+  }
+  return 0;
+}

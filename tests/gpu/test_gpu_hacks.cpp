@@ -1,0 +1,108 @@
+// The catalogue of reward hacks and broken kernels (tests/fixtures/README.md), each run through
+// a real worker on the GPU and caught with its status; after all of them, in the same run, a
+// correct seed still evaluates correctly. Prints the worker's start times and the supervisor's
+// overhead per evaluation against in-process evaluation.
+#include <chrono>
+#include <iostream>
+
+#include "evaluator/supervisor.h"
+#include "gpu/gpu_test.h"
+#include "tasks/paths.h"
+
+namespace ks {
+namespace {
+
+struct Expected {
+  const char* file;
+  Status status;
+  bool nondeterministic = false;
+};
+
+const Expected kFixtures[] = {
+    {"writes_past_output.cu", Status::guard_violation},
+    {"writes_into_input.cu", Status::input_modified},
+    {"leaves_output_unwritten.cu", Status::wrong},
+    {"caches_across_calls.cu", Status::wrong},
+    {"memoizes_by_address.cu", Status::wrong},
+    {"ignores_gamma.cu", Status::wrong},
+    {"bf16_accumulation.cu", Status::wrong},
+    {"infinite_loop.cu", Status::timeout},
+    {"illegal_address.cu", Status::crash},
+    {"uninitialised_workspace.cu", Status::wrong},
+    {"nondeterministic.cu", Status::ok, true},
+    {"fp8_weights.cu", Status::wrong},
+};
+
+SupervisorOptions worker_options() {
+  SupervisorOptions o;
+  o.worker_command = {KSEARCH_BINARY, "worker", "--device", "0"};
+  o.watchdog_s = 5;
+  return o;
+}
+
+EvalSettings quick_settings() {
+  EvalSettings s;
+  s.seed = 99;
+  s.timer.min_seconds = 0.02;
+  return s;
+}
+
+TEST(GpuHacks, EachCaughtWithItsStatusAndTheRunGoesOn) {
+  KS_REQUIRE_GPU();
+  Compiler compiler(Compiler::default_options());
+  WorkerSupervisor sup(worker_options());
+  const Task& task = *find_task("rmsnorm_linear");
+  const std::vector<Shape> shapes = {task.parse_shape("16,4096,6144")};
+  std::cout << "fixture                          status            expected          error\n";
+  for (const Expected& want : kFixtures) {
+    Candidate c = load_candidate((project_root() / "tests" / "fixtures" / want.file).string());
+    auto rows = evaluate_candidate(sup, compiler, c, {default_variant(c.plan.params)}, shapes, quick_settings());
+    ASSERT_EQ(rows.size(), 1u);
+    std::printf("%-32s %-17s %-17s %.100s\n", want.file, std::string(status_name(rows[0].status)).c_str(),
+                std::string(status_name(want.status)).c_str(), rows[0].error.c_str());
+    EXPECT_EQ(status_name(rows[0].status), status_name(want.status)) << want.file << ": " << rows[0].error;
+    EXPECT_EQ(rows[0].nondeterministic, want.nondeterministic) << want.file;
+  }
+  // The run goes on: a correct seed, after a hang and a crash, in the same supervisor.
+  Candidate seed = load_candidate((project_root() / "seeds/rmsnorm_linear/gemv_fused.cu").string());
+  for (auto& r : evaluate_candidate(sup, compiler, seed, enumerate_variants(seed.plan.params), shapes,
+                                    quick_settings()))
+    EXPECT_EQ(r.status, Status::ok) << format_variant(r.variant) << ": " << r.error;
+  EXPECT_GE(sup.stats().restarts, 2);  // after the hang and after the crash
+  for (double s : sup.stats().start_seconds) std::cout << "[ worker start ] " << s << " s\n";
+}
+
+// The worker's cost: the same evaluations in process and through the worker.
+TEST(GpuHacks, SupervisorOverheadPerEvaluation) {
+  KS_REQUIRE_GPU();
+  Compiler compiler(Compiler::default_options());
+  const Task& task = *find_task("rmsnorm_linear");
+  Candidate seed = load_candidate((project_root() / "seeds/rmsnorm_linear/gemv_fused.cu").string());
+  const auto variants = enumerate_variants(seed.plan.params);
+  const std::vector<Shape> shapes = {task.parse_shape("1,4096,4096"), task.parse_shape("16,4096,6144")};
+  EvalSettings s = quick_settings();
+  s.time = false;  // checks only: the protocol's share is largest when the work is smallest
+  auto per_row_ms = [&](RowRunner& runner) {
+    evaluate_candidate(runner, compiler, seed, variants, shapes, s);  // warm: fixtures, modules
+    const auto t0 = std::chrono::steady_clock::now();
+    auto rows = evaluate_candidate(runner, compiler, seed, variants, shapes, s);
+    for (auto& r : rows) EXPECT_EQ(r.status, Status::ok);
+    return 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+           static_cast<double>(rows.size());
+  };
+  double worker_ms, in_process_ms;
+  {
+    WorkerSupervisor sup(worker_options());
+    worker_ms = per_row_ms(sup);
+  }
+  {
+    InProcessRunner in_process(0, compiler);
+    in_process_ms = per_row_ms(in_process);
+  }
+  std::cout << "[ overhead ] per evaluation (check only, " << variants.size() * shapes.size()
+            << " rows): worker " << worker_ms << " ms, in process " << in_process_ms << " ms\n";
+  EXPECT_LT(worker_ms - in_process_ms, 20.0);
+}
+
+}  // namespace
+}  // namespace ks
