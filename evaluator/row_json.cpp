@@ -1,5 +1,8 @@
 #include "evaluator/row_json.h"
 
+#include <cmath>
+#include <limits>
+
 namespace ks {
 namespace {
 
@@ -15,6 +18,21 @@ Variant variant_from(const json& j) {
   Variant v;
   for (auto& p : j) v.emplace_back(p.at(0).get<std::string>(), p.at(1).get<int64_t>());
   return v;
+}
+
+// JSON has no NaN or infinity (nlohmann writes null): a wrong row's error can be either.
+json number(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
+}
+
+double number_from(const json& j) {
+  if (!j.is_string()) return j.get<double>();
+  const std::string s = j.get<std::string>();
+  if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+  if (s == "inf") return std::numeric_limits<double>::infinity();
+  if (s == "-inf") return -std::numeric_limits<double>::infinity();
+  throw Error("malformed number " + j.dump());
 }
 
 json stats_json(const TimeStats& t) {
@@ -73,8 +91,8 @@ RowRequest request_from_json(const json& j) {
 json to_json(const EvalRow& r) {
   json j = {{"shape", r.shape}, {"variant", variant_json(r.variant)},
             {"status", status_name(r.status)}, {"error", r.error},
-            {"nondeterministic", r.nondeterministic}, {"floor_us", r.floor_us},
-            {"max_scaled_error", r.max_scaled}, {"rel_l2_error", r.rel_l2},
+            {"nondeterministic", r.nondeterministic}, {"floor_us", number(r.floor_us)},
+            {"max_scaled_error", number(r.max_scaled)}, {"rel_l2_error", number(r.rel_l2)},
             {"kernels", json::array()}};
   for (auto& k : r.resources)
     j["kernels"].push_back({{"kernel", k.kernel}, {"registers", k.registers},
@@ -100,9 +118,9 @@ EvalRow row_from_json(const json& j) {
     r.status = *status;
     r.error = j.at("error").get<std::string>();
     r.nondeterministic = j.at("nondeterministic").get<bool>();
-    r.floor_us = j.at("floor_us").get<double>();
-    r.max_scaled = j.at("max_scaled_error").get<double>();
-    r.rel_l2 = j.at("rel_l2_error").get<double>();
+    r.floor_us = number_from(j.at("floor_us"));
+    r.max_scaled = number_from(j.at("max_scaled_error"));
+    r.rel_l2 = number_from(j.at("rel_l2_error"));
     for (auto& k : j.at("kernels"))
       r.resources.push_back({k.at("kernel").get<std::string>(), k.at("registers").get<int>(),
                              k.at("spill_store_bytes").get<int>(), k.at("spill_load_bytes").get<int>(),

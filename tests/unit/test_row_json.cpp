@@ -1,0 +1,65 @@
+// The worker protocol's messages survive the trip through JSON, NaN and infinity included.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "evaluator/row_json.h"
+
+namespace ks {
+namespace {
+
+TEST(RowJson, RowRoundTripsWithTimingResourcesAndInfiniteError) {
+  EvalRow r;
+  r.shape = {{"M", 16}, {"K", 4096}, {"N", 6144}};
+  r.variant = {{"THREADS", 256}, {"ROWS", 4}};  // order kept, not sorted
+  r.status = Status::wrong;
+  r.error = "Y[1,2] = nan";
+  r.nondeterministic = true;
+  r.floor_us = 17.2;
+  r.max_scaled = std::numeric_limits<double>::infinity();
+  r.rel_l2 = std::numeric_limits<double>::quiet_NaN();
+  r.resources = {{"gemv", 40, 8, 16, 32, 1024}};
+  r.timing = PairTiming{{10, 9, 11}, {20, 19, 21}, 2.0, 64, 2};
+  EvalRow back = row_from_json(nlohmann::json::parse(to_json(r).dump()));
+  EXPECT_EQ(back.shape, r.shape);
+  EXPECT_EQ(back.variant, r.variant);
+  EXPECT_EQ(back.status, Status::wrong);
+  EXPECT_EQ(back.error, r.error);
+  EXPECT_TRUE(back.nondeterministic);
+  EXPECT_TRUE(std::isinf(back.max_scaled));
+  EXPECT_TRUE(std::isnan(back.rel_l2));
+  ASSERT_EQ(back.resources.size(), 1u);
+  EXPECT_EQ(back.resources[0].kernel, "gemv");
+  EXPECT_EQ(back.resources[0].spill_load_bytes, 16);
+  ASSERT_TRUE(back.timing);
+  EXPECT_EQ(back.timing->baseline.p90_us, 21);
+  EXPECT_EQ(back.timing->last_set, 2u);
+}
+
+TEST(RowJson, RequestRoundTrips) {
+  RowRequest q{"rmsnorm_linear", "a.cu", "/* ksearch {} */", {{"B", 1}, {"A", 2}},
+               {{"M", 1}, {"K", 8}, {"N", 8}}, {}};
+  q.settings.seed = 18446744073709551615ull;
+  q.settings.timer.min_seconds = 0.25;
+  RowRequest back = request_from_json(nlohmann::json::parse(to_json(q).dump()));
+  EXPECT_EQ(back.source, q.source);
+  EXPECT_EQ(back.variant, q.variant);
+  EXPECT_EQ(back.settings.seed, q.settings.seed);
+  EXPECT_EQ(back.settings.timer.min_seconds, 0.25);
+}
+
+TEST(RowJson, MalformedMessagesAreErrorsNamingTheMessage) {
+  try {
+    row_from_json(nlohmann::json{{"status", "ok"}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("malformed result row"), std::string::npos) << e.what();
+  }
+  nlohmann::json bad = to_json(EvalRow{});
+  bad["status"] = "fine";
+  EXPECT_THROW(row_from_json(bad), Error);
+  EXPECT_THROW(request_from_json(nlohmann::json::object()), Error);
+}
+
+}  // namespace
+}  // namespace ks
