@@ -85,6 +85,7 @@ EvalRow WorkerSupervisor::run(const RowRequest& req) {
   const long id = next_id_++;
   if (!child_->write_line(json{{"id", id}, {"op", "run"}, {"request", to_json(req)}}.dump()))
     return failed(req, Status::crash, "the worker closed its input (" + child_->exit_status() + ")");
+  const auto sent = Clock::now();
   auto deadline = after(opts_.setup_s);
   bool candidate_running = false;
   for (std::string line;;) {
@@ -109,6 +110,7 @@ EvalRow WorkerSupervisor::run(const RowRequest& req) {
                                             ") with: " + line.substr(0, 120));
     }
     if (msg.contains("phase")) {
+      stats_.setup_seconds.push_back(std::chrono::duration<double>(Clock::now() - sent).count());
       candidate_running = true;
       deadline = after(opts_.watchdog_s);
       continue;

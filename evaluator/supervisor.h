@@ -23,6 +23,8 @@ struct SupervisorStats {
   int requests = 0;
   int restarts = 0;                    // starts after the first
   std::vector<double> start_seconds;   // spawn to hello, every start
+  std::vector<double> setup_seconds;   // request to "candidate" phase: a new shape's inputs,
+                                       // references and baseline check (near 0 when kept)
 };
 
 class WorkerSupervisor final : public RowRunner {

@@ -70,6 +70,9 @@ TEST(GpuHacks, EachCaughtWithItsStatusAndTheRunGoesOn) {
     EXPECT_EQ(r.status, Status::ok) << format_variant(r.variant) << ": " << r.error;
   EXPECT_GE(sup.stats().restarts, 2);  // after the hang and after the crash
   for (double s : sup.stats().start_seconds) std::cout << "[ worker start ] " << s << " s\n";
+  // After each restart the worker rebuilds the shape's inputs, references and baseline check.
+  for (double s : sup.stats().setup_seconds)
+    if (s > 0.05) std::cout << "[ worker start ] shape setup " << s << " s\n";
 }
 
 // The worker's cost: the same evaluations in process and through the worker, on one shape whose
