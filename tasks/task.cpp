@@ -5,7 +5,10 @@
 #include <sstream>
 
 #include "tasks/error.h"
+#include "tasks/parallel.h"
 #include "tasks/rmsnorm_linear/rmsnorm_linear.h"
+#include "tasks/softmax_matmul/softmax_matmul.h"
+#include "tasks/swiglu_mlp/swiglu_mlp.h"
 
 namespace ks {
 
@@ -30,11 +33,31 @@ std::vector<BufferSpec> Task::outputs() const {
 std::vector<int64_t> Task::dims_of(const BufferSpec& b, const Shape& s) const {
   std::vector<int64_t> d;
   for (auto& sym : b.dims) {
-    auto it = s.find(sym);
-    if (it == s.end()) throw Error(name() + ": shape " + format_shape(s) + " has no size " + sym);
-    d.push_back(it->second);
+    if (auto it = s.find(sym); it != s.end()) {
+      d.push_back(it->second);
+      continue;
+    }
+    int64_t literal = 0;
+    auto [p, ec] = std::from_chars(sym.data(), sym.data() + sym.size(), literal);
+    if (ec != std::errc() || p != sym.data() + sym.size())
+      throw Error(name() + ": shape " + format_shape(s) + " has no size " + sym);
+    d.push_back(literal);
   }
   return d;
+}
+
+void Task::cpu_reference(const Shape& s, const HostBuffers& inputs, HostBuffers& outputs) const {
+  for (auto& spec : this->outputs()) {
+    HostBuffer out(DType::f64, dims_of(spec, s));
+    const size_t row = static_cast<size_t>(out.dims.back()), rows = out.count() / row;
+    parallel_for(rows, [&](size_t b, size_t e) {
+      for (size_t r = b; r < e; ++r) {
+        auto values = cpu_reference_row(s, inputs, spec.name, static_cast<int64_t>(r));
+        for (size_t i = 0; i < row; ++i) out.set(r * row + i, values[i]);
+      }
+    }, 1);
+    outputs[spec.name] = std::move(out);
+  }
 }
 
 std::string Task::format_shape(const Shape& s) const {
@@ -83,7 +106,8 @@ Shape Task::parse_shape(const std::string& text) const {
 }
 
 const std::vector<const Task*>& all_tasks() {
-  static const std::vector<const Task*> tasks = {&rmsnorm_linear_task()};
+  static const std::vector<const Task*> tasks = {&rmsnorm_linear_task(), &swiglu_mlp_task(),
+                                                  &softmax_matmul_task()};
   return tasks;
 }
 

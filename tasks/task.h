@@ -22,7 +22,7 @@ enum class Role { in, out };
 struct BufferSpec {
   std::string name;
   DType dtype;
-  std::vector<std::string> dims;  // each a size symbol, outermost first (row-major)
+  std::vector<std::string> dims;  // each a size symbol or an integer, outermost first (row-major)
   Role role;
 };
 
@@ -58,12 +58,10 @@ class Task {
   // Fills every input buffer (allocated here) from seed; same seed, same inputs.
   virtual void generate_inputs(const Shape& s, uint64_t seed, InputKind kind,
                                HostBuffers& inputs) const = 0;
-  // fp64 reference: every output buffer, allocated here as f64.
-  virtual void cpu_reference(const Shape& s, const HostBuffers& inputs,
-                             HostBuffers& outputs) const = 0;
-  // fp64 reference of one output element (flat row-major index): for sampled run-time checks.
-  virtual double cpu_reference_at(const Shape& s, const HostBuffers& inputs,
-                                  const std::string& output, int64_t index) const = 0;
+  // fp64 reference of one row (the last dimension) of an output; `row` counts the rows of the
+  // output flattened to [rows, last]. Sampled rows check the GPU reference at run time.
+  virtual std::vector<double> cpu_reference_row(const Shape& s, const HostBuffers& inputs,
+                                                const std::string& output, int64_t row) const = 0;
 
   virtual double flops(const Shape& s) const = 0;
   virtual double min_bytes(const Shape& s) const = 0;  // each input read once, output written once
@@ -74,6 +72,8 @@ class Task {
   std::filesystem::path baseline_plan() const;
 
   // Helpers shared by every task.
+  // fp64 reference of every output, row by row in parallel (allocated here as f64).
+  void cpu_reference(const Shape& s, const HostBuffers& inputs, HostBuffers& outputs) const;
   std::vector<BufferSpec> inputs() const;
   std::vector<BufferSpec> outputs() const;
   std::vector<int64_t> dims_of(const BufferSpec& b, const Shape& s) const;

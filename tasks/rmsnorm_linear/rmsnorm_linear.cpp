@@ -2,16 +2,13 @@
 
 #include <cmath>
 
-#include "tasks/parallel.h"
+#include "tasks/hard_rows.h"
 #include "tasks/random.h"
 
 namespace ks {
 namespace {
 
 constexpr double kEps = 1e-6;
-
-// Rows of a hard input, by (row + seed) % 5: each kind a way a kernel can go wrong.
-enum HardRow { normal_row, large_row, tiny_row, zero_row, outlier_row };
 
 class RmsnormLinear final : public Task {
  public:
@@ -52,27 +49,20 @@ class RmsnormLinear final : public Task {
     in["W"] = std::move(w);
   }
 
-  void cpu_reference(const Shape& s, const HostBuffers& in, HostBuffers& out) const override {
-    const int64_t M = s.at("M"), N = s.at("N");
-    HostBuffer y(DType::f64, {M, N});
-    parallel_for(static_cast<size_t>(M * N), [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; ++i) y.set(i, cpu_reference_at(s, in, "Y", static_cast<int64_t>(i)));
-    }, 64);
-    out["Y"] = std::move(y);
-  }
-
-  double cpu_reference_at(const Shape& s, const HostBuffers& in, const std::string&,
-                          int64_t index) const override {
+  std::vector<double> cpu_reference_row(const Shape& s, const HostBuffers& in, const std::string&,
+                                        int64_t m) const override {
     const int64_t K = s.at("K"), N = s.at("N");
-    const int64_t m = index / N, n = index % N;
     const HostBuffer &x = in.at("X"), &g = in.at("gamma"), &w = in.at("W");
-    double ss = 0, dot = 0;
-    for (int64_t k = 0; k < K; ++k) {
-      double xv = x.get(m * K + k);
-      ss += xv * xv;
-      dot += xv * g.get(k) * w.get(n * K + k);
+    double ss = 0;
+    for (int64_t k = 0; k < K; ++k) ss += x.get(m * K + k) * x.get(m * K + k);
+    const double r = 1 / std::sqrt(ss / K + kEps);
+    std::vector<double> y(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n) {
+      double dot = 0;
+      for (int64_t k = 0; k < K; ++k) dot += x.get(m * K + k) * g.get(k) * w.get(n * K + k);
+      y[n] = dot * r;
     }
-    return dot / std::sqrt(ss / K + kEps);
+    return y;
   }
 
   double flops(const Shape& s) const override {
@@ -89,27 +79,6 @@ class RmsnormLinear final : public Task {
 
  private:
   static Shape mk(int64_t M, int64_t K, int64_t N) { return {{"M", M}, {"K", K}, {"N", N}}; }
-
-  static void make_hard_rows(HostBuffer& x, int64_t M, int64_t K, uint64_t seed) {
-    const uint64_t outliers = stream_seed(seed, "X.outliers");
-    for (int64_t m = 0; m < M; ++m) {
-      auto kind = static_cast<HardRow>((static_cast<uint64_t>(m) + seed) % 5);
-      for (int64_t k = 0; k < K; ++k) {
-        size_t i = static_cast<size_t>(m * K + k);
-        double v = x.get(i);
-        switch (kind) {
-          case normal_row: break;
-          case large_row: v *= 3e3; break;
-          case tiny_row: v *= 1e-3; break;
-          case zero_row: v = 0; break;
-          case outlier_row:
-            if (uniform_at(outliers, i) < 0.01) v *= 100;
-            break;
-        }
-        x.set(i, v);
-      }
-    }
-  }
 };
 
 }  // namespace

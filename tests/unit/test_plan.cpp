@@ -33,10 +33,9 @@ class FakeTask : public Task {
   std::vector<Shape> audit_shapes() const override { return {}; }
   Tolerance tolerance() const override { return {0.01, 0.01}; }
   void generate_inputs(const Shape&, uint64_t, InputKind, HostBuffers&) const override {}
-  void cpu_reference(const Shape&, const HostBuffers&, HostBuffers&) const override {}
-  double cpu_reference_at(const Shape&, const HostBuffers&, const std::string&,
-                          int64_t) const override {
-    return 0;
+  std::vector<double> cpu_reference_row(const Shape&, const HostBuffers&, const std::string&,
+                                        int64_t) const override {
+    return {};
   }
   double flops(const Shape&) const override { return 0; }
   double min_bytes(const Shape&) const override { return 0; }

@@ -29,7 +29,7 @@ TEST(RmsnormLinear, CpuReferenceMatchesHandComputedCase) {
   EXPECT_NEAR(out["Y"].get(0), 3 * r, 1e-12);
   EXPECT_NEAR(out["Y"].get(1), 8 * r, 1e-12);
   EXPECT_NEAR(out["Y"].get(2), 11 * r, 1e-12);
-  EXPECT_EQ(rms().cpu_reference_at(s, in, "Y", 2), out["Y"].get(2));
+  EXPECT_EQ(rms().cpu_reference_row(s, in, "Y", 0)[2], out["Y"].get(2));
 }
 
 TEST(RmsnormLinear, ZeroRowGivesZerosNotNaN) {
@@ -37,7 +37,7 @@ TEST(RmsnormLinear, ZeroRowGivesZerosNotNaN) {
   HostBuffers in;
   rms().generate_inputs(s, 1, InputKind::random, in);
   for (size_t i = 0; i < 8; ++i) in["X"].set(i, 0);
-  EXPECT_EQ(rms().cpu_reference_at(s, in, "Y", 1), 0.0);
+  EXPECT_EQ(rms().cpu_reference_row(s, in, "Y", 0)[1], 0.0);
 }
 
 TEST(RmsnormLinear, SearchShapesAreDesignShapesAndDisjointFromAudit) {
@@ -95,6 +95,80 @@ TEST(Task, ParseShapeAcceptsBothFormsAndNamesMistakes) {
 }
 
 TEST(Task, UnknownTaskIsNull) { EXPECT_EQ(find_task("nope"), nullptr); }
+
+}  // namespace
+}  // namespace ks
+
+namespace ks {
+namespace {
+
+TEST(SwigluMlp, CpuReferenceMatchesHandComputedCase) {
+  // X = [[1, 2]], Wg = [[1, 0], [0, 1], [1, 1]], Wu = [[2, 0], [0, 0], [1, -1]],
+  // Wd = [[1, 1, 1], [0, 1, 2]]: g = [1, 2, 3], u = [2, 0, -1], h = silu(g) * u.
+  const Task& t = *find_task("swiglu_mlp");
+  Shape s{{"M", 1}, {"H", 2}, {"I", 3}};
+  HostBuffers in;
+  in["X"] = HostBuffer(DType::bf16, {1, 2});
+  in["Wgu"] = HostBuffer(DType::bf16, {2, 3, 2});
+  in["Wd"] = HostBuffer(DType::bf16, {2, 3});
+  in["X"].set(0, 1);
+  in["X"].set(1, 2);
+  const double wgu[] = {1, 0, 0, 1, 1, 1, 2, 0, 0, 0, 1, -1}, wd[] = {1, 1, 1, 0, 1, 2};
+  for (int i = 0; i < 12; ++i) in["Wgu"].set(i, wgu[i]);
+  for (int i = 0; i < 6; ++i) in["Wd"].set(i, wd[i]);
+  auto silu = [](double g) { return g / (1 + std::exp(-g)); };
+  const double h[] = {silu(1) * 2, silu(2) * 0, silu(3) * -1};
+  auto y = t.cpu_reference_row(s, in, "Y", 0);
+  EXPECT_NEAR(y[0], h[0] + h[1] + h[2], 1e-12);
+  EXPECT_NEAR(y[1], h[1] + 2 * h[2], 1e-12);
+}
+
+TEST(SoftmaxMatmul, CpuReferenceMatchesHandComputedCaseAndLargeLogits) {
+  const Task& t = *find_task("softmax_matmul");
+  Shape s{{"B", 2}, {"M", 1}, {"N", 2}, {"D", 1}};
+  HostBuffers in;
+  in["S"] = HostBuffer(DType::f32, {2, 1, 2});
+  in["V"] = HostBuffer(DType::f32, {2, 2, 1});
+  // Batch 1: logits [100, 100 + ln 3] (exp overflows without the max), V = [1, 5]:
+  // p = [1/4, 3/4], O = 1/4 + 15/4 = 4.
+  in["S"].set(2, 100);
+  in["S"].set(3, 100 + std::log(3.0));
+  in["V"].set(2, 1);
+  in["V"].set(3, 5);
+  EXPECT_NEAR(t.cpu_reference_row(s, in, "O", 1)[0], 4.0, 1e-5);  // the logits are stored as f32
+  // Batch 0: equal logits, V = [0, 0]: O = 0.
+  EXPECT_EQ(t.cpu_reference_row(s, in, "O", 0)[0], 0.0);
+}
+
+TEST(Tasks, HardInputsDifferFromRandomAndShapesAreDisjoint) {
+  for (const Task* t : all_tasks()) {
+    Shape small;
+    for (auto& [sym, v] : t->search_shapes()[0]) small[sym] = std::min<int64_t>(v, sym == "M" ? 10 : 64);
+    HostBuffers random, hard;
+    t->generate_inputs(small, 3, InputKind::random, random);
+    t->generate_inputs(small, 3, InputKind::hard, hard);
+    bool differs = false;
+    for (auto& [name, b] : random) differs |= b.bytes != hard.at(name).bytes;
+    EXPECT_TRUE(differs) << t->name();
+    for (auto& a : t->audit_shapes())
+      for (auto& s : t->search_shapes()) EXPECT_NE(a, s) << t->name();
+    EXPECT_GE(t->audit_shapes().size(), 4u) << t->name();
+  }
+}
+
+TEST(Tasks, RooflineFloorsOfTheIssues) {
+  auto floor_us = [](const Task& t, const std::string& shape) {
+    Shape s = t.parse_shape(shape);
+    return 1e6 * std::max(t.flops(s) / 776e12, t.min_bytes(s) / 3.02e12);
+  };
+  const Task& sw = *find_task("swiglu_mlp");
+  const Task& sm = *find_task("softmax_matmul");
+  EXPECT_NEAR(floor_us(sw, "1,4096,14336"), 116.6, 0.2);
+  EXPECT_NEAR(floor_us(sw, "256,4096,14336"), 118.0, 0.2);
+  EXPECT_NEAR(floor_us(sm, "32,1,4096,128"), 11.2, 0.1);
+  EXPECT_NEAR(floor_us(sm, "32,1,32768,128"), 89.6, 0.2);
+  EXPECT_NEAR(floor_us(sm, "32,2048,2048,128"), 100.0, 0.5);
+}
 
 }  // namespace
 }  // namespace ks
