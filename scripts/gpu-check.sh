@@ -1,35 +1,41 @@
 #!/usr/bin/env bash
 # The whole GPU check, run on a GPU machine from the repository root over a build made by the
-# README's test command: the GPU tests, `ksearch eval` of every task's baseline and seeds (each
-# twice, with different input seeds: run-to-run stability), PyTorch eager on the same shapes,
-# and a short table per task last. Logs: gpu-tests.log, summary.txt and gpu-check.tgz (everything) in
-# $OUT, or all loose in ./gpu-check-out when OUT is unset.
+# README's test command. `gpu-check.sh tests` runs the GPU tests; `gpu-check.sh evals` runs
+# `ksearch eval` of every task's baseline (twice, with different input seeds: run-to-run
+# stability) and seeds, PyTorch eager on the same shapes, and prints a short table per task;
+# no argument runs both. Logs: gpu-tests.log, summary.txt and evals.tgz (every eval's table and
+# JSON) in $OUT, or in ./gpu-check-out when OUT is unset.
 set -uo pipefail
+what="${1:-all}"
+out="${OUT:-gpu-check-out}"
+mkdir -p "$out"
 work=$(mktemp -d)
 export KSEARCH_CACHE_DIR="${KSEARCH_CACHE_DIR:-$work/cache}"
 ks=./build/ksearch
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv >"$work/nvidia-smi.txt" 2>&1
 
-ctest --test-dir build -L gpu -V >"$work/gpu-tests.log" 2>&1
-echo "gpu tests: $(grep -E 'tests passed|tests failed' "$work/gpu-tests.log")"
-grep -E "^[0-9]+: ([a-z_0-9]+\.cu |fixture|\[ (worker start|overhead) \])" "$work/gpu-tests.log" | sed 's/^[0-9]*: //' >"$work/hacks.txt"
+if [ "$what" = tests ] || [ "$what" = all ]; then
+  ctest --test-dir build -L gpu -V --timeout 400 >"$out/gpu-tests.log" 2>&1
+  echo "gpu tests: $(grep -E 'tests passed|tests failed' "$out/gpu-tests.log")"
+  grep -E "^[0-9]+: ([a-z_0-9]+\.cu |fixture|\[ (worker start|overhead) \])" "$out/gpu-tests.log" | sed 's/^[0-9]*: //'
+fi
 
-for task in $(ls seeds | grep -v include); do
-  for f in seeds/$task/*.cu; do
-    name=$(basename "$f" .cu)
-    for run in 1 2; do
-      $ks eval "$f" --seed "$run" --save-json "$work/eval-$task-$name-$run.json" >"$work/eval-$task-$name-$run.txt" 2>>"$work/eval.log"
+if [ "$what" = evals ] || [ "$what" = all ]; then
+  mkdir -p "$work/evals"
+  for task in $(ls seeds | grep -v include); do
+    for f in seeds/$task/*.cu; do
+      name=$(basename "$f" .cu)
+      runs=1
+      [ "$name" = baseline ] && runs="1 2"
+      for run in $runs; do
+        $ks eval "$f" --seed "$run" --save-json "$work/evals/eval-$task-$name-$run.json" \
+          >"$work/evals/eval-$task-$name-$run.txt" 2>>"$work/evals/eval.log"
+      done
     done
   done
-done
-python3 scripts/torch_eager.py >"$work/torch.jsonl" 2>>"$work/eval.log"
-grep -E "ksearch:|did not pass" "$work/eval.log"
-{ cat "$work/hacks.txt"; python3 scripts/gpu_summary.py "$work"; } >"$work/summary.txt" 2>&1
-
-if [ -n "${OUT:-}" ]; then
-  tar czf "$OUT/gpu-check.tgz" --exclude=cache -C "$work" .
-  cp "$work/gpu-tests.log" "$work/summary.txt" "$OUT/"
-else
-  mkdir -p gpu-check-out && cp -r "$work"/. gpu-check-out/ && rm -rf gpu-check-out/cache
+  python3 scripts/torch_eager.py >"$work/evals/torch.jsonl" 2>>"$work/evals/eval.log"
+  grep -E "ksearch:|did not pass" "$work/evals/eval.log"
+  python3 scripts/gpu_summary.py "$work/evals" >"$out/summary.txt" 2>&1
+  tar czf "$out/evals.tgz" -C "$work/evals" .
+  cat "$out/summary.txt"
 fi
-cat "$work/summary.txt"
+rm -rf "$work"

@@ -44,7 +44,7 @@ def main(out):
         for f in sorted(out.glob(f"eval-{task}-*-1.json")):
             name = f.name[len(f"eval-{task}-"):-len("-1.json")]
             _, r1 = rows(f)
-            _, r2 = rows(out / f"eval-{task}-{name}-2.json")
+            _, r2 = rows(out / f"eval-{task}-{name}-2.json")  # only the baseline runs twice
             second = {(r["shape"], r["variant"]): r["median_us"] for r in r2}
             for r in r1:
                 key = (r["shape"], r["variant"])
@@ -65,7 +65,7 @@ def main(out):
                   f"{(b['median_us'] if b else NAN):>8.1f}{(b['speedup'] if b else NAN):>8.2f}"
                   f"{(b['pct_of_floor'] if b else NAN):>7.0f}{r['floor_us']:>7.1f}"
                   f"{run2.get(('baseline', s, r['variant']), NAN):>6.1f}%")
-    print(f"\nlargest run-to-run difference of a median over all candidates and shapes: "
+    print(f"\nlargest run-to-run difference of a baseline median: "
           f"{worst[0]:.1f}% ({worst[1]} {worst[2]} {worst[3]})")
 
 

@@ -22,6 +22,9 @@
 // per (row, split) in the workspace; online_combine merges the splits and divides by the sum.
 // splits = max(1, min(SPLITS, 1024 / (B * M))): many splits when there are few rows (decode:
 // B * M = 32 blocks would leave most SMs idle), one when rows alone fill the GPU.
+// A decode seed at heart: on prefill shapes it is correct but slow (CUDA-core FMAs, each row tile
+// re-reads V[b] from L2, the 16 lanes of a group repeat the same exps); a tensor-core
+// flash-attention-style tile over many rows is what should beat the baseline there.
 #include <cuda_bf16.h>
 #include <ks/vec.cuh>
 

@@ -2,7 +2,7 @@
 // it applies to.
 #include <filesystem>
 
-#include "evaluator/evaluate.h"
+#include "evaluator/supervisor.h"
 #include "gpu/gpu_test.h"
 #include "tasks/paths.h"
 
@@ -20,7 +20,8 @@ std::vector<std::filesystem::path> seed_files(const Task& t) {
 TEST(GpuSeeds, EveryVariantCorrectOnEveryShape) {
   KS_REQUIRE_GPU();
   Compiler compiler(Compiler::default_options());
-  InProcessRunner runner(0, compiler);
+  // Through a worker: a seed that hangs is a timeout row, not a test that never ends.
+  WorkerSupervisor runner(SupervisorOptions{{KSEARCH_BINARY, "worker", "--device", "0"}});
   EvalSettings settings;
   settings.seed = 1234;
   settings.time = false;
