@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tasks/hard_rows.h"
+#include "tasks/parallel.h"
 #include "tasks/random.h"
 
 namespace ks {
@@ -56,12 +57,15 @@ class RmsnormLinear final : public Task {
     double ss = 0;
     for (int64_t k = 0; k < K; ++k) ss += x.get(m * K + k) * x.get(m * K + k);
     const double r = 1 / std::sqrt(ss / K + kEps);
-    std::vector<double> y(static_cast<size_t>(N));
-    for (int64_t n = 0; n < N; ++n) {
-      double dot = 0;
-      for (int64_t k = 0; k < K; ++k) dot += x.get(m * K + k) * g.get(k) * w.get(n * K + k);
-      y[n] = dot * r;
-    }
+    std::vector<double> xg(static_cast<size_t>(K)), y(static_cast<size_t>(N));
+    for (int64_t k = 0; k < K; ++k) xg[k] = x.get(m * K + k) * g.get(k);
+    parallel_for(static_cast<size_t>(N), [&](size_t b, size_t e) {
+      for (size_t n = b; n < e; ++n) {
+        double dot = 0;
+        for (int64_t k = 0; k < K; ++k) dot += xg[k] * w.get(n * K + k);
+        y[n] = dot * r;
+      }
+    }, 256);
     return y;
   }
 

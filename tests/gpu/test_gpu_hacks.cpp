@@ -109,7 +109,7 @@ TEST(GpuHacks, SupervisorOverheadPerEvaluation) {
     std::cout << "[ overhead ] per evaluation (" << (time ? "check and time" : "check only") << ", "
               << variants.size() << " rows): worker " << worker_ms << " ms, in process "
               << in_process_ms << " ms\n";
-    EXPECT_LT(worker_ms - in_process_ms, 10.0);
+    EXPECT_LT(worker_ms, 1.05 * in_process_ms + 10.0);  // run-to-run noise, plus the pipe
   }
 }
 
