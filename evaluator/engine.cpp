@@ -24,19 +24,6 @@ struct Prepared {
   std::string load_error;
 };
 
-std::string first_lines(const std::string& log, int n) {
-  std::string r;
-  size_t pos = 0;
-  for (int i = 0; i < n && pos < log.size(); ++i) {
-    size_t e = log.find('\n', pos);
-    if (e == std::string::npos) e = log.size();
-    if (!r.empty()) r += " | ";
-    r += log.substr(pos, e - pos);
-    pos = e + 1;
-  }
-  return r;
-}
-
 // The reference and the baseline of a task, loaded once.
 struct TaskPlans {
   std::unique_ptr<Candidate> reference, baseline;
@@ -222,7 +209,7 @@ struct EvalEngine::Impl {
                 ShapeFixture& fx) {
     if (!p.compiled.ok) {
       row.status = Status::compile_error;
-      row.error = first_lines(p.compiled.log, 3);
+      row.error = log_head(p.compiled.log);
       return;
     }
     if (!p.loaded) {

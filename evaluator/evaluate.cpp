@@ -55,7 +55,7 @@ std::vector<EvalRow> evaluate_candidate(RowRunner& runner, const Compiler& compi
         row.status = Status::not_applicable;
       } else if (!compiled[v].ok) {
         row.status = Status::compile_error;
-        row.error = compiled[v].log.substr(0, compiled[v].log.find('\n'));
+        row.error = log_head(compiled[v].log);
       } else {
         row = runner.run({task->name(), c.origin, c.source, variants[v], shape, settings});
       }

@@ -190,6 +190,19 @@ std::string nvrtc_version() {
   return version;
 }
 
+std::string log_head(const std::string& log, int lines) {
+  std::string r;
+  size_t pos = 0;
+  for (int i = 0; i < lines && pos < log.size(); ++i) {
+    size_t e = log.find('\n', pos);
+    if (e == std::string::npos) e = log.size();
+    if (!r.empty()) r += " | ";
+    r += log.substr(pos, e - pos);
+    pos = e + 1;
+  }
+  return r;
+}
+
 std::string arch_for_compute_capability(int major, int minor) {
   if (major <= 0 || minor < 0 || minor > 9) {
     throw Error("compute capability " + std::to_string(major) + "." + std::to_string(minor) +

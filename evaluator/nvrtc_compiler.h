@@ -51,6 +51,9 @@ std::filesystem::path default_cache_dir();
 // "13.0"
 std::string nvrtc_version();
 
+// The first `lines` lines of a compile log joined by " | ": a compile_error row's message.
+std::string log_head(const std::string& log, int lines = 3);
+
 class Compiler {
  public:
   explicit Compiler(CompilerOptions opts);

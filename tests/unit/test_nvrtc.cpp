@@ -542,3 +542,16 @@ TEST(PtxasReport, ReadsEachKernelAndSkipsDeviceFunctions) {
 
 }  // namespace
 }  // namespace ks
+
+namespace ks {
+namespace {
+
+TEST(LogHead, KeepsTheFirstLinesJoined) {
+  EXPECT_EQ(log_head("a\nb\nc\nd\n"), "a | b | c");
+  EXPECT_EQ(log_head("only line"), "only line");
+  EXPECT_EQ(log_head("x\ny", 1), "x");
+  EXPECT_EQ(log_head(""), "");
+}
+
+}  // namespace
+}  // namespace ks
