@@ -22,10 +22,7 @@ Action add_compile_command(CLI::App& app) {
   cmd->add_flag("--log", o->log, "Print NVRTC's whole log for every variant");
   return [o] {
     Candidate c = load_candidate(o->file);
-    if (const Task* t = find_task(c.plan.task))
-      validate_plan(c.plan, *t);
-    else
-      throw Error(c.origin + ": plan.task: unknown task '" + c.plan.task + "' (see ksearch tasks)");
+    task_of(c);
     std::vector<Variant> variants = o->variant.empty() ? enumerate_variants(c.plan.params)
                                                        : std::vector<Variant>{parse_variant(o->variant, c.plan.params)};
     std::vector<CompileRequest> reqs;

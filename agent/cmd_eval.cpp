@@ -52,9 +52,7 @@ std::vector<std::string> row_cells(const Task& t, const EvalRow& r) {
 
 int run_eval(const Opts& o) {
   Candidate c = load_candidate(o.file);
-  const Task* task = find_task(c.plan.task);
-  if (!task) throw Error(c.origin + ": plan.task: unknown task '" + c.plan.task + "' (see ksearch tasks)");
-  validate_plan(c.plan, *task);
+  const Task* task = &task_of(c);
   std::vector<Shape> shapes;
   for (auto& s : o.shapes) shapes.push_back(task->parse_shape(s));
   if (shapes.empty()) shapes = o.audit ? task->audit_shapes() : task->search_shapes();

@@ -36,9 +36,7 @@ std::vector<EvalRow> evaluate_candidate(RowRunner& runner, const Compiler& compi
                                         const Candidate& c, const std::vector<Variant>& variants,
                                         const std::vector<Shape>& shapes, const EvalSettings& settings,
                                         const std::function<void(const EvalRow&)>& on_row) {
-  const Task* task = find_task(c.plan.task);
-  if (!task) throw Error(c.origin + ": plan.task: unknown task '" + c.plan.task + "' (see ksearch tasks)");
-  validate_plan(c.plan, *task);
+  const Task* task = &task_of(c);
   for (auto& s : shapes) check_shape(*task, s);
 
   // Compile every variant here, on all cores: the runner then loads from the disk cache.

@@ -72,6 +72,9 @@ Candidate load_candidate(const std::string& path);  // reads the file, then pars
 // Checks the plan against its task: task name matches, names in args/gemm/expressions resolve
 // (buffers, workspace, size symbols, constants, params), no name defined twice. Throws PlanError.
 void validate_plan(const Plan& plan, const Task& task);
+// The task the candidate names, with its plan validated against it; an unknown task or a bad plan
+// is a PlanError naming the candidate.
+const Task& task_of(const Candidate& c);
 
 std::vector<Variant> enumerate_variants(const std::vector<Param>& params);  // row-major, last fastest
 Variant default_variant(const std::vector<Param>& params);

@@ -175,4 +175,12 @@ class PlanValidator {
 
 void validate_plan(const Plan& plan, const Task& task) { PlanValidator(plan, task).run(); }
 
+const Task& task_of(const Candidate& c) {
+  const Task* task = find_task(c.plan.task);
+  if (!task)
+    throw PlanError(c.origin + ": plan.task: unknown task '" + c.plan.task + "' (see ksearch tasks)");
+  validate_plan(c.plan, *task);
+  return *task;
+}
+
 }  // namespace ks
