@@ -1,0 +1,123 @@
+#pragma once
+// The archive: one SQLite file that keeps every run, candidate and evaluation (db/schema.sql), so
+// a search can stop at any moment, resume, and be merged with searches on other hosts. WAL mode
+// and a busy timeout let several processes write one file; every write is one transaction, so a
+// writer killed at any point leaves the file consistent. One Archive is used by one thread at a
+// time.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/sqlite.h"
+
+namespace ks {
+
+struct RunRecord {
+  int64_t id = 0;
+  std::string uid;  // set by add_run when empty
+  std::string task, device, arch, host;
+  uint64_t seed = 0;
+  std::string options = "{}";  // JSON
+  std::string state = "running";
+  double started_at = 0, updated_at = 0, active_seconds = 0;
+  std::optional<double> bandwidth, peak_flops;
+};
+
+struct SourceRecord {
+  int64_t id = 0;
+  std::string hash;  // of the normalized text: equal hash, same candidate code
+  std::string task, name, text;
+  bool uses_helpers = false;
+};
+
+struct CandidateRecord {
+  int64_t id = 0;
+  std::string key;  // source hash + params
+  int64_t source_id = 0;
+  std::string task, params, origin;
+  std::vector<int64_t> parents;
+  int generation = 0;
+  std::string label;
+  std::optional<int64_t> run_id;
+  double created_at = 0;
+};
+
+struct EvaluationRecord {
+  int64_t id = 0, candidate_id = 0;
+  std::optional<int64_t> run_id;
+  std::string device, shape, status, error;
+  bool nondeterministic = false;
+  std::optional<double> median_us, p10_us, p90_us, baseline_us, speedup;
+  std::optional<double> floor_us, max_scaled_error, rel_l2_error;
+  std::optional<int64_t> registers, smem_bytes, spill_bytes;
+  std::string resources = "[]";  // JSON
+  std::optional<int64_t> seed;
+  double seconds = 0, created_at = 0;
+};
+
+// What merging one archive into another added; the rest was there already.
+struct MergeStats {
+  int runs = 0, sources = 0, candidates = 0, evaluations = 0, llm_calls = 0, audits = 0;
+};
+
+// The schema an archive is brought to: the SQL that creates it at `version`, and the migrations,
+// migrations[i] taking version i + 1 to i + 2, each run in one transaction.
+struct Schema {
+  int version;
+  std::string create_sql;
+  std::vector<std::string> migrations;
+};
+const Schema& archive_schema();  // schema.sql and db/migrations.cpp
+
+double unix_now();
+
+class Archive {
+ public:
+  enum class Mode {
+    create,    // a missing or empty file becomes a new archive
+    existing,  // the file must already be an archive
+  };
+  // Opens the archive at path and brings an older schema up to date. Throws ks::Error with one
+  // line when the file is not a ksearch archive, comes from a newer ksearch, or is corrupt; such
+  // a file is never written.
+  explicit Archive(const std::string& path, Mode mode = Mode::create, const Schema& schema = archive_schema());
+
+  const std::string& path() const { return conn_.path(); }
+  int schema_version();
+  sql::Connection& connection() { return conn_; }
+
+  // Runs.
+  int64_t add_run(RunRecord r);
+  std::optional<RunRecord> run(int64_t id);
+  std::optional<RunRecord> latest_run(const std::string& task, const std::string& device);
+  std::vector<RunRecord> runs();
+  void update_run(const RunRecord& r);  // state, options, times, ceilings
+
+  // A candidate and its source: the source is stored once per hash, the candidate once per key.
+  // Returns the candidate's id: the stored one when the key is already known.
+  int64_t add_candidate(const SourceRecord& source, const CandidateRecord& c);
+  std::optional<CandidateRecord> candidate(int64_t id);
+  std::optional<SourceRecord> source(int64_t id);
+  std::vector<SourceRecord> sources(const std::string& task);        // "" for every task
+  std::vector<CandidateRecord> candidates(const std::string& task);  // "" for every task
+  std::vector<int64_t> children(int64_t candidate_id);
+
+  // One evaluation; false, and nothing written, when that candidate was already evaluated on
+  // that shape and device.
+  bool add_evaluation(const EvaluationRecord& e);
+  // Of a task's candidates ("" for every task) on one GPU model ("" for every one).
+  std::vector<EvaluationRecord> evaluations(const std::string& task, const std::string& device);
+  std::vector<EvaluationRecord> evaluations_of(int64_t candidate_id);
+  // Evaluations a run ran on the GPU (not_applicable ones cost nothing and are not counted).
+  int64_t run_evaluations(int64_t run_id);
+
+  // Adds what `other` holds and this archive does not (runs by uid, sources by hash, candidates
+  // by key, evaluations by candidate, shape and device), in one transaction.
+  MergeStats merge_from(const std::string& other_path);
+
+ private:
+  sql::Connection conn_;
+};
+
+}  // namespace ks
