@@ -1,5 +1,9 @@
 // ksearch worker: serves evaluation requests for one GPU over stdin/stdout (evaluator/worker.h).
 // Started by the supervisor inside `ksearch eval`; not meant to be run by hand.
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <iostream>
 
 #include "agent/commands.h"
@@ -10,10 +14,16 @@ namespace ks::cli {
 
 Action add_worker_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "worker", "Serve evaluation requests for one GPU as JSON lines on stdin/stdout (started by ksearch eval)");
+      "worker", "Serve evaluation requests for one GPU as JSON lines on stdin/stdout (started by ksearch eval and run)");
   auto device = std::make_shared<int>(0);
   cmd->add_option("--device", *device, "CUDA device index")->check(CLI::NonNegativeNumber);
   return [device] {
+    // The worker has a process group of its own (Ctrl-C reaches only its supervisor, which lets
+    // the evaluation in flight finish); if the supervisor dies outright, the worker must not
+    // live on, a hung kernel holding the GPU.
+    const pid_t parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) return 1;  // the parent died before prctl took effect
     // Everything but protocol lines goes to stderr: stdout belongs to the supervisor.
     Compiler compiler(Compiler::default_options());
     return run_worker(*device, compiler, std::cin, std::cout);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <list>
 #include <map>
 
 #include "evaluator/checker.h"
@@ -16,6 +17,10 @@ namespace {
 
 constexpr size_t kLtWorkspaceBytes = 32 << 20;
 constexpr size_t kMaxPreparedPlans = 512;  // loaded modules kept for reuse across shapes
+// Shape fixtures kept, most recently used first: a search moves between a task's shapes, and
+// rebuilding one (inputs, references, the CPU fp64 samples, the baseline check) takes about a
+// second. Bounded by count and by a quarter of the device's memory.
+constexpr size_t kMaxFixtures = 8;
 
 // A candidate compiled for one variant and, if that worked, loaded into the device.
 struct Prepared {
@@ -34,6 +39,7 @@ struct TaskPlans {
 // the baseline, checked.
 struct ShapeFixture {
   std::string key;
+  size_t bytes = 0;  // device memory it holds, about
   std::vector<InputSet> sets;
   std::unique_ptr<PlanInstance> reference, baseline;
 };
@@ -52,7 +58,7 @@ struct EvalEngine::Impl {
   std::map<std::string, TaskPlans> task_plans;
   std::map<std::string, std::unique_ptr<Candidate>> candidates;  // by origin and source
   std::map<std::string, Prepared> prepared;                        // by candidate and variant
-  std::unique_ptr<ShapeFixture> fixture;
+  std::list<std::unique_ptr<ShapeFixture>> fixtures;  // most recently used first
 
   Impl(int device, const Compiler& c) : compiler(c), dev(open_device(device)) {
     stream = make_stream();
@@ -145,10 +151,29 @@ struct EvalEngine::Impl {
   ShapeFixture& fixture_of(const Task& task, const Shape& shape, const EvalSettings& s) {
     const std::string key = task.name() + ":" + task.format_shape(shape) + ":" +
                             std::to_string(s.seed) + ":" + std::to_string(s.input_sets);
-    if (fixture && fixture->key == key) return *fixture;
-    fixture.reset();  // free the last shape's memory first
+    for (auto it = fixtures.begin(); it != fixtures.end(); ++it)
+      if ((*it)->key == key) {
+        fixtures.splice(fixtures.begin(), fixtures, it);
+        return *fixtures.front();
+      }
+    // Inputs per set, the f32 reference's and the baseline's outputs and workspace: about.
+    size_t in_bytes = 0, out_bytes = 0;
+    for (auto& b : task.buffers()) {
+      size_t n = 1;
+      for (int64_t d : task.dims_of(b, shape)) n *= static_cast<size_t>(d);
+      (b.role == Role::in ? in_bytes : out_bytes) += n * 4;
+    }
+    const size_t bytes = static_cast<size_t>(s.input_sets) * (in_bytes + out_bytes) + 2 * out_bytes;
+    size_t held = bytes;
+    for (auto& f : fixtures) held += f->bytes;
+    // Free the least recently used first, so a new shape never needs two shapes' memory.
+    while (!fixtures.empty() && (fixtures.size() >= kMaxFixtures || held > dev.global_mem / 4)) {
+      held -= fixtures.back()->bytes;
+      fixtures.pop_back();
+    }
     auto fx = std::make_unique<ShapeFixture>();
     fx->key = key;
+    fx->bytes = bytes;
     const uint64_t base = mix64(s.seed ^ stream_seed(0, task.format_shape(shape)));
     for (int i = 0; i < s.input_sets; ++i)
       fx->sets.push_back(InputSet::make(task, shape, base + static_cast<uint64_t>(i),
@@ -162,8 +187,8 @@ struct EvalEngine::Impl {
     if (CheckOutcome b = check_all(task, *fx->baseline, fx->sets, nullptr); b.status != Status::ok)
       throw Error("the baseline " + tp.baseline->origin + " fails on " + task.format_shape(shape) +
                   ": " + std::string(status_name(b.status)) + ": " + b.error);
-    fixture = std::move(fx);
-    return *fixture;
+    fixtures.push_front(std::move(fx));
+    return *fixtures.front();
   }
 
   // Checks on every set (the first failure decides); set 0 runs twice and its two outputs are

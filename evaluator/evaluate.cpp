@@ -32,6 +32,23 @@ EvalRow InProcessRunner::run(const RowRequest& req) {
   }
 }
 
+EvalRow evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
+                         const CompileResult& compiled, const Shape& shape, const EvalSettings& settings) {
+  EvalRow row;
+  if (c.plan.applies && c.plan.applies->eval(make_env(shape, v)) == 0) {
+    row.status = Status::not_applicable;
+  } else if (!compiled.ok) {
+    row.status = Status::compile_error;
+    row.error = log_head(compiled.log);
+  } else {
+    row = runner.run({task.name(), c.origin, c.source, v, shape, settings});
+  }
+  row.shape = shape;
+  row.variant = v;
+  row.floor_us = runner.ceilings().floor_us(task.flops(shape), task.min_bytes(shape));
+  return row;
+}
+
 std::vector<EvalRow> evaluate_candidate(RowRunner& runner, const Compiler& compiler,
                                         const Candidate& c, const std::vector<Variant>& variants,
                                         const std::vector<Shape>& shapes, const EvalSettings& settings,
@@ -44,24 +61,11 @@ std::vector<EvalRow> evaluate_candidate(RowRunner& runner, const Compiler& compi
   for (auto& v : variants) reqs.push_back({c.source, c.origin, v, runner.device().arch});
   const std::vector<CompileResult> compiled = compiler.compile_all(reqs);
 
-  const Ceilings& ceil = runner.ceilings();
   std::vector<EvalRow> rows;
   for (auto& shape : shapes) {
     for (size_t v = 0; v < variants.size(); ++v) {
-      EvalRow row;
-      if (c.plan.applies && c.plan.applies->eval(make_env(shape, variants[v])) == 0) {
-        row.status = Status::not_applicable;
-      } else if (!compiled[v].ok) {
-        row.status = Status::compile_error;
-        row.error = log_head(compiled[v].log);
-      } else {
-        row = runner.run({task->name(), c.origin, c.source, variants[v], shape, settings});
-      }
-      row.shape = shape;
-      row.variant = variants[v];
-      row.floor_us = ceil.floor_us(task->flops(shape), task->min_bytes(shape));
-      rows.push_back(row);
-      if (on_row) on_row(row);
+      rows.push_back(evaluate_variant(runner, *task, c, variants[v], compiled[v], shape, settings));
+      if (on_row) on_row(rows.back());
     }
   }
   return rows;

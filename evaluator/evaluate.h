@@ -36,6 +36,11 @@ class InProcessRunner final : public RowRunner {
   std::string lost_;  // why the context is gone, once it is
 };
 
+// One variant on one shape, given its compile result: not_applicable and compile_error rows come
+// without the runner, the rest from it. The row carries the shape's roofline floor.
+EvalRow evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
+                         const CompileResult& compiled, const Shape& shape, const EvalSettings& settings);
+
 // One row per (shape, variant), shape-major; on_row is called as each is done (progress). Throws
 // ks::Error for a bad plan or shape before any row, and for a fault of ksearch itself during
 // the run (rows reported so far stand).

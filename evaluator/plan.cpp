@@ -333,4 +333,63 @@ Candidate load_candidate(const std::string& path) {
   return parse_candidate(text.str(), path);
 }
 
+namespace {
+
+// Code without comments (string and character literals kept as they are), each line's blanks
+// folded to one space, blank lines dropped.
+std::string strip_code(std::string_view code) {
+  std::string flat;
+  for (size_t i = 0; i < code.size(); ++i) {
+    const char ch = code[i];
+    if (code.substr(i, 2) == "//") {
+      i = code.find('\n', i);
+      if (i == std::string_view::npos) break;
+      flat += '\n';
+    } else if (code.substr(i, 2) == "/*") {
+      const size_t end = code.find("*/", i + 2);
+      for (size_t j = i; j < std::min(end, code.size()); ++j)
+        if (code[j] == '\n') flat += '\n';  // keep line structure: preprocessor lines end there
+      flat += ' ';
+      if (end == std::string_view::npos) break;
+      i = end + 1;
+    } else if (ch == '"' || ch == '\'') {
+      size_t j = i + 1;
+      while (j < code.size() && code[j] != ch && code[j] != '\n') j += code[j] == '\\' ? 2 : 1;
+      flat.append(code.substr(i, std::min(j + 1, code.size()) - i));
+      i = j;
+    } else {
+      flat += ch;
+    }
+  }
+  std::string out;
+  size_t start = 0;
+  while (start <= flat.size()) {
+    size_t end = flat.find('\n', start);
+    if (end == std::string::npos) end = flat.size();
+    std::string line;
+    for (char ch : trim(std::string_view(flat).substr(start, end - start))) {
+      const bool blank = std::isspace(static_cast<unsigned char>(ch));
+      if (!(blank && !line.empty() && line.back() == ' ')) line += blank ? ' ' : ch;
+    }
+    if (!line.empty()) out += line + '\n';
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string normalized_source(std::string_view text) {
+  PlanComment c = find_plan_comment(text, "candidate");
+  std::string plan;
+  try {
+    plan = Json::parse(text.substr(c.json_start, c.json_end - c.json_start), nullptr,
+                       /*allow_exceptions=*/true, /*ignore_comments=*/true)
+               .dump();
+  } catch (const Json::parse_error& e) {
+    throw PlanError(std::string("candidate: plan: JSON syntax error: ") + e.what());
+  }
+  return plan + '\n' + strip_code(text.substr(c.json_end + 2));
+}
+
 }  // namespace ks

@@ -69,6 +69,11 @@ using Variant = std::vector<std::pair<std::string, int64_t>>;
 Candidate parse_candidate(std::string_view text, std::string_view origin);
 Candidate load_candidate(const std::string& path);  // reads the file, then parse_candidate
 
+// The candidate's code as the search tells candidates apart: the plan's JSON written compactly,
+// then the CUDA code without comments, blank lines and runs of blanks. Two files that differ only
+// there are one candidate. Throws PlanError where parse_candidate would.
+std::string normalized_source(std::string_view text);
+
 // Checks the plan against its task: task name matches, names in args/gemm/expressions resolve
 // (buffers, workspace, size symbols, constants, params), no name defined twice. Throws PlanError.
 void validate_plan(const Plan& plan, const Task& task);
