@@ -1,6 +1,6 @@
 /* ksearch
 { "task": "rmsnorm_linear", "name": "gemv_fused",
-  "params":    { "THREADS": [128, 256], "ROWS": [1, 2, 4] },
+  "params":    { "THREADS": [128, 256, 64], "ROWS": [1, 2, 4, 8], "MAX_M": [16, 8, 4, 2, 1] },
   "applies":   "M <= 16",
   "workspace": { "rinv": "M * 4" },
   "steps": [
@@ -16,14 +16,15 @@
 #include <ks/reduce.cuh>
 #include <ks/vec.cuh>
 
-#if !defined(THREADS) || !defined(ROWS)
-#error "THREADS and ROWS come from the plan's params"
+#if !defined(THREADS) || !defined(ROWS) || !defined(MAX_M)
+#error "THREADS, ROWS and MAX_M come from the plan's params"
 #endif
 #if THREADS % 32 != 0 || THREADS > 1024
 #error "THREADS must be a multiple of 32, at most 1024"
 #endif
 
-#define MAX_M 16  // X rows per pass over W; M > MAX_M stays correct (more passes) but is slow
+// MAX_M: X rows per pass over W (their accumulators live in registers); M > MAX_M stays correct
+// (more passes over W) but is slow, and MAX_M far above M wastes registers.
 
 // One block per row: rinv[m] = 1 / sqrt(mean_k X[m,k]^2 + eps), in fp32.
 extern "C" __global__ void __launch_bounds__(THREADS)

@@ -1,6 +1,6 @@
 /* ksearch
 { "task": "rmsnorm_linear", "name": "wmma_fused",
-  "params": { "BM": [64, 128], "BN": [64, 128], "WARPS": [4, 8] },
+  "params": { "BM": [64, 128], "BN": [64, 128], "WARPS": [4, 8], "WARPS_M": [2, 4] },
   "steps": [
     { "kernel": "rmsnorm_gemm", "grid": ["cdiv(N, BN)", "cdiv(M, BM)"], "block": ["WARPS * 32"],
       "args": ["X", "gamma", "W", "Y", "M", "N", "K", "eps"] } ] }
@@ -16,15 +16,15 @@
 #include <mma.h>
 #include <ks/vec.cuh>
 
-#if !defined(BM) || !defined(BN) || !defined(WARPS)
-#error "BM, BN and WARPS come from the plan's params"
+#if !defined(BM) || !defined(BN) || !defined(WARPS) || !defined(WARPS_M)
+#error "BM, BN, WARPS and WARPS_M come from the plan's params"
 #endif
 
 #define BK 32                        // K tile
 #define LDS (BK + 8)                 // smem row stride (bf16): 80 bytes; 16-row steps stay 32-byte
                                      // aligned (wmma) and 8 rows hit 8 distinct 16-byte bank groups
 #define THREADS (WARPS * 32)
-#define WARPS_M 2                    // warp grid: WARPS_M x WARPS_N warps over the BM x BN tile
+                                     // warp grid: WARPS_M x WARPS_N warps over the BM x BN tile
 #define WARPS_N (WARPS / WARPS_M)
 #define WM (BM / WARPS_M)            // warp tile
 #define WN (BN / WARPS_N)
