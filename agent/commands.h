@@ -13,5 +13,12 @@ Action add_tasks_command(CLI::App& app);
 Action add_compile_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_worker_command(CLI::App& app);
+Action add_run_command(CLI::App& app);
+Action add_best_command(CLI::App& app);
+Action add_show_command(CLI::App& app);
+Action add_merge_command(CLI::App& app);
+
+// --db: the archive a command reads or writes; its default is KSEARCH_DB, else ./ksearch.db.
+void add_db_option(CLI::App* cmd, std::string& path);
 
 }  // namespace ks::cli

@@ -3,8 +3,10 @@
 # README's test command. `gpu-check.sh tests` runs the GPU tests; `gpu-check.sh evals` runs
 # `ksearch eval` of every task's baseline (twice, with different input seeds: run-to-run
 # stability) and seeds, PyTorch eager on the same shapes, and prints a short table per task;
-# no argument runs both. Logs: gpu-tests.log, summary.txt and evals.tgz (every eval's table and
-# JSON) in $OUT, or in ./gpu-check-out when OUT is unset.
+# `gpu-check.sh search [MINUTES] [TASK]` runs a search (default 5 minutes of rmsnorm_linear) and
+# prints its throughput and per-shape table; no argument runs tests and evals. Logs:
+# gpu-tests.log, summary.txt, evals.tgz (every eval's table and JSON), search.db, search.jsonl,
+# search.txt in $OUT, or in ./gpu-check-out when OUT is unset.
 set -uo pipefail
 what="${1:-all}"
 out="${OUT:-gpu-check-out}"
@@ -38,5 +40,17 @@ if [ "$what" = evals ] || [ "$what" = all ]; then
   python3 scripts/gpu_summary.py "$work/evals" >"$out/summary.txt" 2>&1
   tar czf "$out/evals.tgz" -C "$work/evals" .
   cat "$out/summary.txt"
+fi
+if [ "$what" = search ]; then
+  minutes="${2:-5}"
+  task="${3:-rmsnorm_linear}"
+  rm -f "$out/search.db"*
+  $ks run --task "$task" --minutes "$minutes" --seed 1 --db "$out/search.db" --json \
+    >"$out/search.jsonl" 2>"$out/search.log"
+  echo "ksearch run exit code $?"
+  tail -3 "$out/search.log"
+  $ks best --db "$out/search.db" --top 3 >"$out/search.txt" 2>&1
+  python3 scripts/search_summary.py "$out/search.jsonl" "$out/search.db" | tee -a "$out/search.txt"
+  rm -f "$out/search.db-wal" "$out/search.db-shm"
 fi
 rm -rf "$work"

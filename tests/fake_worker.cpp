@@ -1,9 +1,14 @@
 // A stand-in for `ksearch worker` that misbehaves on request, for the supervisor's tests: each
 // request's "origin" names what it does. With the argument "refuse" it fails its hello, with
-// "silent" it never says hello.
+// "silent" it never says hello. Any other origin (a real candidate file, as `ksearch run` sends
+// through KSEARCH_WORKER) is answered ok, with a time that falls as the variant's values grow,
+// after KSEARCH_FAKE_DELAY_MS milliseconds.
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <thread>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -60,6 +65,18 @@ int main(int argc, char** argv) {
       return 3;
     } else if (what == "error") {
       send({{"id", id}, {"error", "the baseline fails (fake)"}});
+    } else {
+      if (const char* ms = std::getenv("KSEARCH_FAKE_DELAY_MS"))
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
+      double sum = 0;
+      for (auto& p : req.at("variant")) sum += p.at(1).get<double>();
+      const double us = 100 / (1 + sum / 1000), base = 100;
+      row["floor_us"] = 10.0;
+      if (req.at("time").get<bool>())
+        row["timing"] = {{"candidate", {{"median_us", us}, {"p10_us", us * 0.98}, {"p90_us", us * 1.02}}},
+                         {"baseline", {{"median_us", base}, {"p10_us", base}, {"p90_us", base}}},
+                         {"speedup", base / us}, {"replays", 20}, {"last_set", 0}};
+      send({{"id", id}, {"row", row}});
     }
   }
   return 0;

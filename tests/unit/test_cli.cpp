@@ -9,26 +9,14 @@
 
 #include "evaluator/device.h"
 #include "tasks/paths.h"
+#include "unit/run_ksearch.h"
 
 namespace ks {
 namespace {
 
-struct Outcome {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-Outcome ksearch_env(const std::string& env, const std::string& args) {
-  std::string cmd = env + " " + std::string(KSEARCH_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-Outcome ksearch(const std::string& args) { return ksearch_env("", args); }
+using cli_test::ksearch;
+using cli_test::ksearch_env;
+using cli_test::Outcome;
 
 std::string root() { return project_root().string(); }
 
@@ -41,7 +29,7 @@ std::string temp_file(const std::string& name, const std::string& text) {
 int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (auto cmd : {"", "tasks ", "compile ", "eval ", "worker "}) {
+  for (auto cmd : {"", "tasks ", "compile ", "eval ", "run ", "best ", "show ", "merge ", "worker "}) {
     Outcome r = ksearch(std::string(cmd) + "--help");
     EXPECT_EQ(r.code, 0) << cmd << r.out;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << r.out;

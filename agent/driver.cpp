@@ -1,0 +1,511 @@
+#include "agent/driver.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tasks/random.h"
+
+namespace ks {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Candidates of one shape that one GPU evaluates in a row.
+struct Batch {
+  std::string shape;
+  std::vector<size_t> members;
+};
+
+// n points of the space: all of it when it has no more, else the default and n - 1 others drawn
+// at random.
+std::vector<Variant> sample_variants(const std::vector<Param>& params, int n, Rng& rng) {
+  double size = 1;
+  for (const Param& p : params) size *= static_cast<double>(p.values.size());
+  if (size <= n) return enumerate_variants(params);
+  std::vector<Variant> out = {default_variant(params)};
+  std::set<std::string> seen = {format_variant(out[0])};
+  for (int tries = 0; static_cast<int>(out.size()) < n && tries < 100 * n; ++tries) {
+    Variant v;
+    for (const Param& p : params)
+      v.emplace_back(p.name, p.values[std::uniform_int_distribution<size_t>(0, p.values.size() - 1)(rng)]);
+    if (seen.insert(format_variant(v)).second) out.push_back(std::move(v));
+  }
+  return out;
+}
+
+EvaluationRecord to_record(const EvalRow& row, int64_t candidate_id, int64_t run_id,
+                           const std::string& device, const std::string& shape,
+                           const EvalSettings& settings, double seconds) {
+  EvaluationRecord e;
+  e.candidate_id = candidate_id;
+  e.run_id = run_id;
+  e.device = device;
+  e.shape = shape;
+  e.status = std::string(status_name(row.status));
+  e.error = row.error;
+  e.nondeterministic = row.nondeterministic;
+  if (row.timing) {
+    e.median_us = row.timing->candidate.median_us;
+    e.p10_us = row.timing->candidate.p10_us;
+    e.p90_us = row.timing->candidate.p90_us;
+    e.baseline_us = row.timing->baseline.median_us;
+    e.speedup = row.timing->speedup;
+  }
+  if (row.floor_us > 0) e.floor_us = row.floor_us;
+  if (row.status == Status::ok || row.status == Status::wrong) {
+    e.max_scaled_error = row.max_scaled;
+    e.rel_l2_error = row.rel_l2;
+  }
+  if (!row.resources.empty()) {
+    nlohmann::json kernels = nlohmann::json::array();
+    int64_t regs = 0, smem = 0, spills = 0;
+    for (const KernelResources& k : row.resources) {
+      regs = std::max<int64_t>(regs, k.registers);
+      smem = std::max<int64_t>(smem, k.static_smem_bytes);
+      spills += k.spill_store_bytes + k.spill_load_bytes;
+      kernels.push_back({{"kernel", k.kernel}, {"registers", k.registers},
+                         {"spill_store_bytes", k.spill_store_bytes},
+                         {"spill_load_bytes", k.spill_load_bytes}, {"stack_bytes", k.stack_bytes},
+                         {"static_smem_bytes", k.static_smem_bytes}});
+    }
+    e.registers = regs;
+    e.smem_bytes = smem;
+    e.spill_bytes = spills;
+    e.resources = kernels.dump();
+  }
+  e.seed = static_cast<int64_t>(settings.seed);
+  e.seconds = seconds;
+  e.created_at = unix_now();
+  return e;
+}
+
+}  // namespace
+
+struct SearchDriver::Impl {
+  Archive& archive;
+  RunRecord& run;
+  std::vector<DeviceEvaluator*> devices;
+  SearchOptions opt;
+  std::vector<WeightedOperator> ops;
+  const Task& task;
+  std::string device_name;
+
+  Population pop;
+  Rng rng;
+  std::vector<std::string> shapes;         // texts, in the task's order
+  std::map<std::string, Shape> shape_of;
+  std::map<std::string, double> floor_of, baseline_of;
+  std::set<std::string> exhausted;         // shapes where no operator found anything new
+  std::deque<Batch> seed_batches;          // generation 0, not yet handed out
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;  // batches handed out and not finished
+  int running = 0;    // evaluations under way
+  std::atomic<bool> budget_hit{false}, failed{false};
+  const std::atomic<bool>* stop = nullptr;
+  std::exception_ptr failure;
+  std::function<void(const SearchProgress&)> on_progress;
+
+  SearchProgress progress;
+  Clock::time_point session_start;
+  double base_seconds = 0;
+  struct Improvement {
+    double seconds;
+    std::string shape;
+    double speedup;
+  };
+  std::vector<Improvement> improvements;
+
+  Impl(Archive& a, RunRecord& r, std::vector<DeviceEvaluator*> d, SearchOptions o,
+       std::vector<WeightedOperator> w)
+      : archive(a), run(r), devices(std::move(d)), opt(std::move(o)), ops(std::move(w)),
+        task(*find_task(r.task)), device_name(r.device) {
+    for (const Shape& s : opt.shapes) {
+      shapes.push_back(task.format_shape(s));
+      shape_of[shapes.back()] = s;
+    }
+    base_seconds = run.active_seconds;
+    progress.run_id = run.id;
+    progress.evals = archive.run_evaluations(run.id);
+    // Resuming draws differently from where the stop left off, yet repeatably.
+    rng.seed(mix64(run.seed ^ static_cast<uint64_t>(progress.evals) * 0x9E3779B97F4A7C15ull));
+    add_seeds();
+    load_archive();
+    plan_generation_zero();
+  }
+
+  void add_seeds() {
+    for (auto& s : opt.seeds) pop.add_source(s);
+  }
+
+  // Every candidate of the task in the archive, with its results on this GPU model.
+  void load_archive() {
+    std::map<int64_t, size_t> source_at, member_at;
+    for (const SourceRecord& s : archive.sources(task.name())) {
+      try {
+        auto c = std::make_shared<const Candidate>(parse_candidate(s.text, s.name + " (archive source " + std::to_string(s.id) + ")"));
+        task_of(*c);
+        source_at[s.id] = pop.add_source(std::move(c), s.id);
+      } catch (const Error&) {
+        // A source this ksearch no longer accepts (its plan rules changed): left out.
+      }
+    }
+    for (const CandidateRecord& c : archive.candidates(task.name())) {
+      auto src = source_at.find(c.source_id);
+      if (src == source_at.end()) continue;
+      Member m;
+      m.id = c.id;
+      m.key = c.key;
+      m.source = src->second;
+      try {
+        m.variant = parse_variant(c.params, pop.sources()[src->second].candidate->plan.params);
+      } catch (const Error&) {
+        continue;
+      }
+      m.origin = c.origin;
+      m.label = c.label;
+      m.parents = c.parents;
+      m.generation = c.generation;
+      member_at[c.id] = pop.add_member(std::move(m));
+      progress.generation = std::max(progress.generation, c.generation);
+    }
+    for (const EvaluationRecord& e : archive.evaluations(task.name(), device_name)) {
+      auto m = member_at.find(e.candidate_id);
+      if (m == member_at.end()) continue;
+      const Status status = parse_status(e.status).value_or(Status::crash);
+      pop.members()[m->second].results[e.shape] = {status, e.speedup, e.median_us};
+      if (e.floor_us) floor_of[e.shape] = *e.floor_us;
+      if (e.baseline_us) baseline_of[e.shape] = *e.baseline_us;
+      if (status == Status::ok && e.speedup && *e.speedup > progress.best[e.shape]) {
+        progress.best[e.shape] = *e.speedup;
+        improvements.push_back({0, e.shape, *e.speedup});  // known at the start
+      }
+    }
+  }
+
+  // The seeds' sampled variants on every shape, shape by shape, skipping what is known.
+  void plan_generation_zero() {
+    Rng seed_rng(mix64(run.seed ^ 0x5EEDull));  // the same sample on every resumption
+    std::vector<size_t> members;
+    for (auto& s : opt.seeds) {
+      const size_t si = *pop.find_source(source_hash(s->source));
+      for (Variant& v : sample_variants(s->plan.params, opt.seed_variants, seed_rng)) {
+        Member m;
+        m.key = candidate_key(pop.sources()[si].hash, v);
+        m.source = si;
+        m.variant = std::move(v);
+        m.origin = "seed";
+        m.label = s->origin;
+        members.push_back(pop.add_member(std::move(m)));
+      }
+    }
+    const size_t per_batch = static_cast<size_t>(std::max(opt.batch, 1));
+    for (const std::string& shape : shapes) {
+      Batch b{shape, {}};
+      for (size_t m : members) {
+        if (pop.known(m, shape)) continue;
+        b.members.push_back(m);
+        if (b.members.size() == per_batch) {
+          seed_batches.push_back(b);
+          b.members.clear();
+        }
+      }
+      if (!b.members.empty()) seed_batches.push_back(b);
+    }
+  }
+
+  bool stopping() const { return stop->load() || budget_hit.load() || failed.load(); }
+
+  // A shape to work on: weighted by how far its best time is from the roofline floor.
+  std::optional<std::string> pick_shape() {
+    std::vector<std::string> open;
+    std::vector<double> weights;
+    for (const std::string& s : shapes) {
+      if (exhausted.count(s)) continue;
+      double gap = 1;  // nothing measured yet
+      auto floor = floor_of.find(s);
+      if (floor != floor_of.end() && floor->second > 0) {
+        if (auto best = pop.best_on(s); best && pop.members()[*best].results.at(s).median_us)
+          gap = *pop.members()[*best].results.at(s).median_us / floor->second - 1;
+        else if (baseline_of.count(s))
+          gap = baseline_of[s] / floor->second - 1;
+      }
+      open.push_back(s);
+      weights.push_back(std::max(gap, 0.05));
+    }
+    if (open.empty()) return std::nullopt;
+    return open[std::discrete_distribution<size_t>(weights.begin(), weights.end())(rng)];
+  }
+
+  // Up to opt.batch new evaluations on the shape, from the operators drawn by weight.
+  Batch propose(const std::string& shape) {
+    Batch b{shape, {}};
+    std::vector<double> weights;
+    for (auto& w : ops) weights.push_back(w.weight);
+    std::discrete_distribution<size_t> pick_op(weights.begin(), weights.end());
+    for (int tries = 0; static_cast<int>(b.members.size()) < opt.batch && tries < 25 * opt.batch; ++tries) {
+      const Operator& op = *ops[pick_op(rng)].op;
+      std::optional<Proposal> p = op.propose(pop, shape, rng);
+      if (!p) continue;
+      const std::string key = candidate_key(pop.sources()[p->source].hash, p->variant);
+      std::optional<size_t> idx = pop.find(key);
+      if (idx && pop.known(*idx, shape)) continue;
+      if (!idx) {
+        Member m;
+        m.key = key;
+        m.source = p->source;
+        m.variant = std::move(p->variant);
+        m.origin = op.name();
+        m.label = pop.sources()[p->source].candidate->origin;
+        for (size_t parent : p->parents) {
+          m.parents.push_back(pop.members()[parent].id);
+          m.generation = std::max(m.generation, pop.members()[parent].generation + 1);
+        }
+        idx = pop.add_member(std::move(m));
+      }
+      pop.members()[*idx].pending.insert(shape);
+      b.members.push_back(*idx);
+      ++progress.by_operator[op.name()];
+    }
+    return b;
+  }
+
+  std::optional<Batch> next_batch() {
+    if (stopping()) return std::nullopt;
+    while (!seed_batches.empty()) {
+      Batch b = std::move(seed_batches.front());
+      seed_batches.pop_front();
+      std::erase_if(b.members, [&](size_t m) { return pop.known(m, b.shape); });
+      for (size_t m : b.members) pop.members()[m].pending.insert(b.shape);
+      if (!b.members.empty()) return b;
+    }
+    while (auto shape = pick_shape()) {
+      Batch b = propose(*shape);
+      if (!b.members.empty()) return b;
+      exhausted.insert(*shape);
+    }
+    return std::nullopt;
+  }
+
+  // A batch, or nothing when none is left and no other GPU's results could make new ones.
+  std::optional<Batch> next_batch_or_wait(std::unique_lock<std::mutex>& lock) {
+    for (;;) {
+      std::optional<Batch> b = next_batch();
+      if (b || stopping() || in_flight == 0) return b;
+      cv.wait(lock);
+    }
+  }
+
+  // Whether one more evaluation may start (mu held): the evaluation budget counts those under
+  // way on other GPUs, so a run never ends past it.
+  bool claim() {
+    if (stopping()) return false;
+    if (opt.max_evals && progress.evals + running >= *opt.max_evals) {
+      budget_hit = true;
+      return false;
+    }
+    ++running;
+    return true;
+  }
+
+  void release(const Batch& b) {  // mu held
+    for (size_t m : b.members) pop.members()[m].pending.erase(b.shape);
+    --in_flight;
+    cv.notify_all();
+  }
+
+  double seconds_now() const {
+    return base_seconds + std::chrono::duration<double>(Clock::now() - session_start).count();
+  }
+
+  void record(size_t idx, const std::string& shape, const EvalRow& row, double seconds) {  // mu held
+    Member& m = pop.members()[idx];
+    const Source& src = pop.sources()[m.source];
+    if (!m.id) {
+      SourceRecord sr{0, src.hash, task.name(), src.candidate->plan.name, src.candidate->source,
+                      src.candidate->source.find("#include <ks/") != std::string::npos};
+      CandidateRecord cr;
+      cr.key = m.key;
+      cr.task = task.name();
+      cr.params = format_variant(m.variant);
+      cr.origin = m.origin;
+      cr.parents = m.parents;
+      cr.generation = m.generation;
+      cr.label = m.label;
+      cr.run_id = run.id;
+      cr.created_at = unix_now();
+      m.id = archive.add_candidate(sr, cr);
+    }
+    archive.add_evaluation(to_record(row, m.id, run.id, device_name, shape, opt.eval, seconds));
+    ShapeResult r{row.status, std::nullopt, std::nullopt};
+    if (row.timing) {
+      r.speedup = row.timing->speedup;
+      r.median_us = row.timing->candidate.median_us;
+      baseline_of[shape] = row.timing->baseline.median_us;
+    }
+    m.results[shape] = r;
+    m.pending.erase(shape);
+    if (row.floor_us > 0) floor_of[shape] = row.floor_us;
+
+    progress.seconds = seconds_now();
+    progress.session_seconds = progress.seconds - base_seconds;
+    if (row.status != Status::not_applicable) {
+      ++progress.evals;
+      ++progress.evals_this_session;
+    }
+    ++progress.by_status[std::string(status_name(row.status))];
+    progress.generation = std::max(progress.generation, m.generation);
+    if (r.speedup && row.status == Status::ok && *r.speedup > progress.best[shape]) {
+      progress.best[shape] = *r.speedup;
+      improvements.push_back({progress.seconds, shape, *r.speedup});
+      exhausted.clear();  // a new good candidate: migration and mutation have new ground
+    }
+    run.active_seconds = progress.seconds;
+    archive.update_run(run);
+    if ((opt.max_evals && progress.evals >= *opt.max_evals) ||
+        (opt.minutes && progress.seconds >= *opt.minutes * 60))
+      budget_hit = true;
+    progress.last = &m;
+    progress.last_row = &row;
+    progress.last_shape = shape;
+    if (on_progress) on_progress(progress);
+    progress.last = nullptr;
+    progress.last_row = nullptr;
+  }
+
+  // One GPU: evaluates a batch while the next one compiles.
+  void device_loop(DeviceEvaluator& dev) {
+    std::optional<Batch> cur, nxt;
+    std::unique_lock lock(mu);
+    try {
+      for (;;) {
+        if (!cur) {
+          cur = next_batch_or_wait(lock);
+          if (!cur) break;
+          ++in_flight;
+          auto jobs = jobs_of(*cur);
+          lock.unlock();
+          dev.prepare(jobs);
+          lock.lock();
+        }
+        nxt = next_batch();
+        if (nxt) ++in_flight;
+        auto jobs = jobs_of(*cur);
+        auto next_jobs = nxt ? jobs_of(*nxt) : std::vector<EvalJob>{};
+        lock.unlock();
+        if (nxt) dev.prepare(next_jobs);
+        for (size_t i = 0; i < jobs.size(); ++i) {
+          lock.lock();
+          if (!claim()) break;
+          lock.unlock();
+          const auto t0 = Clock::now();
+          EvalRow row = dev.evaluate(jobs[i], shape_of.at(cur->shape), opt.eval);
+          const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+          lock.lock();
+          --running;
+          record(cur->members[i], cur->shape, row, seconds);
+          lock.unlock();
+        }
+        if (!lock.owns_lock()) lock.lock();
+        release(*cur);
+        cur = std::move(nxt);
+        nxt.reset();
+      }
+    } catch (...) {
+      if (!lock.owns_lock()) lock.lock();
+      if (!failure) failure = std::current_exception();
+      failed = true;
+      for (auto* b : {&cur, &nxt})
+        if (*b) release(**b);
+      cv.notify_all();
+      return;
+    }
+    if (cur) release(*cur);
+  }
+
+  std::vector<EvalJob> jobs_of(const Batch& b) const {  // mu held
+    std::vector<EvalJob> jobs;
+    for (size_t m : b.members)
+      jobs.push_back({pop.sources()[pop.members()[m].source].candidate, pop.members()[m].variant});
+    return jobs;
+  }
+
+  std::vector<ShapeSummary> summarize() {
+    std::vector<ShapeSummary> out;
+    for (const std::string& s : shapes) {
+      ShapeSummary sum;
+      sum.shape = s;
+      sum.floor_us = floor_of.count(s) ? floor_of[s] : 0;
+      if (baseline_of.count(s)) sum.baseline_us = baseline_of[s];
+      for (size_t i = 0; i < pop.members().size(); ++i) {
+        const Member& m = pop.members()[i];
+        const double sp = pop.speedup_on(i, s);
+        if (m.origin == "seed" && sp > 0 &&
+            m.variant == default_variant(pop.sources()[m.source].candidate->plan.params) &&
+            sp > sum.best_seed_default.value_or(0))
+          sum.best_seed_default = sp;
+      }
+      if (auto best = pop.best_on(s)) {
+        sum.best = best;
+        sum.best_speedup = pop.speedup_on(*best, s);
+        sum.best_us = pop.members()[*best].results.at(s).median_us;
+        for (const Improvement& imp : improvements)
+          if (imp.shape == s && imp.speedup >= 0.95 * *sum.best_speedup) {
+            sum.seconds_to_95 = imp.seconds;
+            break;
+          }
+      }
+      out.push_back(sum);
+    }
+    return out;
+  }
+};
+
+SearchDriver::SearchDriver(Archive& archive, RunRecord& run, std::vector<DeviceEvaluator*> devices,
+                           SearchOptions options, std::vector<WeightedOperator> operators) {
+  if (!find_task(run.task)) throw Error("unknown task '" + run.task + "'");
+  if (devices.empty()) throw Error("a search needs at least one device");
+  if (operators.empty()) throw Error("a search needs at least one operator");
+  impl_ = std::make_unique<Impl>(archive, run, std::move(devices), std::move(options), std::move(operators));
+}
+
+SearchDriver::~SearchDriver() = default;
+
+const Population& SearchDriver::population() const { return impl_->pop; }
+
+SearchSummary SearchDriver::run(const std::atomic<bool>& stop,
+                                const std::function<void(const SearchProgress&)>& on_progress) {
+  Impl& I = *impl_;
+  I.stop = &stop;
+  I.on_progress = on_progress;
+  I.session_start = Clock::now();
+  I.run.state = "running";
+  I.archive.update_run(I.run);
+  if (I.opt.max_evals && I.progress.evals >= *I.opt.max_evals) I.budget_hit = true;
+  if (I.opt.minutes && I.base_seconds >= *I.opt.minutes * 60) I.budget_hit = true;
+
+  std::vector<std::thread> threads;
+  for (DeviceEvaluator* d : I.devices) threads.emplace_back([&I, d] { I.device_loop(*d); });
+  for (auto& t : threads) t.join();
+
+  std::lock_guard lock(I.mu);
+  I.progress.seconds = I.seconds_now();
+  I.progress.session_seconds = I.progress.seconds - I.base_seconds;
+  I.run.active_seconds = I.progress.seconds;
+  SearchSummary sum;
+  sum.stop_reason = I.failure ? "failed" : I.budget_hit ? "budget" : stop.load() ? "stopped" : "exhausted";
+  I.run.state = sum.stop_reason;
+  I.archive.update_run(I.run);
+  if (I.failure) std::rethrow_exception(I.failure);
+  sum.progress = I.progress;
+  sum.shapes = I.summarize();
+  return sum;
+}
+
+}  // namespace ks

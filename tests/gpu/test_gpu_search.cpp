@@ -1,0 +1,55 @@
+// A short real search on the GPU: `ksearch run` as a user runs it, two shapes of rmsnorm_linear,
+// then resumed; every result is in the archive with its times, and nothing is evaluated twice.
+#include <filesystem>
+#include <set>
+
+#include "db/archive.h"
+#include "gpu/gpu_test.h"
+#include "unit/run_ksearch.h"
+
+namespace ks {
+namespace {
+
+TEST(GpuSearch, AShortRealSearchKeepsEveryResultAndResumes) {
+  KS_REQUIRE_GPU();
+  const std::string db = (std::filesystem::temp_directory_path() / ("ksearch_gpu_search_" + std::to_string(getpid()) + ".db")).string();
+  for (auto ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
+  const std::string args = "run --task rmsnorm_linear --shape 1,4096,4096 --shape 512,4096,4096 --seed 7 --db " + db;
+  cli_test::Outcome r = cli_test::ksearch(args + " --max-evals 16");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::cout << r.out;
+  r = cli_test::ksearch(args + " --resume --max-evals 24");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::cout << r.out;
+
+  Archive a(db, Archive::Mode::existing);
+  const RunRecord run = a.runs().at(0);
+  EXPECT_EQ(run.state, "budget");
+  EXPECT_GT(run.bandwidth.value_or(0), 1e12);
+  EXPECT_GT(run.peak_flops.value_or(0), 1e14);
+  std::set<std::pair<int64_t, std::string>> seen;
+  int ran = 0, ok = 0;
+  for (auto& e : a.evaluations("rmsnorm_linear", run.device)) {
+    EXPECT_TRUE(seen.insert({e.candidate_id, e.shape}).second) << "evaluated twice";
+    if (e.status == "not_applicable") continue;
+    ++ran;
+    EXPECT_GT(e.seconds, 0);
+    EXPECT_TRUE(e.floor_us) << e.shape;
+    if (e.status != "ok") {
+      ADD_FAILURE() << "a shipped seed's variant failed: " << e.status << ": " << e.error;
+      continue;
+    }
+    ++ok;
+    EXPECT_GT(e.speedup.value_or(0), 0.05);
+    EXPECT_GT(e.median_us.value_or(0), 0);
+    EXPECT_GT(e.baseline_us.value_or(0), 0);
+    EXPECT_GE(*e.median_us, 0.5 * *e.floor_us) << "faster than half the roofline floor: a timing bug";
+    EXPECT_TRUE(e.registers) << "resources recorded";
+  }
+  EXPECT_EQ(ran, 24);
+  EXPECT_EQ(ok, 24);
+  for (auto ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
+}
+
+}  // namespace
+}  // namespace ks

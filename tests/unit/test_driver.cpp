@@ -1,0 +1,291 @@
+// The search driver against a fake evaluator whose scores follow a formula: it finds the known
+// optimum of a synthetic parameter space, repeats itself for one seed, resumes after a stop
+// without repeating work, respects its budgets, ends when the space is exhausted, and shares
+// work between several devices without evaluating anything twice.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "agent/driver.h"
+
+namespace ks {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A candidate for rmsnorm_linear whose params A and B (0..15) are all that matters to the fake.
+std::shared_ptr<const Candidate> synthetic(const std::string& name, int values = 16, const std::string& applies = "") {
+  std::string list;
+  for (int i = 0; i < values; ++i) list += (i ? "," : "") + std::to_string(i);
+  const std::string text = "/* ksearch\n{ \"task\": \"rmsnorm_linear\", \"name\": \"" + name +
+                           "\", \"params\": { \"A\": [" + list + "], \"B\": [" + list + "] },\n" +
+                           (applies.empty() ? "" : "  \"applies\": \"" + applies + "\",\n") +
+                           "  \"steps\": [ { \"kernel\": \"k\", \"grid\": [1], \"block\": [32], \"args\": [\"Y\"] } ] }\n*/\n"
+                           "extern \"C\" __global__ void k(void* y) {}  // " + name + "\n";
+  return std::make_shared<const Candidate>(parse_candidate(text, name + ".cu"));
+}
+
+int64_t value_of(const Variant& v, const std::string& name) {
+  for (auto& [n, x] : v)
+    if (n == name) return x;
+  return -1;
+}
+
+// Speedup falls smoothly from its peak at (A, B) = (11, 5) on M=1 and (3, 12) elsewhere; B == 15,
+// an edge of the space, is wrong everywhere.
+class FakeEvaluator final : public DeviceEvaluator {
+ public:
+  explicit FakeEvaluator(double delay_s = 0) : delay_s_(delay_s) {
+    dev_.name = "Fake GPU";
+    dev_.arch = "sm_90a";
+    ceil_.bytes_per_s = 3e12;
+    ceil_.flops_per_s = 7.5e14;
+  }
+  const DeviceInfo& device() const override { return dev_; }
+  const Ceilings& ceilings() override { return ceil_; }
+  EvalRow evaluate(const EvalJob& job, const Shape& shape, const EvalSettings&) override {
+    if (delay_s_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay_s_));
+    ++calls;
+    EvalRow row;
+    row.shape = shape;
+    row.variant = job.variant;
+    row.floor_us = 10;
+    const auto& plan = job.candidate->plan;
+    if (plan.applies && plan.applies->eval(make_env(shape, job.variant)) == 0) {
+      row.status = Status::not_applicable;
+      return row;
+    }
+    const int64_t a = value_of(job.variant, "A"), b = value_of(job.variant, "B");
+    if (b == 15) {
+      row.status = Status::wrong;
+      row.error = "fake: B == 15 is wrong";
+      return row;
+    }
+    const bool decode = shape.at("M") == 1;
+    const double da = static_cast<double>(a - (decode ? 11 : 3)), db = static_cast<double>(b - (decode ? 5 : 12));
+    const double speedup = 2.0 / (1 + 0.05 * (da * da + db * db));
+    PairTiming t;
+    t.baseline.median_us = 100;
+    t.candidate.median_us = 100 / speedup;
+    t.speedup = speedup;
+    row.timing = t;
+    return row;
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  double delay_s_;
+  DeviceInfo dev_;
+  Ceilings ceil_;
+};
+
+struct TempArchive {
+  std::string path = (fs::temp_directory_path() /
+                      ("ksearch_driver_" + std::to_string(getpid()) + "_" +
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db"))
+                         .string();
+  TempArchive() { clean(); }
+  ~TempArchive() { clean(); }
+  void clean() {
+    for (auto ext : {"", "-wal", "-shm"}) fs::remove(path + ext);
+  }
+};
+
+const std::vector<Shape> kShapes = {{{"M", 1}, {"K", 4096}, {"N", 4096}}, {{"M", 16}, {"K", 4096}, {"N", 6144}}};
+
+RunRecord new_run(Archive& a, uint64_t seed) {
+  RunRecord r;
+  r.task = "rmsnorm_linear";
+  r.device = "Fake GPU";
+  r.arch = "sm_90a";
+  r.seed = seed;
+  r.id = a.add_run(r);
+  return r;
+}
+
+SearchOptions options(std::optional<int64_t> max_evals, std::vector<std::shared_ptr<const Candidate>> seeds = {synthetic("s1")}) {
+  SearchOptions o;
+  o.shapes = kShapes;
+  o.seeds = std::move(seeds);
+  o.max_evals = max_evals;
+  o.seed_variants = 8;
+  return o;
+}
+
+// (params, shape) of every evaluation of the run, in order.
+std::vector<std::string> history(Archive& a, int64_t run) {
+  std::map<int64_t, std::string> params;
+  for (auto& c : a.candidates("rmsnorm_linear")) params[c.id] = c.params;
+  std::vector<std::string> out;
+  for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU"))
+    if (e.run_id == run) out.push_back(params[e.candidate_id] + " @ " + e.shape);
+  return out;
+}
+
+TEST(Driver, FindsTheKnownOptimumOfASyntheticSpace) {
+  int64_t wrong_rows = 0;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    TempArchive t;
+    Archive a(t.path);
+    RunRecord run = new_run(a, seed);
+    FakeEvaluator fake;
+    std::atomic<bool> stop{false};
+    SearchDriver d(a, run, {&fake}, options(150));
+    const SearchSummary sum = d.run(stop);
+    EXPECT_EQ(sum.stop_reason, "budget");
+    EXPECT_EQ(sum.progress.evals, 150);
+    ASSERT_EQ(sum.shapes.size(), 2u);
+    // 150 of 2 x 256 points: the optimum of each shape is found, not stumbled upon (a random search
+    // of 75 points per shape finds both optima about once in 12 tries; this search, in 59 of the
+    // 60 shape searches of seeds 1 to 30, missing once by one step).
+    for (const ShapeSummary& s : sum.shapes) {
+      ASSERT_TRUE(s.best) << "seed " << seed;
+      const Variant& v = d.population().members()[*s.best].variant;
+      const bool decode = s.shape.starts_with("M=1,");
+      EXPECT_EQ(value_of(v, "A"), decode ? 11 : 3) << "seed " << seed << " " << s.shape;
+      EXPECT_EQ(value_of(v, "B"), decode ? 5 : 12) << "seed " << seed << " " << s.shape;
+      EXPECT_DOUBLE_EQ(*s.best_speedup, 2.0);
+      EXPECT_TRUE(s.seconds_to_95);
+    }
+    EXPECT_GT(sum.progress.by_operator.at("mutate"), 0);
+    wrong_rows += sum.progress.by_status.count("wrong") ? sum.progress.by_status.at("wrong") : 0;
+    EXPECT_GT(sum.progress.generation, 1);
+    // Children name their parents, and wrong candidates are never parents.
+    std::set<int64_t> wrong;
+    for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU"))
+      if (e.status == "wrong") wrong.insert(e.candidate_id);
+    for (auto& c : a.candidates("rmsnorm_linear")) {
+      if (c.origin == "seed") continue;
+      EXPECT_FALSE(c.parents.empty()) << c.key;
+      for (int64_t p : c.parents) EXPECT_FALSE(wrong.count(p)) << c.key;
+    }
+  }
+  EXPECT_GT(wrong_rows, 0) << "the B == 15 edge was tried and failed";
+}
+
+TEST(Driver, OneSeedOneSearch) {
+  std::vector<std::vector<std::string>> runs;
+  for (int i = 0; i < 2; ++i) {
+    TempArchive t;
+    Archive a(t.path);
+    RunRecord run = new_run(a, 99);
+    FakeEvaluator fake;
+    std::atomic<bool> stop{false};
+    SearchDriver(a, run, {&fake}, options(60)).run(stop);
+    runs.push_back(history(a, run.id));
+  }
+  EXPECT_EQ(runs[0].size(), 60u);
+  EXPECT_EQ(runs[0], runs[1]);
+}
+
+TEST(Driver, ResumesAfterAStopWithoutRepeatingWork) {
+  TempArchive t;
+  Archive a(t.path);
+  RunRecord run = new_run(a, 5);
+  {
+    FakeEvaluator fake;
+    std::atomic<bool> stop{false};
+    SearchDriver d(a, run, {&fake}, options(100));
+    // Ctrl-C after the 30th result: that evaluation is recorded, no other starts.
+    const SearchSummary sum = d.run(stop, [&](const SearchProgress& p) {
+      if (p.evals == 30) stop = true;
+    });
+    EXPECT_EQ(sum.stop_reason, "stopped");
+    EXPECT_EQ(fake.calls, 30);
+  }
+  EXPECT_EQ(a.run(run.id)->state, "stopped");
+  EXPECT_EQ(a.run_evaluations(run.id), 30);
+  FakeEvaluator fake;
+  std::atomic<bool> stop{false};
+  RunRecord resumed = *a.run(run.id);
+  SearchDriver d(a, resumed, {&fake}, options(100));
+  EXPECT_EQ(d.run(stop).stop_reason, "budget");
+  EXPECT_EQ(fake.calls, 70) << "the budget counts the evaluations before the stop";
+  const auto all = history(a, run.id);
+  EXPECT_EQ(all.size(), 100u);
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), all.size()) << "an evaluation was repeated";
+  EXPECT_EQ(a.run(run.id)->state, "budget");
+  EXPECT_GE(a.run(run.id)->active_seconds, 0);
+
+  // A new run on the same archive builds on what is there: generation 0 is known already.
+  RunRecord second = new_run(a, 6);
+  FakeEvaluator fake2;
+  SearchDriver d2(a, second, {&fake2}, options(20));
+  d2.run(stop);
+  for (auto& e : history(a, second.id)) EXPECT_EQ(std::count(all.begin(), all.end(), e), 0) << e;
+}
+
+TEST(Driver, RespectsATimeBudget) {
+  TempArchive t;
+  Archive a(t.path);
+  RunRecord run = new_run(a, 1);
+  FakeEvaluator slow(0.02);
+  SearchOptions o = options(std::nullopt);
+  o.minutes = 0.4 / 60;
+  std::atomic<bool> stop{false};
+  const auto t0 = std::chrono::steady_clock::now();
+  const SearchSummary sum = SearchDriver(a, run, {&slow}, o).run(stop);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(sum.stop_reason, "budget");
+  EXPECT_GE(sum.progress.seconds, 0.4);
+  EXPECT_LT(took, 1.5);
+  EXPECT_GT(sum.progress.evals, 5);
+}
+
+TEST(Driver, EndsWhenNothingNewIsLeft) {
+  TempArchive t;
+  Archive a(t.path);
+  RunRecord run = new_run(a, 1);
+  FakeEvaluator fake;
+  std::atomic<bool> stop{false};
+  // 2 x 2 variants, one of them applying only to M=1: 4 + 1 evaluations, then nothing is left.
+  const SearchSummary sum =
+      SearchDriver(a, run, {&fake}, options(1000, {synthetic("tiny", 2), synthetic("decode", 1, "M <= 1")})).run(stop);
+  EXPECT_EQ(sum.stop_reason, "exhausted");
+  EXPECT_EQ(sum.progress.evals, 2 * 4 + 1);
+  EXPECT_EQ(sum.progress.by_status.at("not_applicable"), 1) << "not applicable: recorded, not counted";
+}
+
+TEST(Driver, SeveralDevicesShareTheWorkAndTheBudget) {
+  TempArchive t;
+  Archive a(t.path);
+  RunRecord run = new_run(a, 3);
+  FakeEvaluator f0(0.002), f1(0.002), f2(0.002);
+  std::atomic<bool> stop{false};
+  const SearchSummary sum = SearchDriver(a, run, {&f0, &f1, &f2}, options(90)).run(stop);
+  EXPECT_EQ(sum.stop_reason, "budget");
+  EXPECT_EQ(f0.calls + f1.calls + f2.calls, 90);
+  EXPECT_GT(f0.calls, 0);
+  EXPECT_GT(f1.calls, 0);
+  EXPECT_GT(f2.calls, 0);
+  const auto all = history(a, run.id);
+  EXPECT_EQ(all.size(), 90u);
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), all.size());
+}
+
+TEST(Driver, AFaultOfKsearchEndsTheRunAndSaysSo) {
+  class Broken final : public DeviceEvaluator {
+   public:
+    const DeviceInfo& device() const override { return fake.device(); }
+    const Ceilings& ceilings() override { return fake.ceilings(); }
+    EvalRow evaluate(const EvalJob& j, const Shape& s, const EvalSettings& e) override {
+      if (++n == 5) throw Error("the baseline fails on this shape");
+      return fake.evaluate(j, s, e);
+    }
+    FakeEvaluator fake;
+    int n = 0;
+  } broken;
+  TempArchive t;
+  Archive a(t.path);
+  RunRecord run = new_run(a, 1);
+  std::atomic<bool> stop{false};
+  SearchDriver d(a, run, {&broken}, options(50));
+  EXPECT_THROW(d.run(stop), Error);
+  EXPECT_EQ(a.run(run.id)->state, "failed");
+  EXPECT_EQ(a.run_evaluations(run.id), 4) << "what came before the fault is kept";
+}
+
+}  // namespace
+}  // namespace ks

@@ -1,0 +1,218 @@
+// `ksearch run`, `best`, `show` and `merge` as a user runs them, against a fake worker
+// (KSEARCH_WORKER) that answers every evaluation ok with a made-up time: the search, its budgets,
+// resuming, Ctrl-C, the JSON progress, and the errors a user can make. The candidates are the
+// real seeds, compiled by NVRTC as in a real run.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "db/archive.h"
+#include "evaluator/device.h"
+#include "unit/run_ksearch.h"
+
+extern char** environ;
+
+namespace ks {
+namespace {
+
+namespace fs = std::filesystem;
+using cli_test::ksearch_env;
+using cli_test::Outcome;
+
+struct TempDir {
+  fs::path dir = fs::temp_directory_path() /
+                 ("ksearch_run_" + std::to_string(getpid()) + "_" +
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  TempDir() {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~TempDir() { fs::remove_all(dir); }
+  std::string file(const std::string& name) const { return (dir / name).string(); }
+};
+
+const std::string kFake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
+
+Outcome fake_run(const std::string& args, const std::string& env = "") {
+  return ksearch_env(kFake + " " + env, "run --task rmsnorm_linear " + args);
+}
+
+int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST(RunCli, SearchesStopsAtItsBudgetAndResumes) {
+  TempDir t;
+  const std::string db = t.file("a.db");
+  Outcome r = fake_run("--db " + db + " --max-evals 12 --seed 3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("starting run 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("its budget is spent; 12 evaluations"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("seed default"), std::string::npos) << r.out;
+
+  r = fake_run("--db " + db + " --resume --max-evals 30");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("resuming run 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("18 evaluations"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("30 in the run"), std::string::npos) << r.out;
+
+  Archive a(db, Archive::Mode::existing);
+  std::set<std::pair<int64_t, std::string>> seen;
+  int gpu_rows = 0;
+  for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU")) {
+    EXPECT_TRUE(seen.insert({e.candidate_id, e.shape}).second) << "evaluated twice: " << e.candidate_id << " " << e.shape;
+    gpu_rows += e.status != "not_applicable";
+  }
+  EXPECT_EQ(gpu_rows, 30);
+  EXPECT_EQ(a.run(1)->state, "budget");
+  EXPECT_EQ(a.run(1)->seed, 3u) << "a resumed run keeps its seed";
+
+  Outcome best = ksearch_env("", "best --db " + db);
+  EXPECT_EQ(best.code, 0) << best.out;
+  EXPECT_NE(best.out.find("rmsnorm_linear on Fake GPU"), std::string::npos) << best.out;
+  EXPECT_NE(best.out.find("M=1,K=4096,N=4096"), std::string::npos) << best.out;
+  Outcome show = ksearch_env("KSEARCH_DB=" + db, "show '#1'");
+  EXPECT_EQ(show.code, 0) << show.out;
+  EXPECT_NE(show.out.find("candidate #1: gemv_fused"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("seeds/rmsnorm_linear/gemv_fused.cu"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("extern \"C\" __global__"), std::string::npos) << "the source is shown";
+  EXPECT_EQ(nlohmann::json::parse(ksearch_env("", "show 1 --json --db " + db).out).at("id"), 1);
+  EXPECT_FALSE(nlohmann::json::parse(ksearch_env("", "best --json --db " + db).out).empty());
+}
+
+TEST(RunCli, JsonProgressIsOneObjectPerEvaluation) {
+  TempDir t;
+  Outcome r = fake_run("--db " + t.file("a.db") + " --max-evals 9 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  int evals = 0;
+  nlohmann::json last;
+  for (size_t start = 0; start < r.out.size();) {
+    const size_t end = r.out.find('\n', start);
+    const std::string line = r.out.substr(start, end - start);
+    start = end + 1;
+    if (!line.starts_with('{')) continue;  // stderr's lines are mixed in here
+    last = nlohmann::json::parse(line);
+    if (last.at("event") == "eval" && last.at("status") != "not_applicable") ++evals;
+  }
+  EXPECT_EQ(evals, 9);
+  EXPECT_EQ(last.at("event"), "done");
+  EXPECT_EQ(last.at("stop_reason"), "budget");
+  EXPECT_EQ(last.at("shapes").size(), 5u);
+}
+
+// Ctrl-C: the evaluation in flight finishes and is written, then the run ends as stopped.
+TEST(RunCli, CtrlCFinishesTheEvaluationInFlightAndKeepsIt) {
+  TempDir t;
+  const std::string db = t.file("a.db");
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  std::vector<std::string> env = {kFake, "KSEARCH_FAKE_DELAY_MS=400"};
+  for (char** e = environ; *e; ++e) env.push_back(*e);
+  std::vector<char*> envp, argv;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = {KSEARCH_BINARY, "run", "--task", "rmsnorm_linear", "--db", db, "--json"};
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, KSEARCH_BINARY, &fa, nullptr, argv.data(), envp.data()), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  FILE* in = fdopen(out[0], "r");
+  char line[65536];
+  int before = 0, total = 0;
+  while (fgets(line, sizeof line, in)) {  // two results, then Ctrl-C while the third runs
+    auto j = nlohmann::json::parse(line);
+    if (j.at("event") == "eval" && j.at("status") != "not_applicable" && ++before == 2) break;
+  }
+  usleep(100 * 1000);
+  kill(pid, SIGINT);
+  std::string last;
+  total = before;
+  while (fgets(line, sizeof line, in)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.at("event") == "eval" && j.at("status") != "not_applicable") ++total;
+    last = line;
+  }
+  fclose(in);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(total, 3) << "the evaluation in flight at Ctrl-C was lost, or another one started";
+  EXPECT_EQ(nlohmann::json::parse(last).at("stop_reason"), "stopped");
+  Archive a(db, Archive::Mode::existing);
+  EXPECT_EQ(a.run_evaluations(1), 3);
+  EXPECT_EQ(a.run(1)->state, "stopped");
+}
+
+TEST(RunCli, UserErrorsAreOneClearLine) {
+  TempDir t;
+  const std::string db = t.file("a.db");
+  const std::string notes = t.file("notes.txt");
+  std::ofstream(notes) << "not an archive\n" << std::string(3000, 'z');
+  const struct {
+    std::string args, says;
+  } cases[] = {
+      {"run --task no_such_task --db " + db, "unknown task 'no_such_task'"},
+      {"run --db " + db, "--task is required"},
+      {"run --task rmsnorm_linear --devices 0,x --db " + db, "'x' is not a device index"},
+      {"run --task rmsnorm_linear --shape 1,2 --db " + db, "shape"},
+      {"run --task rmsnorm_linear --seeds " + std::string(KSEARCH_SOURCE_DIR) + "/seeds/swiglu_mlp/gemv_fused.cu --db " + db,
+       "is a candidate for swiglu_mlp, not rmsnorm_linear"},
+      {"run --task rmsnorm_linear --run 7 --db " + db, "run 7 is not in"},
+      {"run --task rmsnorm_linear --db " + notes, "is not a ksearch archive"},
+      {"best --db " + t.file("missing.db"), "no archive at"},
+      {"best --db " + notes, "is not a ksearch archive"},
+      {"show 999 --db " + db, "no candidate 999"},
+      {"merge " + t.file("missing.db") + " --db " + db, "no archive at"},
+  };
+  fs::remove(db);
+  Archive(db).add_run(RunRecord{});  // an archive to find things missing in
+  const std::string notes_before = std::string(std::istreambuf_iterator<char>(std::ifstream(notes).rdbuf()), {});
+  for (auto& c : cases) {
+    Outcome r = ksearch_env(kFake, c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
+    EXPECT_EQ(lines(r.out), 1) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.says), std::string::npos) << c.args << "\n" << r.out;
+  }
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(std::ifstream(notes).rdbuf()), {}), notes_before)
+      << "a file that is not an archive was written";
+}
+
+TEST(RunCli, WithoutAGpuRunSaysSoInOneLine) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present: this test is for machines without one";
+  TempDir t;
+  Outcome r = ksearch_env("", "run --task rmsnorm_linear --max-evals 1 --db " + t.file("a.db"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("no CUDA device"), std::string::npos) << r.out;
+  Archive a(t.file("a.db"), Archive::Mode::existing);
+  EXPECT_TRUE(a.runs().empty()) << "a run that never started left a record";
+}
+
+TEST(RunCli, MergeBringsRunsFromOtherHostsTogether) {
+  TempDir t;
+  const std::string a = t.file("a.db"), b = t.file("b.db");
+  ASSERT_EQ(fake_run("--db " + a + " --max-evals 8 --seed 1").code, 0);
+  ASSERT_EQ(fake_run("--db " + b + " --max-evals 8 --seed 2 --shape 2048,4096,6144").code, 0);
+  Outcome m = ksearch_env("", "merge " + b + " --db " + a);
+  ASSERT_EQ(m.code, 0) << m.out;
+  EXPECT_NE(m.out.find("merged " + b + " into " + a + ": 1 runs"), std::string::npos) << m.out;
+  Outcome again = ksearch_env("", "merge " + b + " --db " + a);
+  EXPECT_NE(again.out.find(": 0 runs, 0 sources, 0 candidates, 0 evaluations"), std::string::npos) << again.out;
+  Outcome best = ksearch_env("", "best --db " + a);
+  EXPECT_NE(best.out.find("M=2048,K=4096,N=6144"), std::string::npos) << "b's shape arrived\n" << best.out;
+  EXPECT_NE(best.out.find("M=1,K=4096,N=4096"), std::string::npos) << "a's shape stayed\n" << best.out;
+}
+
+}  // namespace
+}  // namespace ks
