@@ -14,16 +14,18 @@ size_t tournament_on(const Population& pop, const std::vector<size_t>& pool, con
   return tournament(pool, [&](size_t m) { return pop.speedup_on(m, shape); }, rng, k);
 }
 
-// The points one step away from a member's variant, each param moved to the next value up or
-// down its list, that are not yet known on the shape.
+// The points one step away from a member's variant, each param moved to the next larger or
+// smaller of its allowed values (a list is a set whose first value is the default, so it need
+// not be sorted), that are not yet known on the shape.
 std::vector<Variant> open_neighbours(const Population& pop, size_t member, const std::string& shape) {
   const Member& m = pop.members()[member];
   const std::vector<Param>& params = params_of(pop, member);
   const std::string& hash = pop.sources()[m.source].hash;
   std::vector<Variant> out;
   for (size_t p = 0; p < params.size(); ++p) {
-    const auto& values = params[p].values;
-    const size_t at = static_cast<size_t>(std::find(values.begin(), values.end(), m.variant[p].second) - values.begin());
+    std::vector<int64_t> values = params[p].values;
+    std::sort(values.begin(), values.end());
+    const size_t at = static_cast<size_t>(std::lower_bound(values.begin(), values.end(), m.variant[p].second) - values.begin());
     for (size_t to : {at - 1, at + 1}) {  // at - 1 wraps past the end when at is 0
       if (to >= values.size()) continue;
       Variant v = m.variant;

@@ -1,6 +1,9 @@
 #include "evaluator/engine.h"
 
 #include <cmath>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <map>
@@ -44,6 +47,28 @@ struct ShapeFixture {
   std::unique_ptr<PlanInstance> reference, baseline;
 };
 
+// Where an evaluation's time goes, printed to stderr per evaluation when KSEARCH_PROFILE is set
+// (the worker's stderr is its supervisor's): for tuning ksearch itself, not candidates.
+class PhaseClock {
+ public:
+  PhaseClock() : on_(std::getenv("KSEARCH_PROFILE") != nullptr), last_(std::chrono::steady_clock::now()) {}
+  void mark(const char* phase) {
+    if (!on_) return;
+    const auto now = std::chrono::steady_clock::now();
+    line_ += std::string(line_.empty() ? "" : " ") + phase + " " +
+             std::to_string(std::chrono::duration<double, std::milli>(now - last_).count()).substr(0, 6) + " ms";
+    last_ = now;
+  }
+  void print(const std::string& what) const {
+    if (on_) std::fprintf(stderr, "[profile] %s: %s\n", what.c_str(), line_.c_str());
+  }
+
+ private:
+  bool on_;
+  std::chrono::steady_clock::time_point last_;
+  std::string line_;
+};
+
 }  // namespace
 
 struct EvalEngine::Impl {
@@ -54,6 +79,7 @@ struct EvalEngine::Impl {
   DeviceMemory lt_workspace;
   LtContext lt;
   std::unique_ptr<L2Flusher> flusher;
+  std::unique_ptr<DeviceFingerprint> fingerprint;  // proves inputs unchanged without downloads
   std::optional<Ceilings> ceil;
   std::map<std::string, TaskPlans> task_plans;
   std::map<std::string, std::unique_ptr<Candidate>> candidates;  // by origin and source
@@ -66,6 +92,7 @@ struct EvalEngine::Impl {
     lt_workspace = DeviceMemory(kLtWorkspaceBytes);
     lt = {lt_handle.get(), lt_workspace.get(), kLtWorkspaceBytes};
     flusher = std::make_unique<L2Flusher>(dev.l2_bytes);
+    fingerprint = std::make_unique<DeviceFingerprint>(compiler, dev.arch, dev.sms);
   }
 
   Prepared prepare(const Candidate& c, const Variant& v) {
@@ -177,7 +204,8 @@ struct EvalEngine::Impl {
     const uint64_t base = mix64(s.seed ^ stream_seed(0, task.format_shape(shape)));
     for (int i = 0; i < s.input_sets; ++i)
       fx->sets.push_back(InputSet::make(task, shape, base + static_cast<uint64_t>(i),
-                                        i % 2 == 1 ? InputKind::hard : InputKind::random));
+                                        i % 2 == 1 ? InputKind::hard : InputKind::random,
+                                        fingerprint.get()));
     const TaskPlans& tp = plans_of(task);
     fx->reference = std::make_unique<PlanInstance>(*tp.reference_prep.loaded, task, shape, fx->sets,
                                                    DType::f32, lt, dev.smem_per_block_optin);
@@ -187,6 +215,8 @@ struct EvalEngine::Impl {
     if (CheckOutcome b = check_all(task, *fx->baseline, fx->sets, nullptr); b.status != Status::ok)
       throw Error("the baseline " + tp.baseline->origin + " fails on " + task.format_shape(shape) +
                   ": " + std::string(status_name(b.status)) + ": " + b.error);
+    // Each evaluation refills one set with fresh inputs after timing: generate them ahead.
+    for (InputSet& set : fx->sets) set.prefetch(task, shape);
     fixtures.push_front(std::move(fx));
     return *fixtures.front();
   }
@@ -222,7 +252,7 @@ struct EvalEngine::Impl {
   // is replayed once more.
   CheckOutcome check_fresh_inputs(const Task& task, const Shape& shape, ShapeFixture& fx,
                                   PlanInstance& inst, size_t set) {
-    fx.sets[set].refill(task, shape, mix64(fx.sets[set].seed ^ 0x5EED));
+    fx.sets[set].refill(task, shape);
     compute_reference(task, shape, *fx.reference, fx.sets[set], set);
     inst.poison_outputs();
     KS_CUDA(cudaGraphLaunch(inst.graph(set, stream.get()), stream.get()));
@@ -231,7 +261,7 @@ struct EvalEngine::Impl {
   }
 
   void evaluate(EvalRow& row, const Task& task, const RowRequest& req, const Prepared& p,
-                ShapeFixture& fx) {
+                ShapeFixture& fx, PhaseClock& clock) {
     if (!p.compiled.ok) {
       row.status = Status::compile_error;
       row.error = log_head(p.compiled.log);
@@ -258,7 +288,9 @@ struct EvalEngine::Impl {
       row.error = e.what();
       return;
     }
+    clock.mark("instance");
     CheckOutcome o = check_all(task, *inst, fx.sets, &row.nondeterministic);
+    clock.mark("check");
     row.status = o.status;
     row.error = o.error;
     row.max_scaled = o.max_scaled;
@@ -274,9 +306,12 @@ struct EvalEngine::Impl {
       row.error = std::string("while timing: ") + e.what();
       return;
     }
+    clock.mark("time");
     CheckOutcome last = verify_outputs(*inst, fx.sets[row.timing->last_set], task);
+    clock.mark("verify_last");
     if (last.status == Status::ok)
       last = check_fresh_inputs(task, row.shape, fx, *inst, row.timing->last_set);
+    clock.mark("fresh_inputs");
     if (last.status != Status::ok) {
       row.status = last.status;
       row.error = "after timing: " + last.error;
@@ -307,10 +342,14 @@ EvalRow EvalEngine::run(const RowRequest& req, const std::function<void()>& on_c
     row.status = Status::not_applicable;
     return row;
   }
+  PhaseClock clock;
   const Prepared& p = I.prepared_of(req, c);
+  clock.mark("load");
   ShapeFixture& fx = I.fixture_of(*task, req.shape, req.settings);
+  clock.mark("fixture");
   if (on_candidate_start) on_candidate_start();
-  I.evaluate(row, *task, req, p, fx);
+  I.evaluate(row, *task, req, p, fx, clock);
+  clock.print(task->format_shape(req.shape) + " " + format_variant(req.variant));
   return row;
 }
 

@@ -2,13 +2,30 @@
 
 #include <cstring>
 
+#include "tasks/random.h"
+
 namespace ks {
 
-InputSet InputSet::make(const Task& task, const Shape& shape, uint64_t seed, InputKind kind) {
+static uint64_t next_seed(uint64_t seed) { return mix64(seed ^ 0x5EED); }
+
+InputSet::Contents InputSet::generate(const Task& task, const Shape& shape, uint64_t seed,
+                                      InputKind kind, bool fingerprinted) {
+  Contents c;
+  task.generate_inputs(shape, seed, kind, c.host);
+  if (fingerprinted)
+    for (auto& [name, hb] : c.host) c.fingerprints[name] = host_fingerprint(hb.bytes);
+  return c;
+}
+
+InputSet InputSet::make(const Task& task, const Shape& shape, uint64_t seed, InputKind kind,
+                        const DeviceFingerprint* fingerprint) {
   InputSet s;
   s.seed = seed;
   s.kind = kind;
-  task.generate_inputs(shape, seed, kind, s.host);
+  s.fingerprint = fingerprint;
+  Contents c = generate(task, shape, seed, kind, fingerprint != nullptr);
+  s.host = std::move(c.host);
+  s.fingerprints = std::move(c.fingerprints);
   for (auto& [name, hb] : s.host) {
     auto buf = std::make_unique<GuardedBuffer>(hb.bytes.size());
     upload(buf->data(), hb.bytes.data(), hb.bytes.size());
@@ -17,7 +34,16 @@ InputSet InputSet::make(const Task& task, const Shape& shape, uint64_t seed, Inp
   return s;
 }
 
-std::string InputSet::first_modified() const {
+std::string InputSet::first_modified(cudaStream_t stream) const {
+  if (fingerprint) {
+    std::vector<DeviceFingerprint::Span> spans;
+    for (auto& [name, buf] : device) spans.push_back({buf->data(), buf->bytes()});
+    const std::vector<uint64_t> got = fingerprint->of(spans, stream);
+    size_t i = 0;
+    for (auto& [name, buf] : device)
+      if (got[i++] != fingerprints.at(name)) return name;
+    return "";
+  }
   for (auto& [name, buf] : device) {
     const auto& want = host.at(name).bytes;
     auto got = download(buf->data(), buf->bytes());
@@ -26,12 +52,25 @@ std::string InputSet::first_modified() const {
   return "";
 }
 
-void InputSet::refill(const Task& task, const Shape& shape, uint64_t new_seed) {
-  seed = new_seed;
+void InputSet::refill(const Task& task, const Shape& shape) {
+  const uint64_t next = next_seed(seed);
+  Contents fresh = upcoming_.valid() && upcoming_seed_ == next
+                       ? upcoming_.get()
+                       : generate(task, shape, next, InputKind::random, fingerprint != nullptr);
+  seed = next;
   kind = InputKind::random;
-  host.clear();
-  task.generate_inputs(shape, seed, kind, host);
+  host = std::move(fresh.host);
+  fingerprints = std::move(fresh.fingerprints);
   restore();
+  if (prefetching_) prefetch(task, shape);
+}
+
+void InputSet::prefetch(const Task& task, const Shape& shape) {
+  prefetching_ = true;
+  upcoming_seed_ = next_seed(seed);
+  upcoming_ = std::async(std::launch::async, [&task, shape, s = upcoming_seed_, fp = fingerprint != nullptr] {
+    return generate(task, shape, s, InputKind::random, fp);
+  });
 }
 
 void InputSet::restore() {

@@ -1,11 +1,14 @@
 #pragma once
 // One set of inputs for one shape: generated on the host from a seed, uploaded into guarded
-// device buffers, kept on the host to prove later that no candidate changed them.
+// device buffers, kept on the host (with each input's fingerprint) to prove later that no
+// candidate changed them.
 #include <cstdint>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "evaluator/fingerprint.h"
 #include "evaluator/guarded_buffer.h"
 #include "tasks/task.h"
 
@@ -15,19 +18,34 @@ struct InputSet {
   uint64_t seed = 0;
   InputKind kind = InputKind::random;
   HostBuffers host;
+  std::map<std::string, uint64_t> fingerprints;  // of host's buffers
   std::map<std::string, std::unique_ptr<GuardedBuffer>> device;
   HostBuffers reference;  // the GPU reference plan's outputs on these inputs (f32)
+  // Compares fingerprints on the device when set; else downloads every input.
+  const DeviceFingerprint* fingerprint = nullptr;
 
-  static InputSet make(const Task& task, const Shape& shape, uint64_t seed, InputKind kind);
+  static InputSet make(const Task& task, const Shape& shape, uint64_t seed, InputKind kind,
+                       const DeviceFingerprint* fingerprint = nullptr);
   // Name of the first input whose bytes differ from what was uploaded, or "".
-  std::string first_modified() const;
+  std::string first_modified(cudaStream_t stream = nullptr) const;
   // Name of the first input whose guard zones were written, or "".
   std::string first_broken_guard() const;
   // Guards and data back to what was uploaded, after a candidate wrote where it must not.
   void restore();
-  // New random contents from `new_seed` in the same device buffers (the reference is stale
-  // until recomputed).
-  void refill(const Task& task, const Shape& shape, uint64_t new_seed);
+  // New random contents, from the next seed of the set's chain, in the same device buffers (the
+  // reference is stale until recomputed). Generated ahead on another thread after prefetch().
+  void refill(const Task& task, const Shape& shape);
+  void prefetch(const Task& task, const Shape& shape);
+
+ private:
+  struct Contents {
+    HostBuffers host;
+    std::map<std::string, uint64_t> fingerprints;
+  };
+  static Contents generate(const Task& task, const Shape& shape, uint64_t seed, InputKind kind, bool fingerprinted);
+  std::future<Contents> upcoming_;
+  uint64_t upcoming_seed_ = 0;
+  bool prefetching_ = false;
 };
 
 }  // namespace ks

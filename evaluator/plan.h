@@ -83,6 +83,9 @@ const Task& task_of(const Candidate& c);
 
 std::vector<Variant> enumerate_variants(const std::vector<Param>& params);  // row-major, last fastest
 Variant default_variant(const std::vector<Param>& params);
+// At most n points spread evenly over enumerate_variants' order, the default first; all of a
+// smaller space. What a test checks of a space too large to check whole.
+std::vector<Variant> spread_variants(const std::vector<Param>& params, size_t n);
 std::string format_variant(const Variant& v);  // "THREADS=128,ROWS=2"; "default" when empty
 // "THREADS=128,ROWS=2": every name a param, every value allowed, unnamed params at their default.
 Variant parse_variant(const std::string& text, const std::vector<Param>& params);

@@ -59,6 +59,14 @@ Variant default_variant(const std::vector<Param>& params) {
   return v;
 }
 
+std::vector<Variant> spread_variants(const std::vector<Param>& params, size_t n) {
+  std::vector<Variant> all = enumerate_variants(params);
+  if (all.size() <= n) return all;
+  std::vector<Variant> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(all[i * all.size() / n]);
+  return out;
+}
+
 std::string format_variant(const Variant& v) {
   if (v.empty()) return "default";
   std::string out;

@@ -1,6 +1,7 @@
 /* ksearch
 { "task": "rmsnorm_linear", "name": "gemv_fused",
-  "params":    { "THREADS": [128, 256, 64], "ROWS": [1, 2, 4, 8], "MAX_M": [16, 8, 4, 2, 1] },
+  "params":    { "THREADS": [128, 32, 64, 96, 160, 192, 224, 256], "ROWS": [1, 2, 3, 4, 5, 6, 7, 8],
+                "MAX_M": [16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] },
   "applies":   "M <= 16",
   "workspace": { "rinv": "M * 4" },
   "steps": [

@@ -1,5 +1,6 @@
-// Every variant of every seed (and the baseline) is correct on every search and held-out shape
-// it applies to.
+// Every seed (and the baseline) is correct on every search and held-out shape it applies to: every
+// variant of a small space, the default and 15 more spread evenly over a larger one (a search
+// checks every variant it tries anyway; this keeps the GPU test's time bounded as spaces grow).
 #include <filesystem>
 
 #include "evaluator/supervisor.h"
@@ -30,7 +31,7 @@ TEST(GpuSeeds, EveryVariantCorrectOnEveryShape) {
     for (auto& s : task->audit_shapes()) shapes.push_back(s);
     for (auto& file : seed_files(*task)) {
       Candidate c = load_candidate(file.string());
-      auto rows = evaluate_candidate(runner, compiler, c, enumerate_variants(c.plan.params), shapes, settings);
+      auto rows = evaluate_candidate(runner, compiler, c, spread_variants(c.plan.params, 16), shapes, settings);
       int applied = 0;
       for (auto& r : rows) {
         EXPECT_TRUE(r.status == Status::ok || r.status == Status::not_applicable)

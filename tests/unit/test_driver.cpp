@@ -289,3 +289,47 @@ TEST(Driver, AFaultOfKsearchEndsTheRunAndSaysSo) {
 
 }  // namespace
 }  // namespace ks
+
+namespace ks {
+namespace {
+
+// A param's list is a set with its default first: mutation steps to the next larger or smaller
+// value, not to the next entry of the list.
+TEST(Operators, MutationStepsByValueNotByListOrder) {
+  const std::string text = R"(/* ksearch
+{ "task": "rmsnorm_linear", "name": "unsorted", "params": { "T": [128, 32, 64, 256] },
+  "steps": [ { "kernel": "k", "grid": [1], "block": ["T"], "args": ["Y"] } ] }
+*/
+extern "C" __global__ void k(void* y) {}
+)";
+  Population pop;
+  const size_t src = pop.add_source(std::make_shared<const Candidate>(parse_candidate(text, "u.cu")));
+  Member m;
+  m.id = 1;
+  m.source = src;
+  m.variant = {{"T", 128}};
+  m.key = candidate_key(pop.sources()[src].hash, m.variant);
+  m.results["s"] = {Status::ok, 1.0, 10.0};
+  pop.add_member(m);
+  Rng rng(1);
+  std::set<int64_t> proposed;
+  auto mutate = make_mutate();
+  for (int i = 0; i < 50; ++i) proposed.insert(mutate->propose(pop, "s", rng)->variant.at(0).second);
+  EXPECT_EQ(proposed, (std::set<int64_t>{64, 256}));
+}
+
+TEST(Variants, SpreadSamplesTheWholeSpaceFromTheDefault) {
+  std::vector<Param> small = {{"A", {1, 2}}, {"B", {3, 4}}};
+  EXPECT_EQ(spread_variants(small, 16).size(), 4u);
+  std::vector<Param> big = {{"A", {5, 1, 2, 3, 4, 6, 7, 8}}, {"B", {9, 1, 2, 3, 4, 5, 6, 7}}};
+  auto s = spread_variants(big, 10);
+  ASSERT_EQ(s.size(), 10u);
+  EXPECT_EQ(s[0], default_variant(big));
+  std::set<std::string> distinct;
+  for (auto& v : s) distinct.insert(format_variant(v));
+  EXPECT_EQ(distinct.size(), 10u);
+  EXPECT_EQ(s.back()[0].second, 8) << "spread to the end of the space";
+}
+
+}  // namespace
+}  // namespace ks

@@ -1,5 +1,8 @@
 // Every candidate file shipped (seeds, baselines, references, fixtures): its plan is valid for its
-// task and every variant compiles with NVRTC for sm_80, sm_90 and sm_90a.
+// task and its variants compile with NVRTC for sm_80, sm_90 and sm_90a: every variant of a small
+// space, 48 spread over a larger one (a search records any that does not compile as a
+// compile_error row; this keeps CI's time bounded as the spaces grow). The default variant does
+// not spill; others may (the search measures them, and records the spills).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -37,21 +40,26 @@ TEST(ShippedCandidates, ThereAreSeedsBaselinesAndReferences) {
 TEST(ShippedCandidates, EveryVariantCompilesForAmpereAndHopper) {
   Compiler compiler(Compiler::default_options());
   std::vector<CompileRequest> reqs;
+  std::vector<std::shared_ptr<const Plan>> plans;  // of each request
   for (auto& f : candidate_files()) {
     Candidate c = load_candidate(f.string());
+    auto plan = std::make_shared<const Plan>(c.plan);
     const Task* task = find_task(c.plan.task);
     ASSERT_NE(task, nullptr) << f;
     EXPECT_NO_THROW(validate_plan(c.plan, *task)) << f;
-    for (auto& v : enumerate_variants(c.plan.params))
-      for (auto arch : {"sm_80", "sm_90", "sm_90a"})
+    for (auto& v : spread_variants(c.plan.params, 48))
+      for (auto arch : {"sm_80", "sm_90", "sm_90a"}) {
         reqs.push_back({c.source, std::filesystem::relative(f, project_root()).string(), v, arch});
+        plans.push_back(plan);
+      }
   }
   auto results = compiler.compile_all(reqs);
   for (size_t i = 0; i < reqs.size(); ++i) {
     EXPECT_TRUE(results[i].ok) << reqs[i].origin << " " << format_variant(reqs[i].defines) << " "
                                << reqs[i].arch << ":\n" << results[i].log;
-    for (auto& k : results[i].kernels)
-      EXPECT_EQ(k.spill_store_bytes, 0) << reqs[i].origin << " " << k.kernel << " spills";
+    if (reqs[i].defines == default_variant(plans[i]->params))
+      for (auto& k : results[i].kernels)
+        EXPECT_EQ(k.spill_store_bytes, 0) << reqs[i].origin << " " << k.kernel << " spills at its default";
   }
 }
 
