@@ -23,6 +23,9 @@ class DeviceEvaluator {
   virtual const Ceilings& ceilings() = 0;
   // Starts what evaluate will need for these jobs (compiles) while the device is busy elsewhere.
   virtual void prepare(const std::vector<EvalJob>& /*jobs*/) {}
+  // Batches to hand this device beyond the one it evaluates, so that they prepare meanwhile.
+  // Each is proposed before the results ahead of it are known: ahead only where preparing costs.
+  virtual size_t batches_ahead() const { return 0; }
   // The candidate's faults are rows; throws ks::Error for a fault of ksearch itself.
   virtual EvalRow evaluate(const EvalJob& job, const Shape& shape, const EvalSettings& settings) = 0;
 };

@@ -379,54 +379,49 @@ struct SearchDriver::Impl {
     progress.last_row = nullptr;
   }
 
-  // One GPU: evaluates a batch while the next one compiles.
+  // One GPU: evaluates a batch while the next ones (batches_ahead) prepare.
   void device_loop(DeviceEvaluator& dev) {
-    std::optional<Batch> cur, nxt;
+    std::deque<Batch> queue;  // handed out to this GPU, compiling; the front is evaluated next
     std::unique_lock lock(mu);
     try {
       for (;;) {
-        if (!cur) {
-          cur = next_batch_or_wait(lock);
-          if (!cur) break;
+        while (queue.size() < dev.batches_ahead() + 1) {
+          std::optional<Batch> b = queue.empty() ? next_batch_or_wait(lock) : next_batch();
+          if (!b) break;
           ++in_flight;
-          auto jobs = jobs_of(*cur);
+          auto jobs = jobs_of(*b);
+          queue.push_back(std::move(*b));
           lock.unlock();
           dev.prepare(jobs);
           lock.lock();
         }
-        nxt = next_batch();
-        if (nxt) ++in_flight;
-        auto jobs = jobs_of(*cur);
-        auto next_jobs = nxt ? jobs_of(*nxt) : std::vector<EvalJob>{};
+        if (queue.empty()) break;
+        const Batch& cur = queue.front();
+        auto jobs = jobs_of(cur);
         lock.unlock();
-        if (nxt) dev.prepare(next_jobs);
         for (size_t i = 0; i < jobs.size(); ++i) {
           lock.lock();
           if (!claim()) break;
           lock.unlock();
           const auto t0 = Clock::now();
-          EvalRow row = dev.evaluate(jobs[i], shape_of.at(cur->shape), opt.eval);
+          EvalRow row = dev.evaluate(jobs[i], shape_of.at(cur.shape), opt.eval);
           const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
           lock.lock();
           --running;
-          record(cur->members[i], cur->shape, row, seconds);
+          record(cur.members[i], cur.shape, row, seconds);
           lock.unlock();
         }
         if (!lock.owns_lock()) lock.lock();
-        release(*cur);
-        cur = std::move(nxt);
-        nxt.reset();
+        release(queue.front());
+        queue.pop_front();
       }
     } catch (...) {
       if (!lock.owns_lock()) lock.lock();
       if (!failure) failure = std::current_exception();
       failed = true;
-      for (auto* b : {&cur, &nxt})
-        if (*b) release(**b);
-      cv.notify_all();
-      return;
     }
-    if (cur) release(*cur);
+    for (const Batch& b : queue) release(b);
+    cv.notify_all();
   }
 
   std::vector<EvalJob> jobs_of(const Batch& b) const {  // mu held

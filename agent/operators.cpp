@@ -74,14 +74,24 @@ class Crossover final : public Operator {
   }
 };
 
+// Whether the member's plan accepts the shape (its `applies`, with the member's params).
+bool applies(const Population& pop, size_t member, const std::string& shape_text) {
+  const Member& m = pop.members()[member];
+  const Plan& plan = pop.sources()[m.source].candidate->plan;
+  if (!plan.applies) return true;
+  const Task* task = find_task(plan.task);
+  return task && plan.applies->eval(make_env(task->parse_shape(shape_text), m.variant)) != 0;
+}
+
 class Migrate final : public Operator {
  public:
   std::string name() const override { return "migrate"; }
   std::optional<Proposal> propose(const Population& pop, const std::string& shape, Rng& rng) const override {
-    // Members correct somewhere, not yet tried here; ranked by their best speedup elsewhere.
+    // Members correct somewhere, not yet tried here and applying here; ranked by their best
+    // speedup elsewhere.
     std::vector<size_t> pool;
     for (size_t i = 0; i < pop.members().size(); ++i) {
-      if (pop.known(i, shape)) continue;
+      if (pop.known(i, shape) || !applies(pop, i, shape)) continue;
       for (auto& [s, r] : pop.members()[i].results)
         if (r.status == Status::ok && r.speedup) {
           pool.push_back(i);

@@ -37,7 +37,7 @@ int64_t value_of(const Variant& v, const std::string& name) {
 // an edge of the space, is wrong everywhere.
 class FakeEvaluator final : public DeviceEvaluator {
  public:
-  explicit FakeEvaluator(double delay_s = 0) : delay_s_(delay_s) {
+  explicit FakeEvaluator(double delay_s = 0, size_t ahead = 0) : delay_s_(delay_s), ahead_(ahead) {
     dev_.name = "Fake GPU";
     dev_.arch = "sm_90a";
     ceil_.bytes_per_s = 3e12;
@@ -45,6 +45,7 @@ class FakeEvaluator final : public DeviceEvaluator {
   }
   const DeviceInfo& device() const override { return dev_; }
   const Ceilings& ceilings() override { return ceil_; }
+  size_t batches_ahead() const override { return ahead_; }
   EvalRow evaluate(const EvalJob& job, const Shape& shape, const EvalSettings&) override {
     if (delay_s_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay_s_));
     ++calls;
@@ -77,6 +78,7 @@ class FakeEvaluator final : public DeviceEvaluator {
 
  private:
   double delay_s_;
+  size_t ahead_;
   DeviceInfo dev_;
   Ceilings ceil_;
 };
@@ -252,7 +254,7 @@ TEST(Driver, SeveralDevicesShareTheWorkAndTheBudget) {
   TempArchive t;
   Archive a(t.path);
   RunRecord run = new_run(a, 3);
-  FakeEvaluator f0(0.002), f1(0.002), f2(0.002);
+  FakeEvaluator f0(0.002, 2), f1(0.002, 2), f2(0.002, 0);  // pipelined and not, side by side
   std::atomic<bool> stop{false};
   const SearchSummary sum = SearchDriver(a, run, {&f0, &f1, &f2}, options(90)).run(stop);
   EXPECT_EQ(sum.stop_reason, "budget");
