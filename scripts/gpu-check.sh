@@ -2,7 +2,8 @@
 # The whole GPU check, run on a GPU machine from the repository root over a build made by the
 # README's test command. `gpu-check.sh tests` runs the GPU tests; `gpu-check.sh evals` runs
 # `ksearch eval` of every task's baseline (twice, with different input seeds: run-to-run
-# stability) and seeds, PyTorch eager on the same shapes, and prints a short table per task;
+# stability) and seeds at their defaults, PyTorch eager on the same shapes, and prints a short
+# table per task;
 # `gpu-check.sh search [MINUTES] [TASK]` runs a search (default 5 minutes of rmsnorm_linear) and
 # prints its throughput and per-shape table; no argument runs tests and evals. Logs:
 # gpu-tests.log, summary.txt, evals.tgz (every eval's table and JSON), search.db, search.jsonl,
@@ -27,10 +28,13 @@ if [ "$what" = evals ] || [ "$what" = all ]; then
   for task in $(ls seeds | grep -v include); do
     for f in seeds/$task/*.cu; do
       name=$(basename "$f" .cu)
+      # Seeds at their default variant (their spaces are the search's to cover: gpu-check.sh
+      # search); the baseline twice, with different input seeds.
       runs=1
-      [ "$name" = baseline ] && runs="1 2"
+      only=(--variant default)
+      [ "$name" = baseline ] && runs="1 2" && only=()
       for run in $runs; do
-        $ks eval "$f" --seed "$run" --save-json "$work/evals/eval-$task-$name-$run.json" \
+        $ks eval "$f" "${only[@]}" --seed "$run" --save-json "$work/evals/eval-$task-$name-$run.json" \
           >"$work/evals/eval-$task-$name-$run.txt" 2>>"$work/evals/eval.log"
       done
     done
