@@ -9,23 +9,14 @@
 #include <iterator>
 
 #include "db/archive.h"
+#include "unit/temp_dir.h"
 
 namespace ks {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path dir = fs::temp_directory_path() /
-                 ("ksearch_archive_" + std::to_string(getpid()) + "_" +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using TempDir = test::TempDir;
 
 std::string read_all(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "db/archive.h"
+#include "unit/temp_dir.h"
 #include "evaluator/device.h"
 #include "unit/run_ksearch.h"
 
@@ -25,17 +26,7 @@ namespace fs = std::filesystem;
 using cli_test::ksearch_env;
 using cli_test::Outcome;
 
-struct TempDir {
-  fs::path dir = fs::temp_directory_path() /
-                 ("ksearch_run_" + std::to_string(getpid()) + "_" +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using TempDir = test::TempDir;
 
 const std::string kFake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
 
