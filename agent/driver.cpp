@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "evaluator/row_json.h"
 #include "tasks/random.h"
 
 namespace ks {
@@ -62,21 +63,16 @@ EvaluationRecord to_record(const EvalRow& row, int64_t candidate_id, int64_t run
     e.rel_l2_error = row.rel_l2;
   }
   if (!row.resources.empty()) {
-    nlohmann::json kernels = nlohmann::json::array();
     int64_t regs = 0, smem = 0, spills = 0;
     for (const KernelResources& k : row.resources) {
       regs = std::max<int64_t>(regs, k.registers);
       smem = std::max<int64_t>(smem, k.static_smem_bytes);
       spills += k.spill_store_bytes + k.spill_load_bytes;
-      kernels.push_back({{"kernel", k.kernel}, {"registers", k.registers},
-                         {"spill_store_bytes", k.spill_store_bytes},
-                         {"spill_load_bytes", k.spill_load_bytes}, {"stack_bytes", k.stack_bytes},
-                         {"static_smem_bytes", k.static_smem_bytes}});
     }
     e.registers = regs;
     e.smem_bytes = smem;
     e.spill_bytes = spills;
-    e.resources = kernels.dump();
+    e.resources = to_json(row.resources).dump();  // as the worker protocol writes it
   }
   e.seed = static_cast<int64_t>(settings.seed);
   e.seconds = seconds;

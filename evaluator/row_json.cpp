@@ -88,18 +88,21 @@ RowRequest request_from_json(const json& j) {
   });
 }
 
+json to_json(const std::vector<KernelResources>& kernels) {
+  json a = json::array();
+  for (auto& k : kernels)
+    a.push_back({{"kernel", k.kernel}, {"registers", k.registers},
+                 {"spill_store_bytes", k.spill_store_bytes}, {"spill_load_bytes", k.spill_load_bytes},
+                 {"stack_bytes", k.stack_bytes}, {"static_smem_bytes", k.static_smem_bytes}});
+  return a;
+}
+
 json to_json(const EvalRow& r) {
   json j = {{"shape", r.shape}, {"variant", variant_json(r.variant)},
             {"status", status_name(r.status)}, {"error", r.error},
             {"nondeterministic", r.nondeterministic}, {"floor_us", number(r.floor_us)},
             {"max_scaled_error", number(r.max_scaled)}, {"rel_l2_error", number(r.rel_l2)},
-            {"kernels", json::array()}};
-  for (auto& k : r.resources)
-    j["kernels"].push_back({{"kernel", k.kernel}, {"registers", k.registers},
-                            {"spill_store_bytes", k.spill_store_bytes},
-                            {"spill_load_bytes", k.spill_load_bytes},
-                            {"stack_bytes", k.stack_bytes},
-                            {"static_smem_bytes", k.static_smem_bytes}});
+            {"kernels", to_json(r.resources)}};
   if (r.timing) {
     const PairTiming& t = *r.timing;
     j["timing"] = {{"candidate", stats_json(t.candidate)}, {"baseline", stats_json(t.baseline)},

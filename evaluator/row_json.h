@@ -12,6 +12,7 @@ nlohmann::json to_json(const RowRequest& r);
 RowRequest request_from_json(const nlohmann::json& j);  // throws ks::Error naming the field
 
 nlohmann::json to_json(const EvalRow& r);
+nlohmann::json to_json(const std::vector<KernelResources>& kernels);  // ptxas's report, per kernel
 EvalRow row_from_json(const nlohmann::json& j);
 
 nlohmann::json to_json(const DeviceInfo& d);
