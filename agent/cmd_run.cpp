@@ -152,16 +152,16 @@ int run_search(const Opts& o) {
   if (shapes.empty()) shapes = task->search_shapes();
   for (auto& s : shapes) check_shape(*task, s);
 
-  SearchOptions so;
+  SearchOptions so;  // its defaults are the fallbacks
   so.shapes = shapes;
   so.seeds = seeds;
   so.max_evals = pick_opt(o.max_evals, stored, "max_evals");
   so.minutes = pick_opt(o.minutes, stored, "minutes");
-  so.batch = pick(o.batch, stored, "batch", 4);
-  so.seed_variants = pick(o.seed_variants, stored, "seed_variants", 16);
-  so.eval.timer.min_replays = pick(o.min_replays, stored, "min_replays", 20);
-  so.eval.timer.min_seconds = pick(o.min_ms, stored, "min_ms", 100.0) / 1e3;
-  const double watchdog = pick(o.watchdog_s, stored, "watchdog", 10.0);
+  so.batch = pick(o.batch, stored, "batch", so.batch);
+  so.seed_variants = pick(o.seed_variants, stored, "seed_variants", so.seed_variants);
+  so.eval.timer.min_replays = pick(o.min_replays, stored, "min_replays", so.eval.timer.min_replays);
+  so.eval.timer.min_seconds = pick(o.min_ms, stored, "min_ms", so.eval.timer.min_seconds * 1e3) / 1e3;
+  const double watchdog = pick(o.watchdog_s, stored, "watchdog", SupervisorOptions{}.watchdog_s);
 
   // One worker per GPU, all of one model: results are kept per GPU model.
   Compiler compiler(Compiler::default_options());
