@@ -91,7 +91,7 @@ struct EvalEngine::Impl {
     lt_handle = make_lt_handle();
     lt_workspace = DeviceMemory(kLtWorkspaceBytes);
     lt = {lt_handle.get(), lt_workspace.get(), kLtWorkspaceBytes};
-    flusher = std::make_unique<L2Flusher>(dev.l2_bytes);
+    flusher = std::make_unique<L2Flusher>(compiler, dev.arch, dev.sms, dev.l2_bytes);
     fingerprint = std::make_unique<DeviceFingerprint>(compiler, dev.arch, dev.sms);
   }
 

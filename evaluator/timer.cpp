@@ -16,10 +16,42 @@ TimeStats TimeStats::of(std::vector<double> us) {
   return t;
 }
 
-L2Flusher::L2Flusher(size_t l2_bytes) : buf_(std::max<size_t>(2 * l2_bytes, 8 << 20)) {}
+namespace {
+
+// Reads n 16-byte words; the result is stored only when `never` is set (it is not), so the
+// compiler must keep the loads.
+constexpr const char* kFlushSource = R"(
+extern "C" __global__ void ks_l2_flush(const uint4* p, unsigned long long n, unsigned* sink, int never) {
+  unsigned acc = 0;
+  for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (unsigned long long)gridDim.x * blockDim.x) {
+    const uint4 v = p[i];
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (never) *sink = acc;
+}
+)";
+
+}  // namespace
+
+L2Flusher::L2Flusher(const Compiler& compiler, const std::string& arch, int sms, size_t l2_bytes)
+    : buf_(std::max<size_t>(2 * l2_bytes, 8 << 20) / 16 * 16), sink_(sizeof(unsigned)), blocks_(4 * sms) {
+  KS_CUDA(cudaMemset(buf_.get(), 0x5A, buf_.size()));
+  const CompileResult r = compiler.compile({kFlushSource, "ksearch L2 flush", {}, arch});
+  if (!r.ok) throw Error("ksearch's own L2 flush kernel does not compile: " + log_head(r.log));
+  cudaLibrary_t lib = nullptr;
+  KS_CUDA(cudaLibraryLoadData(&lib, r.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+  library_ = Library(lib);
+  KS_CUDA(cudaLibraryGetKernel(&kernel_, lib, "ks_l2_flush"));
+}
 
 void L2Flusher::enqueue(cudaStream_t s) const {
-  KS_CUDA(cudaMemsetAsync(buf_.get(), 0, buf_.size(), s));
+  const void* p = buf_.get();
+  unsigned long long n = buf_.size() / 16;
+  void* sink = sink_.get();
+  int never = 0;
+  void* args[] = {&p, &n, &sink, &never};
+  KS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(kernel_), dim3(blocks_), dim3(512), args, 0, s));
 }
 
 PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size_t sets,

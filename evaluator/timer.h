@@ -5,9 +5,11 @@
 #include <cuda_runtime.h>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "evaluator/cuda_handles.h"
+#include "evaluator/nvrtc_compiler.h"
 
 namespace ks {
 
@@ -36,13 +38,20 @@ struct TimedSide {
   std::function<void(cudaStream_t)> poison;
 };
 
+// Empties the L2 of anything a replay could reuse by reading a buffer of twice its size. Reading,
+// not writing (a memset): a memset leaves the L2 full of dirty lines, and the next replay's reads
+// then pay for writing them back inside the timed region (on an H100 that doubled the time of a
+// decode GEMV that streams 32 MB: README, "Timing").
 class L2Flusher {
  public:
-  explicit L2Flusher(size_t l2_bytes);  // a buffer of twice the L2 size
+  L2Flusher(const Compiler& compiler, const std::string& arch, int sms, size_t l2_bytes);
   void enqueue(cudaStream_t s) const;
 
  private:
-  DeviceMemory buf_;
+  DeviceMemory buf_, sink_;
+  Library library_;
+  cudaKernel_t kernel_ = nullptr;
+  int blocks_ = 0;
 };
 
 PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size_t sets,
