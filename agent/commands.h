@@ -14,6 +14,7 @@ Action add_compile_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_worker_command(CLI::App& app);
 Action add_run_command(CLI::App& app);
+Action add_bench_command(CLI::App& app);
 Action add_best_command(CLI::App& app);
 Action add_show_command(CLI::App& app);
 Action add_merge_command(CLI::App& app);

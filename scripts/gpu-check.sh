@@ -5,9 +5,11 @@
 # stability) and seeds at their defaults, PyTorch eager on the same shapes, and prints a short
 # table per task;
 # `gpu-check.sh search [MINUTES] [TASK]` runs a search (default 5 minutes of rmsnorm_linear) and
-# prints its throughput and per-shape table; no argument runs tests and evals. Logs:
-# gpu-tests.log, summary.txt, evals.tgz (every eval's table and JSON), search.db, search.jsonl,
-# search.txt in $OUT, or in ./gpu-check-out when OUT is unset.
+# prints its throughput and per-shape table; `gpu-check.sh bench [DB]` runs `ksearch bench` over
+# the archive DB (default: the search's, else the seeds alone) and prints the results table; no
+# argument runs tests and evals. Logs: gpu-tests.log, summary.txt, evals.tgz (every eval's table
+# and JSON), search.db, search.jsonl, search.txt, bench.txt, bench.json in $OUT, or in
+# ./gpu-check-out when OUT is unset.
 set -uo pipefail
 what="${1:-all}"
 out="${OUT:-gpu-check-out}"
@@ -56,5 +58,22 @@ if [ "$what" = search ]; then
   $ks best --db "$out/search.db" --top 3 >"$out/search.txt" 2>&1
   python3 scripts/search_summary.py "$out/search.jsonl" "$out/search.db" | tee -a "$out/search.txt"
   rm -f "$out/search.db-wal" "$out/search.db-shm"
+fi
+if [ "$what" = bench ]; then
+  db="${2:-$out/search.db}"
+  src=(--db "$db")
+  [ -f "$db" ] || src=(--seeds-only)
+  $ks bench "${src[@]}" --json >"$out/bench.json" 2>"$out/bench.log"
+  echo "ksearch bench exit code $?"
+  python3 - "$out/bench.json" <<'PY' | tee "$out/bench.txt"
+import json, sys
+b = json.load(open(sys.argv[1]))
+print(f"{b['device']}: {b['bandwidth_tbs']:.2f} TB/s, {b['peak_tflops']:.0f} TFLOP/s measured")
+print(f"| task | shape | floor us | baseline us | best us | % floor | speedup | candidate |")
+print("|---|---|---|---|---|---|---|---|")
+for r in b["rows"]:
+    print(f"| {r['task']} | {r['shape']} | {r['floor_us']:.1f} | {r['baseline_us']:.1f} | {r['best_us']:.1f} | "
+          f"{r['pct_of_floor']:.0f} | {r['speedup']:.2f}x | {r['candidate']} |")
+PY
 fi
 rm -rf "$work"

@@ -29,7 +29,7 @@ std::string temp_file(const std::string& name, const std::string& text) {
 int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (auto cmd : {"", "tasks ", "compile ", "eval ", "run ", "best ", "show ", "merge ", "worker "}) {
+  for (auto cmd : {"", "tasks ", "compile ", "eval ", "run ", "best ", "bench ", "show ", "merge ", "worker "}) {
     Outcome r = ksearch(std::string(cmd) + "--help");
     EXPECT_EQ(r.code, 0) << cmd << r.out;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << r.out;
@@ -120,6 +120,20 @@ TEST(Cli, EvalWithoutAGpuSaysSoInOneLine) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("no CUDA device"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("ksearch: "), std::string::npos) << r.out;
+}
+
+TEST(Cli, BenchErrorsAreOneClearLine) {
+  Outcome r = ksearch("bench --db /nonexistent/ksearch.db");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out, "ksearch: no archive at /nonexistent/ksearch.db (give --db, or --seeds-only to bench the seeds alone)\n");
+  r = ksearch("bench --seeds-only --task nope");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("unknown task 'nope'"), std::string::npos) << r.out;
+  if (cuda_device_count() > 0) return;
+  r = ksearch("bench --seeds-only");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no CUDA device"), std::string::npos) << r.out;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
 }
 
 TEST(Cli, WorkerWithoutAGpuSaysSoInItsHello) {

@@ -1,0 +1,157 @@
+// ksearch bench: the results table, measured now. For every task (or the given ones) and search
+// shape, the contenders are the archive's best candidate on this GPU model and every seed at its
+// default variant; each is checked on fresh inputs and timed interleaved with the baseline, and
+// the fastest correct one is reported beside the shape's roofline floor.
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "agent/commands.h"
+#include "agent/seed_files.h"
+#include "agent/table.h"
+#include "db/archive.h"
+#include "evaluator/evaluate.h"
+#include "evaluator/supervisor.h"
+
+namespace ks::cli {
+namespace {
+
+struct Opts {
+  std::string db;
+  std::vector<std::string> tasks;
+  int device = 0;
+  std::optional<uint64_t> seed;
+  double min_ms = 200, watchdog_s = 10;
+  bool json = false, seeds_only = false;
+};
+
+struct Contender {
+  std::shared_ptr<const Candidate> candidate;
+  Variant variant;
+  std::string label;  // "wgmma_fused BM=128,... (seed)" or "... (archive #42)"
+};
+
+std::vector<const Task*> chosen_tasks(const Opts& o) {
+  if (o.tasks.empty()) return all_tasks();
+  std::vector<const Task*> out;
+  for (auto& name : o.tasks) {
+    const Task* t = find_task(name);
+    if (!t) throw Error("unknown task '" + name + "' (`ksearch tasks` lists them)");
+    out.push_back(t);
+  }
+  return out;
+}
+
+// Per shape text: the archive's fastest correct candidate on this GPU model, if any.
+std::map<std::string, Contender> archive_best(Archive& archive, const Task& task, const std::string& device) {
+  std::map<std::string, EvaluationRecord> best;
+  for (auto& e : archive.evaluations(task.name(), device))
+    if (e.status == "ok" && e.median_us && (!best.count(e.shape) || *e.median_us < *best[e.shape].median_us))
+      best[e.shape] = e;
+  std::map<std::string, Contender> out;
+  for (auto& [shape, e] : best) {
+    const CandidateRecord c = *archive.candidate(e.candidate_id);
+    const SourceRecord s = *archive.source(c.source_id);
+    auto cand = std::make_shared<Candidate>(parse_candidate(s.text, "archive candidate #" + std::to_string(c.id)));
+    out[shape] = {cand, parse_variant(c.params, cand->plan.params),
+                  s.name + " " + c.params + " (archive #" + std::to_string(c.id) + ")"};
+  }
+  return out;
+}
+
+int run_bench(const Opts& o) {
+  const std::vector<const Task*> tasks = chosen_tasks(o);
+  std::unique_ptr<Archive> archive;
+  if (!o.seeds_only) {
+    if (!std::filesystem::exists(o.db))
+      throw Error("no archive at " + o.db + " (give --db, or --seeds-only to bench the seeds alone)");
+    archive = std::make_unique<Archive>(o.db, Archive::Mode::existing);
+  }
+  EvalSettings settings;
+  settings.seed = o.seed.value_or(std::random_device{}());
+  settings.timer.min_seconds = o.min_ms / 1e3;
+  Compiler compiler(Compiler::default_options());
+  WorkerSupervisor runner(SupervisorOptions{
+      {std::filesystem::read_symlink("/proc/self/exe").string(), "worker", "--device", std::to_string(o.device)},
+      o.watchdog_s});
+  const DeviceInfo& dev = runner.device();
+  const Ceilings& ceil = runner.ceilings();
+  std::cerr << dev.name << ": " << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
+            << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16 measured; seed " << settings.seed << '\n';
+
+  Table table({"task", "shape", "floor us", "baseline us", "best us", "% floor", "speedup", "candidate"});
+  nlohmann::json out = nlohmann::json::array();
+  int missing = 0;
+  for (const Task* task : tasks) {
+    std::vector<Contender> seeds;
+    for (auto& f : default_seed_files(*task)) {
+      auto c = load_seed(f, *task);
+      Variant v = default_variant(c->plan.params);
+      seeds.push_back({c, v, c->plan.name + " " + format_variant(v) + " (seed)"});
+    }
+    const auto from_archive = archive ? archive_best(*archive, *task, dev.name) : std::map<std::string, Contender>{};
+    for (const Shape& shape : task->search_shapes()) {
+      const std::string shape_text = task->format_shape(shape);
+      std::vector<Contender> contenders = seeds;
+      if (auto it = from_archive.find(shape_text); it != from_archive.end()) contenders.push_back(it->second);
+      std::optional<EvalRow> best;
+      std::string best_label;
+      for (auto& ct : contenders) {
+        const CompileResult compiled = compiler.compile({ct.candidate->source, ct.candidate->origin, ct.variant, dev.arch});
+        EvalRow r = evaluate_variant(runner, *task, *ct.candidate, ct.variant, compiled, shape, settings);
+        if (r.status == Status::not_applicable) continue;
+        std::cerr << task->name() << ' ' << shape_text << ' ' << ct.label << ": " << status_name(r.status)
+                  << (r.timing ? " " + fixed(r.timing->candidate.median_us, 1) + " us" : " " + r.error) << '\n';
+        if (r.status == Status::ok && r.timing &&
+            (!best || r.timing->candidate.median_us < best->timing->candidate.median_us)) {
+          best = r;
+          best_label = ct.label;
+        }
+      }
+      if (!best) {
+        ++missing;
+        table.add({task->name(), shape_text, "-", "-", "-", "-", "-", "no correct candidate"});
+        continue;
+      }
+      const auto& t = *best->timing;
+      const double pct = 100 * best->floor_us / t.candidate.median_us;
+      table.add({task->name(), shape_text, fixed(best->floor_us, 1), fixed(t.baseline.median_us, 1),
+                 fixed(t.candidate.median_us, 1), fixed(pct, 0), fixed(t.speedup, 2) + "x", best_label});
+      out.push_back({{"task", task->name()}, {"shape", shape_text}, {"floor_us", best->floor_us},
+                     {"baseline_us", t.baseline.median_us}, {"best_us", t.candidate.median_us},
+                     {"pct_of_floor", pct}, {"speedup", t.speedup}, {"candidate", best_label}});
+    }
+  }
+  if (o.json) {
+    std::cout << nlohmann::json{{"device", dev.name}, {"bandwidth_tbs", ceil.bytes_per_s / 1e12},
+                                {"peak_tflops", ceil.flops_per_s / 1e12}, {"seed", settings.seed}, {"rows", out}}.dump(2)
+              << '\n';
+  } else {
+    std::cout << "ksearch bench on " << dev.name << " (" << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
+              << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed " << settings.seed << '\n';
+    table.print(std::cout);
+  }
+  return missing ? 1 : 0;
+}
+
+}  // namespace
+
+Action add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "bench", "The results table: the best candidate per task and shape (the archive's best on this GPU and every seed's default), measured now against the baseline (needs a GPU)");
+  auto o = std::make_shared<Opts>();
+  add_db_option(cmd, o->db);
+  cmd->add_option("--task", o->tasks, "Only these tasks (default: every task)");
+  cmd->add_flag("--seeds-only", o->seeds_only, "Bench the seeds at their defaults, without an archive");
+  cmd->add_option("--device", o->device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");
+  cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 200)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", o->json, "Print JSON instead of the table");
+  return [o] { return run_bench(*o); };
+}
+
+}  // namespace ks::cli
