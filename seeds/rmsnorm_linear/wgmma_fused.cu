@@ -65,19 +65,11 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1)
   float ss[A_CHUNKS] = {};
   auto prepare_tile = [&](int kt) {
     unsigned char* sA = stage_base(kt);
-    float gm[8];
-    ks::unpack8(*reinterpret_cast<const uint4*>(gammas + (kt % STAGES) * 128 + 16 * (tid % 8)), gm);
+    const uint4 g8 = *reinterpret_cast<const uint4*>(gammas + (kt % STAGES) * 128 + 16 * (tid % 8));
 #pragma unroll
     for (int j = 0; j < A_CHUNKS; ++j) {
       uint4* p = reinterpret_cast<uint4*>(sA + a_loader.dst + j * (THREADS / 8) * 128);
-      float x[8];
-      ks::unpack8(*p, x);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        ss[j] += x[e] * x[e];
-        x[e] *= gm[e];
-      }
-      *p = ks::pack8(x);
+      *p = ks::mul8_sumsq(*p, g8, ss[j]);
     }
     ks::fence_proxy_async();  // these writes are read by wgmma (the async proxy)
   };

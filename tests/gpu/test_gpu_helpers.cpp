@@ -81,6 +81,12 @@ extern "C" __global__ void roundtrip(const __nv_bfloat16* in, float* unpacked, _
   for (int j = 0; j < 8; ++j) w[j] = wide[8 * i + j];
   ks::store8_stream(narrowed + 8 * i, ks::pack8(w));
 }
+extern "C" __global__ void scale_sumsq(const __nv_bfloat16* x, const __nv_bfloat16* g, __nv_bfloat16* y,
+                                       float* sumsq) {
+  float ss = 0.0f;
+  ks::store8(y + 8 * threadIdx.x, ks::mul8_sumsq(ks::load8(x + 8 * threadIdx.x), ks::load8(g + 8 * threadIdx.x), ss));
+  sumsq[threadIdx.x] = ss;
+}
 extern "C" __global__ void sums(const float* x, float* warp_out, float* block_out) {
   __shared__ float scratch[32];
   const float v = x[threadIdx.x];
@@ -117,6 +123,32 @@ TEST(GpuHelpers, VecLoadsStoresAndRoundsToNearestEven) {
   }
   EXPECT_EQ(bf16_to_float(narrowed[0]), 1.0f);
   EXPECT_EQ(bf16_to_float(narrowed[1]), 1.0f + std::ldexp(1.0f, -6));
+}
+
+TEST(GpuHelpers, Mul8SumsqRoundsOnceAndSumsSquaresInFp32) {
+  KS_REQUIRE_GPU();
+  JitModule mod(kVecReduce);
+  const int n = 32 * 8;
+  std::vector<uint16_t> x(n), g(n);
+  std::mt19937_64 rng(10);
+  std::normal_distribution<float> nd(0, 3);
+  for (int i = 0; i < n; ++i) x[i] = float_to_bf16(nd(rng)), g[i] = float_to_bf16(1 + nd(rng) / 8);
+  DeviceMemory dx = to_device(x), dg = to_device(g), dy(n * 2), dss(32 * 4);
+  void *a = dx.get(), *b = dg.get(), *c = dy.get(), *d = dss.get();
+  mod.run("scale_sumsq", 1, 32, {&a, &b, &c, &d});
+  auto y = from_device<uint16_t>(dy);
+  auto ss = from_device<float>(dss);
+  for (int t = 0; t < 32; ++t) {
+    float want = 0;
+    for (int e = 0; e < 8; ++e) {
+      const int i = 8 * t + e;
+      const float xf = bf16_to_float(x[i]);
+      want = std::fma(xf, xf, want);
+      // The fp32 product of two bf16 is exact, so one rounding of it is the bf16 product.
+      ASSERT_EQ(y[i], float_to_bf16(xf * bf16_to_float(g[i]))) << i;
+    }
+    ASSERT_EQ(ss[t], want) << t;
+  }
 }
 
 TEST(GpuHelpers, WarpAndBlockSumsReachEveryThread) {

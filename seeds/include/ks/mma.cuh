@@ -7,7 +7,6 @@
 //   C, D (16x8 fp32):     d[0..1] = D[g][2t..2t+1]  d[2..3] = D[g+8][2t..2t+1]
 // So a matrix stored as rows of K (X[m][k], W[n][k]) gives A with ldmatrix_x4 and B with
 // ldmatrix_x2/x4, no transpose.
-#include <cuda_bf16.h>
 #include <ks/cp_async.cuh>
 
 namespace ks {
@@ -51,14 +50,6 @@ __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const unsigned (&a
 __device__ __forceinline__ void unpack2(unsigned v, float& lo, float& hi) {
   lo = __uint_as_float(v << 16);
   hi = __uint_as_float(v & 0xffff0000u);
-}
-
-// Elementwise product of two bf16 pairs, one rounding (round to nearest even): e.g. a fragment
-// register times gamma.
-__device__ __forceinline__ unsigned mul_bf16x2(unsigned a, unsigned b) {
-  const __nv_bfloat162 r = __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&a),
-                                   *reinterpret_cast<const __nv_bfloat162*>(&b));
-  return *reinterpret_cast<const unsigned*>(&r);
 }
 
 }  // namespace ks

@@ -60,4 +60,27 @@ __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
   return make_uint4(pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7]));
 }
 
+// Elementwise product of two bf16 pairs, one rounding (round to nearest even): e.g. a fragment
+// register times gamma.
+__device__ __forceinline__ unsigned mul_bf16x2(unsigned a, unsigned b) {
+  const __nv_bfloat162 r = __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&a),
+                                   *reinterpret_cast<const __nv_bfloat162*>(&b));
+  return *reinterpret_cast<const unsigned*>(&r);
+}
+
+// bf16(x * g) of 8 bf16 elementwise (one rounding each), adding the fp32 sum of x^2 to sumsq:
+// the A side of a deferred RMSNorm (gamma applied, the row's squares gathered) in one pass.
+__device__ __forceinline__ uint4 mul8_sumsq(uint4 x, uint4 g, float& sumsq) {
+  const unsigned xs[4] = {x.x, x.y, x.z, x.w}, gs[4] = {g.x, g.y, g.z, g.w};
+  unsigned r[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float lo = __uint_as_float(xs[i] << 16), hi = __uint_as_float(xs[i] & 0xffff0000u);
+    sumsq = fmaf(lo, lo, sumsq);
+    sumsq = fmaf(hi, hi, sumsq);
+    r[i] = mul_bf16x2(xs[i], gs[i]);
+  }
+  return make_uint4(r[0], r[1], r[2], r[3]);
+}
+
 }  // namespace ks
