@@ -40,8 +40,8 @@ struct TimedSide {
 
 // Empties the L2 of anything a replay could reuse by reading a buffer of twice its size. Reading,
 // not writing (a memset): a memset leaves the L2 full of dirty lines, and the next replay's reads
-// then pay for writing them back inside the timed region (on an H100 that doubled the time of a
-// decode GEMV that streams 32 MB: README, "Timing").
+// then pay for writing them back inside the timed region (on an H100 the unfused baseline at
+// M=1, K=4096, N=4096 took 26.0 us after a memset flush, 21.6 us after a read).
 class L2Flusher {
  public:
   L2Flusher(const Compiler& compiler, const std::string& arch, int sms, size_t l2_bytes);

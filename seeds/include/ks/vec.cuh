@@ -8,8 +8,8 @@ namespace ks {
 
 // The loads are issued in program order (volatile asm): a loop that issues a batch of loads
 // before the first use keeps the whole batch in flight. (With plain loads the compiler sank each
-// load to its use, and a decode GEMV had one 16-byte load per lane in flight: half the DRAM
-// bandwidth on an H100.)
+// load to its use, and a decode GEMV kept one K chunk of loads per lane in flight: 20.0 against
+// 18.4 us on an H100 at M=1, K=4096, N=4096.)
 
 // Loads 8 bf16 through the read-only data cache (for data read more than once: X, gamma).
 __device__ __forceinline__ uint4 load8(const __nv_bfloat16* p) {
