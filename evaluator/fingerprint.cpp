@@ -81,14 +81,9 @@ uint64_t host_fingerprint(const std::vector<std::byte>& bytes) {
 }
 
 DeviceFingerprint::DeviceFingerprint(const Compiler& compiler, const std::string& arch, int sms)
-    : sums_(kMaxSpans * sizeof(uint64_t)), blocks_(2 * sms) {
-  const CompileResult r = compiler.compile({kSource, "ksearch fingerprint", {}, arch});
-  if (!r.ok) throw Error("ksearch's own fingerprint kernel does not compile: " + log_head(r.log));
-  cudaLibrary_t lib = nullptr;
-  KS_CUDA(cudaLibraryLoadData(&lib, r.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
-  library_ = Library(lib);
-  KS_CUDA(cudaLibraryGetKernel(&kernel_, lib, "ks_fingerprint"));
-}
+    : sums_(kMaxSpans * sizeof(uint64_t)),
+      kernel_(load_own_kernel(compiler, arch, kSource, "fingerprint", "ks_fingerprint")),
+      blocks_(2 * sms) {}
 
 std::vector<uint64_t> DeviceFingerprint::of(const std::vector<Span>& spans, cudaStream_t stream) const {
   if (spans.size() > kMaxSpans) throw Error("DeviceFingerprint: more than 64 buffers at once");
@@ -100,7 +95,7 @@ std::vector<uint64_t> DeviceFingerprint::of(const std::vector<Span>& spans, cuda
     unsigned long long n = spans[i].bytes;
     uint64_t* sum = sums_.as<uint64_t>() + i;
     void* args[] = {&a, &n, &sum};
-    KS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(kernel_), dim3(blocks_), dim3(256), args, 0, stream));
+    KS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(kernel_.kernel), dim3(blocks_), dim3(256), args, 0, stream));
   }
   KS_CUDA(cudaMemcpyAsync(out.data(), sums_.get(), out.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream));
   KS_CUDA(cudaStreamSynchronize(stream));

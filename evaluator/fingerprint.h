@@ -13,6 +13,7 @@
 
 #include "evaluator/cuda_handles.h"
 #include "evaluator/nvrtc_compiler.h"
+#include "evaluator/own_kernel.h"
 
 namespace ks {
 
@@ -31,9 +32,8 @@ class DeviceFingerprint {
   std::vector<uint64_t> of(const std::vector<Span>& spans, cudaStream_t stream) const;
 
  private:
-  Library library_;
-  cudaKernel_t kernel_ = nullptr;
   DeviceMemory sums_;
+  OwnKernel kernel_;
   int blocks_;
 };
 

@@ -35,14 +35,11 @@ extern "C" __global__ void ks_l2_flush(const uint4* p, unsigned long long n, uns
 }  // namespace
 
 L2Flusher::L2Flusher(const Compiler& compiler, const std::string& arch, int sms, size_t l2_bytes)
-    : buf_(std::max<size_t>(2 * l2_bytes, 8 << 20) / 16 * 16), sink_(sizeof(unsigned)), blocks_(4 * sms) {
+    : buf_(std::max<size_t>(2 * l2_bytes, 8 << 20) / 16 * 16),
+      sink_(sizeof(unsigned)),
+      kernel_(load_own_kernel(compiler, arch, kFlushSource, "L2 flush", "ks_l2_flush")),
+      blocks_(4 * sms) {
   KS_CUDA(cudaMemset(buf_.get(), 0x5A, buf_.size()));
-  const CompileResult r = compiler.compile({kFlushSource, "ksearch L2 flush", {}, arch});
-  if (!r.ok) throw Error("ksearch's own L2 flush kernel does not compile: " + log_head(r.log));
-  cudaLibrary_t lib = nullptr;
-  KS_CUDA(cudaLibraryLoadData(&lib, r.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
-  library_ = Library(lib);
-  KS_CUDA(cudaLibraryGetKernel(&kernel_, lib, "ks_l2_flush"));
 }
 
 void L2Flusher::enqueue(cudaStream_t s) const {
@@ -51,7 +48,7 @@ void L2Flusher::enqueue(cudaStream_t s) const {
   void* sink = sink_.get();
   int never = 0;
   void* args[] = {&p, &n, &sink, &never};
-  KS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(kernel_), dim3(blocks_), dim3(512), args, 0, s));
+  KS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(kernel_.kernel), dim3(blocks_), dim3(512), args, 0, s));
 }
 
 PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size_t sets,

@@ -10,6 +10,7 @@
 
 #include "evaluator/cuda_handles.h"
 #include "evaluator/nvrtc_compiler.h"
+#include "evaluator/own_kernel.h"
 
 namespace ks {
 
@@ -49,8 +50,7 @@ class L2Flusher {
 
  private:
   DeviceMemory buf_, sink_;
-  Library library_;
-  cudaKernel_t kernel_ = nullptr;
+  OwnKernel kernel_;
   int blocks_ = 0;
 };
 
