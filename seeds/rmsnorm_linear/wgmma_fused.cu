@@ -71,7 +71,6 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1)
       uint4* p = reinterpret_cast<uint4*>(sA + a_loader.dst + j * (THREADS / 8) * 128);
       *p = ks::mul8_sumsq(*p, g8, ss[j]);
     }
-    ks::fence_proxy_async();  // these writes are read by wgmma (the async proxy)
   };
 
   float acc[BN / 2];
@@ -89,7 +88,9 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1)
 
   for (int kt = 0; kt < k_tiles; ++kt) {
     ks::cp_async_wait<STAGES - 3>();  // tiles kt and kt + 1 have landed (this thread's copies)
-    ks::fence_proxy_async();          // B of tile kt + 1 (cp.async writes) readable by wgmma
+    // This thread's prepared A of tile kt and its landed copies of tile kt + 1 become visible to
+    // wgmma (the async proxy): one fence per K tile.
+    ks::fence_proxy_async();
     __syncthreads();  // everyone's copies; tile kt prepared; slot (kt - 1) % STAGES free
 
     const unsigned char* sA = stage_base(kt);
