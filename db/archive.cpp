@@ -394,6 +394,47 @@ int64_t Archive::run_evaluations(int64_t run_id) {
   return s.step() ? s.i64(0) : 0;
 }
 
+int64_t Archive::add_llm_call(const LlmCallRecord& r) {
+  sql::Transaction tx(conn_);
+  sql::Statement s(conn_,
+                   "INSERT INTO llm_calls (run_id, operator, model, status, error, prompt_tokens, "
+                   "completion_tokens, latency_s, candidate_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind_all(r.run_id, r.op, r.model, r.status, r.error, r.prompt_tokens, r.completion_tokens, r.latency_s,
+             r.candidate_id, r.created_at ? r.created_at : unix_now());
+  s.step();
+  const int64_t id = conn_.last_insert_id();
+  tx.commit();
+  return id;
+}
+
+void Archive::set_llm_call_candidate(int64_t call_id, int64_t candidate_id) {
+  sql::Transaction tx(conn_);
+  sql::Statement s(conn_, "UPDATE llm_calls SET candidate_id = ? WHERE id = ?");
+  s.bind_all(candidate_id, call_id);
+  s.step();
+  tx.commit();
+}
+
+std::vector<LlmCallRecord> Archive::llm_calls(std::optional<int64_t> run_id) {
+  sql::Statement s(conn_,
+                   "SELECT id, run_id, operator, model, status, error, prompt_tokens, completion_tokens, latency_s, "
+                   "candidate_id, created_at FROM llm_calls WHERE ?1 IS NULL OR run_id = ?1 ORDER BY id");
+  s.bind_all(run_id);
+  std::vector<LlmCallRecord> out;
+  while (s.step())
+    out.push_back({s.i64(0), s.opt_i64(1), s.text(2), s.text(3), s.text(4), s.text(5), s.opt_i64(6), s.opt_i64(7),
+                   s.opt_f64(8), s.opt_i64(9), s.f64(10)});
+  return out;
+}
+
+int64_t Archive::run_llm_tokens(int64_t run_id) {
+  sql::Statement s(conn_,
+                   "SELECT coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)), 0) "
+                   "FROM llm_calls WHERE run_id = ?");
+  s.bind_all(run_id);
+  return s.step() ? s.i64(0) : 0;
+}
+
 namespace {
 
 // Copies the rows of a table that holds no ids of its own that others point to (llm_calls,

@@ -56,6 +56,20 @@ struct EvaluationRecord {
   double seconds = 0, created_at = 0;
 };
 
+// One call to the LLM: what it cost and what came of it. Holds nothing of the key.
+struct LlmCallRecord {
+  int64_t id = 0;
+  std::optional<int64_t> run_id;
+  std::string op;      // the operator that asked: rewrite, repair, crossover, refine
+  std::string model;
+  std::string status;  // ok, http_error, transport_error, no_code_block, bad_plan, wrong_task, ...
+  std::string error;
+  std::optional<int64_t> prompt_tokens, completion_tokens;
+  std::optional<double> latency_s;
+  std::optional<int64_t> candidate_id;  // the candidate it produced, if any
+  double created_at = 0;
+};
+
 // What merging one archive into another added; the rest was there already.
 struct MergeStats {
   int runs = 0, sources = 0, candidates = 0, evaluations = 0, llm_calls = 0, audits = 0;
@@ -111,6 +125,13 @@ class Archive {
   std::vector<EvaluationRecord> evaluations_of(int64_t candidate_id);
   // Evaluations a run ran on the GPU (not_applicable ones cost nothing and are not counted).
   int64_t run_evaluations(int64_t run_id);
+
+  // LLM calls: one row each, written at once; the candidate it produced may be set later.
+  int64_t add_llm_call(const LlmCallRecord& r);
+  void set_llm_call_candidate(int64_t call_id, int64_t candidate_id);
+  std::vector<LlmCallRecord> llm_calls(std::optional<int64_t> run_id);  // nullopt: every call
+  // Prompt and completion tokens a run's calls used, for its token budget.
+  int64_t run_llm_tokens(int64_t run_id);
 
   // Adds what `other` holds and this archive does not (runs by uid, sources by hash, candidates
   // by key, evaluations by candidate, shape and device), in one transaction.

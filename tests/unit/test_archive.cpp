@@ -133,6 +133,57 @@ TEST(Archive, RoundTripsEveryRecord) {
   EXPECT_EQ(a.run_evaluations(run_id), 1);
 }
 
+TEST(Archive, LlmCallsAreKeptWithTheirCandidateAndCountTowardsTheTokenBudget) {
+  TempDir t;
+  const std::string path = t.file("llm.db");
+  int64_t run_id, call, failed, cand;
+  {
+    Archive a(path);
+    RunRecord r;
+    r.task = "rmsnorm_linear";
+    r.device = "Fake GPU";
+    run_id = a.add_run(r);
+    LlmCallRecord ok;
+    ok.run_id = run_id;
+    ok.op = "rewrite";
+    ok.model = "test-model";
+    ok.status = "ok";
+    ok.prompt_tokens = 1200;
+    ok.completion_tokens = 800;
+    ok.latency_s = 3.5;
+    call = a.add_llm_call(ok);
+    LlmCallRecord bad = ok;
+    bad.op = "repair";
+    bad.status = "no_code_block";
+    bad.error = "the reply has no complete fenced code block";
+    bad.completion_tokens = 50;
+    failed = a.add_llm_call(bad);
+    LlmCallRecord down = ok;
+    down.op = "crossover";
+    down.status = "transport_error";
+    down.prompt_tokens = down.completion_tokens = std::nullopt;  // no reply, no usage
+    down.latency_s = std::nullopt;
+    a.add_llm_call(down);
+    cand = a.add_candidate(source("h9"), candidate("h9:THREADS=128"));
+    a.set_llm_call_candidate(call, cand);
+  }
+  Archive a(path, Archive::Mode::existing);
+  const auto calls = a.llm_calls(run_id);
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[0].id, call);
+  EXPECT_EQ(calls[0].op, "rewrite");
+  EXPECT_EQ(calls[0].candidate_id, cand);
+  EXPECT_EQ(calls[0].latency_s, 3.5);
+  EXPECT_EQ(calls[1].id, failed);
+  EXPECT_EQ(calls[1].status, "no_code_block");
+  EXPECT_FALSE(calls[1].candidate_id);
+  EXPECT_FALSE(calls[2].prompt_tokens);
+  EXPECT_GT(calls[2].created_at, 0);
+  EXPECT_EQ(a.run_llm_tokens(run_id), 1200 + 800 + 1200 + 50);
+  EXPECT_EQ(a.llm_calls(std::nullopt).size(), 3u);
+  EXPECT_TRUE(a.llm_calls(run_id + 1).empty());
+}
+
 TEST(Archive, FilesThatAreNotArchivesAreRefusedAndLeftAsTheyWere) {
   TempDir t;
   const std::string text = t.file("notes.txt");
