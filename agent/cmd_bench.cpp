@@ -10,6 +10,7 @@
 #include "agent/commands.h"
 #include "agent/seed_files.h"
 #include "agent/table.h"
+#include "agent/worker_evaluator.h"
 #include "db/archive.h"
 #include "evaluator/evaluate.h"
 #include "evaluator/supervisor.h"
@@ -72,9 +73,7 @@ int run_bench(const Opts& o) {
   settings.seed = o.seed.value_or(std::random_device{}());
   settings.timer.min_seconds = o.min_ms / 1e3;
   Compiler compiler(Compiler::default_options());
-  WorkerSupervisor runner(SupervisorOptions{
-      {std::filesystem::read_symlink("/proc/self/exe").string(), "worker", "--device", std::to_string(o.device)},
-      o.watchdog_s});
+  WorkerSupervisor runner(SupervisorOptions{worker_command(o.device), o.watchdog_s});
   const DeviceInfo& dev = runner.device();
   const Ceilings& ceil = runner.ceilings();
   std::cerr << dev.name << ": " << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
