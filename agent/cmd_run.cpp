@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "agent/commands.h"
+#include "agent/llm_operators.h"
+#include "agent/prompts.h"
 #include "agent/progress.h"
 #include "agent/seed_files.h"
 #include "agent/table.h"
@@ -24,7 +26,15 @@ namespace {
 
 using nlohmann::json;
 
+struct LlmOpts {
+  std::optional<std::string> url, model, prompts;
+  std::optional<double> temperature, timeout_s;
+  std::optional<int> max_tokens, concurrency, turns;
+  std::optional<int64_t> max_tokens_total;
+};
+
 struct Opts {
+  LlmOpts llm;
   std::string task, db, devices = "0";
   bool resume = false, json = false;
   std::optional<int64_t> run_id, max_evals, seed;
@@ -85,6 +95,49 @@ std::optional<T> pick_opt(const std::optional<T>& given, const json& stored, con
   return std::nullopt;
 }
 
+std::optional<std::string> from_env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::optional<std::string>(v) : std::nullopt;
+}
+
+// The LLM settings: a flag, else the environment (URL and model), else the resumed run's; nothing
+// when no endpoint is given. The key comes from KSEARCH_LLM_API_KEY alone and is never stored.
+// Everything that can be checked without a GPU is checked here: the URL, the model, the prompts.
+std::optional<LlmSearchOptions> llm_options(const LlmOpts& o, const json& stored, const Task& task) {
+  const json st = stored.contains("llm") ? stored["llm"] : json::object();
+  std::optional<std::string> url = o.url ? o.url : from_env("KSEARCH_LLM_URL");
+  if (!url) url = pick_opt<std::string>(std::nullopt, st, "url");
+  if (!url) return std::nullopt;
+  LlmSearchOptions l;
+  l.client.base_url = *url;
+  std::optional<std::string> model = o.model ? o.model : from_env("KSEARCH_LLM_MODEL");
+  l.client.model = model ? *model : pick<std::string>(std::nullopt, st, "model", "");
+  l.client.api_key = from_env("KSEARCH_LLM_API_KEY").value_or("");
+  l.client.temperature = pick(o.temperature, st, "temperature", l.client.temperature);
+  l.client.max_tokens = pick(o.max_tokens, st, "max_tokens", l.client.max_tokens);
+  l.client.total_timeout_s = pick(o.timeout_s, st, "timeout_s", l.client.total_timeout_s);
+  l.concurrency = pick(o.concurrency, st, "concurrency", l.concurrency);
+  l.turns = pick(o.turns, st, "turns", l.turns);
+  l.max_tokens_total = pick_opt(o.max_tokens_total, st, "max_tokens_total");
+  const std::string prompts = o.prompts ? *o.prompts : pick<std::string>(std::nullopt, st, "prompts", default_prompts_dir().string());
+  l.prompts = load_prompts(prompts);
+  check_templates(l.prompts);
+  LlmClient check(l.client);  // a URL or model that cannot work is an error now, not mid-run
+  l.client = check.config();
+  l.facts.task = &task;
+  l.facts.contract = task_contract(task);
+  l.facts.helpers = helper_summary(Compiler::default_options().ks_include);
+  return l;
+}
+
+json llm_stored(const LlmSearchOptions& l) {  // what a resumed run reuses; never the key
+  return {{"url", l.client.base_url}, {"model", l.client.model}, {"temperature", l.client.temperature},
+          {"max_tokens", l.client.max_tokens}, {"timeout_s", l.client.total_timeout_s},
+          {"concurrency", l.concurrency}, {"turns", l.turns},
+          {"max_tokens_total", l.max_tokens_total ? json(*l.max_tokens_total) : json()},
+          {"prompts", l.prompts.dir.string()}};
+}
+
 int run_search(const Opts& o) {
   Archive archive(o.db);
 
@@ -131,6 +184,7 @@ int run_search(const Opts& o) {
   so.eval.timer.min_replays = pick(o.min_replays, stored, "min_replays", so.eval.timer.min_replays);
   so.eval.timer.min_seconds = pick(o.min_ms, stored, "min_ms", so.eval.timer.min_seconds * 1e3) / 1e3;
   const double watchdog = pick(o.watchdog_s, stored, "watchdog", SupervisorOptions{}.watchdog_s);
+  so.llm = llm_options(o.llm, stored, *task);
 
   // One worker per GPU, all of one model: results are kept per GPU model.
   Compiler compiler(Compiler::default_options());
@@ -163,10 +217,15 @@ int run_search(const Opts& o) {
                   {"minutes", so.minutes ? json(*so.minutes) : json()},
                   {"batch", so.batch}, {"seed_variants", so.seed_variants}, {"seeds", seed_files},
                   {"shapes", shape_texts}, {"devices", devices}, {"watchdog", watchdog},
-                  {"min_replays", so.eval.timer.min_replays}, {"min_ms", so.eval.timer.min_seconds * 1e3}};
+                  {"min_replays", so.eval.timer.min_replays}, {"min_ms", so.eval.timer.min_seconds * 1e3},
+                  {"llm", so.llm ? llm_stored(*so.llm) : json()}};
   run.options = options.dump();
 
   const Ceilings& ceil = evaluators.front()->ceilings();
+  if (so.llm) {
+    so.llm->facts.device = device_facts(dev, ceil);
+    so.llm->facts.arch = dev.arch;
+  }
   run.bandwidth = ceil.bytes_per_s;
   run.peak_flops = ceil.flops_per_s;
   if (resumed)
@@ -181,6 +240,11 @@ int run_search(const Opts& o) {
             << (so.max_evals ? std::to_string(*so.max_evals) + " evaluations" : "no evaluation limit") << ", "
             << (so.minutes ? fixed(*so.minutes, 1) + " minutes" : "no time limit") << "; archive " << o.db
             << "\n";
+  if (so.llm)
+    std::cerr << "LLM proposals: " << so.llm->client.model << " at " << so.llm->client.base_url << ", "
+              << so.llm->concurrency << " call(s) in flight, refine up to " << so.llm->turns << " turns, "
+              << (so.llm->max_tokens_total ? std::to_string(*so.llm->max_tokens_total) + " tokens" : "no token limit")
+              << ", prompts " << so.llm->prompts.dir.string() << "\n";
 
   std::vector<DeviceEvaluator*> devs;
   for (auto& e : evaluators) devs.push_back(e.get());
@@ -212,7 +276,9 @@ int run_search(const Opts& o) {
     std::cout << json{{"event", "done"}, {"run", run.id}, {"stop_reason", sum.stop_reason},
                       {"evals", sum.progress.evals}, {"evals_this_session", sum.progress.evals_this_session},
                       {"seconds", sum.progress.session_seconds}, {"by_status", sum.progress.by_status},
-                      {"by_operator", sum.progress.by_operator}, {"shapes", shapes_json}}
+                      {"by_operator", sum.progress.by_operator}, {"operator_shares", sum.progress.op_shares},
+                      {"llm_calls", sum.progress.llm_calls}, {"llm_tokens", sum.progress.llm_tokens},
+                      {"shapes", shapes_json}}
                      .dump()
               << std::endl;
   } else {
@@ -248,6 +314,23 @@ Action add_run_command(CLI::App& app) {
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "One JSON object per evaluation on stdout, and a summary object last");
+  LlmOpts& l = o->llm;
+  const char* group = "LLM proposals (off unless an endpoint is given; the API key is read from "
+                      "KSEARCH_LLM_API_KEY only, and never printed or stored)";
+  cmd->add_option("--llm-url", l.url, "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (or KSEARCH_LLM_URL)")
+      ->group(group);
+  cmd->add_option("--llm-model", l.model, "Model name the endpoint serves (or KSEARCH_LLM_MODEL)")->group(group);
+  cmd->add_option("--llm-temperature", l.temperature, "Sampling temperature (default 0.7)")->check(CLI::Range(0.0, 2.0))->group(group);
+  cmd->add_option("--llm-max-tokens", l.max_tokens, "Completion tokens per call, at most (default 4096)")
+      ->check(CLI::PositiveNumber)->group(group);
+  cmd->add_option("--llm-timeout", l.timeout_s, "Seconds one attempt of a call may take, reply included (default 300)")
+      ->check(CLI::PositiveNumber)->group(group);
+  cmd->add_option("--llm-concurrency", l.concurrency, "Calls in flight at once (default 2)")->check(CLI::Range(1, 64))->group(group);
+  cmd->add_option("--llm-turns", l.turns, "Turns of a refine conversation: its child's failure goes back to the LLM (default 3)")
+      ->check(CLI::Range(1, 20))->group(group);
+  cmd->add_option("--llm-max-tokens-total", l.max_tokens_total, "Stop the run once its calls used this many tokens, prompt and completion")
+      ->check(CLI::PositiveNumber)->group(group);
+  cmd->add_option("--prompts", l.prompts, "A folder of prompt templates to use instead of prompts/")->group(group);
   return [o] { return run_search(*o); };
 }
 

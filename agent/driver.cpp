@@ -20,7 +20,29 @@ using Clock = std::chrono::steady_clock;
 struct Batch {
   std::string shape;
   std::vector<size_t> members;
+  // Parallel to members: the operator that proposed each, and the speedup it had to beat on the
+  // shape to pay off (its parents' best there; with no parent, the shape's best).
+  std::vector<std::string> ops;
+  std::vector<double> to_beat;
+
+  void add(size_t member, const std::string& op, double beat) {
+    members.push_back(member);
+    ops.push_back(op);
+    to_beat.push_back(beat);
+  }
 };
+
+ShapeResult result_of(const EvaluationRecord& e) {
+  ShapeResult r;
+  r.status = parse_status(e.status).value_or(Status::crash);
+  r.speedup = e.speedup;
+  r.median_us = e.median_us;
+  r.error = e.error;
+  r.registers = e.registers;
+  r.smem_bytes = e.smem_bytes;
+  r.spill_bytes = e.spill_bytes;
+  return r;
+}
 
 // n points of the space: all of it when it has no more, else the default and n - 1 others drawn
 // at random.
@@ -98,6 +120,9 @@ struct SearchDriver::Impl {
   std::map<std::string, double> floor_of, baseline_of;
   std::set<std::string> exhausted;         // shapes where no operator found anything new
   std::deque<Batch> seed_batches;          // generation 0, not yet handed out
+  OperatorWeights weights;                 // of the parameter operators
+  std::unique_ptr<LlmSearch> llm;          // with an LLM endpoint
+  std::deque<LlmChild> llm_ready;          // the LLM's children, to evaluate first
 
   std::mutex mu;
   std::condition_variable cv;
@@ -131,9 +156,20 @@ struct SearchDriver::Impl {
     progress.evals = archive.run_evaluations(run.id);
     // Resuming draws differently from where the stop left off, yet repeatably.
     rng.seed(mix64(run.seed ^ static_cast<uint64_t>(progress.evals) * 0x9E3779B97F4A7C15ull));
+    for (auto& w : ops) weights.add(w.op->name(), w.weight);
     add_seeds();
     load_archive();
     plan_generation_zero();
+    if (opt.llm) {
+      opt.llm->facts.floor_us = floor_of;
+      opt.llm->facts.baseline_us = baseline_of;
+      llm = std::make_unique<LlmSearch>(std::move(*opt.llm), archive, run.id, [this] {
+        std::lock_guard lock(mu);
+        cv.notify_all();
+      });
+      progress.llm = true;
+      progress.llm_tokens = llm->tokens();
+    }
   }
 
   void add_seeds() {
@@ -174,8 +210,9 @@ struct SearchDriver::Impl {
     for (const EvaluationRecord& e : archive.evaluations(task.name(), device_name)) {
       auto m = member_at.find(e.candidate_id);
       if (m == member_at.end()) continue;
-      const Status status = parse_status(e.status).value_or(Status::crash);
-      pop.members()[m->second].results[e.shape] = {status, e.speedup, e.median_us};
+      const ShapeResult r = result_of(e);
+      const Status status = r.status;
+      pop.members()[m->second].results[e.shape] = r;
       if (e.floor_us) floor_of[e.shape] = *e.floor_us;
       if (e.baseline_us) baseline_of[e.shape] = *e.baseline_us;
       if (status == Status::ok && e.speedup && *e.speedup > progress.best[e.shape]) {
@@ -203,7 +240,7 @@ struct SearchDriver::Impl {
     }
     const size_t per_batch = static_cast<size_t>(std::max(opt.batch, 1));
     for (const std::string& shape : shapes) {
-      Batch b{shape, {}};
+      Batch b{shape, {}, {}, {}};
       for (size_t m : members) {
         if (pop.known(m, shape)) continue;
         b.members.push_back(m);
@@ -218,12 +255,13 @@ struct SearchDriver::Impl {
 
   bool stopping() const { return stop->load() || budget_hit.load() || failed.load(); }
 
-  // A shape to work on: weighted by how far its best time is from the roofline floor.
-  std::optional<std::string> pick_shape() {
+  // A shape to work on: weighted by how far its best time is from the roofline floor. The LLM
+  // may work on shapes the parameter operators have exhausted.
+  std::optional<std::string> pick_shape(bool include_exhausted = false) {
     std::vector<std::string> open;
-    std::vector<double> weights;
+    std::vector<double> gaps;
     for (const std::string& s : shapes) {
-      if (exhausted.count(s)) continue;
+      if (!include_exhausted && exhausted.count(s)) continue;
       double gap = 1;  // nothing measured yet
       auto floor = floor_of.find(s);
       if (floor != floor_of.end() && floor->second > 0) {
@@ -233,67 +271,101 @@ struct SearchDriver::Impl {
           gap = baseline_of[s] / floor->second - 1;
       }
       open.push_back(s);
-      weights.push_back(std::max(gap, 0.05));
+      gaps.push_back(std::max(gap, 0.05));
     }
     if (open.empty()) return std::nullopt;
-    return open[std::discrete_distribution<size_t>(weights.begin(), weights.end())(rng)];
+    return open[std::discrete_distribution<size_t>(gaps.begin(), gaps.end())(rng)];
   }
 
-  // Up to opt.batch new evaluations on the shape, from the operators drawn by weight.
-  Batch propose(const std::string& shape) {
-    Batch b{shape, {}};
-    std::vector<double> weights;
-    for (auto& w : ops) weights.push_back(w.weight);
-    std::discrete_distribution<size_t> pick_op(weights.begin(), weights.end());
-    for (int tries = 0; static_cast<int>(b.members.size()) < opt.batch && tries < 25 * opt.batch; ++tries) {
-      const Operator& op = *ops[pick_op(rng)].op;
-      std::optional<Proposal> p = op.propose(pop, shape, rng);
+  // The speedup a child must beat on the shape to pay off.
+  double to_beat(const std::vector<size_t>& parents, const std::string& shape) {
+    if (parents.empty()) return progress.best.count(shape) ? progress.best[shape] : 0;
+    double best = 0;
+    for (size_t p : parents) best = std::max(best, pop.speedup_on(p, shape));
+    return best;
+  }
+
+  // Fills the batch up to opt.batch new evaluations on its shape, from the operators drawn by
+  // their adapted weights.
+  void fill(Batch& b) {
+    const int want = opt.batch - static_cast<int>(b.members.size());
+    for (int tries = 0; static_cast<int>(b.members.size()) < opt.batch && tries < 25 * want; ++tries) {
+      const std::string name = *weights.draw(rng);
+      const Operator& op = *std::find_if(ops.begin(), ops.end(), [&](auto& w) { return w.op->name() == name; })->op;
+      std::optional<Proposal> p = op.propose(pop, b.shape, rng);
       if (!p) continue;
       const std::string key = candidate_key(pop.sources()[p->source].hash, p->variant);
-      std::optional<size_t> idx = pop.find(key);
-      if (idx && pop.known(*idx, shape)) continue;
-      if (!idx) {
-        Member m;
-        m.key = key;
-        m.source = p->source;
-        m.variant = std::move(p->variant);
-        m.origin = op.name();
-        m.label = pop.sources()[p->source].candidate->origin;
-        for (size_t parent : p->parents) {
-          m.parents.push_back(pop.members()[parent].id);
-          m.generation = std::max(m.generation, pop.members()[parent].generation + 1);
-        }
-        idx = pop.add_member(std::move(m));
-      }
-      pop.members()[*idx].pending.insert(shape);
-      b.members.push_back(*idx);
-      ++progress.by_operator[op.name()];
+      if (std::optional<size_t> idx = pop.find(key); idx && pop.known(*idx, b.shape)) continue;
+      const size_t idx = pop.add_child(p->source, std::move(p->variant), name,
+                                       pop.sources()[p->source].candidate->origin, p->parents);
+      pop.members()[idx].pending.insert(b.shape);
+      b.add(idx, name, to_beat(p->parents, b.shape));
+      ++progress.by_operator[name];
     }
+  }
+
+  // The LLM's replies so far become children; more calls start.
+  void tend_llm() {
+    if (!llm) return;
+    for (LlmChild& c : llm->take_children(pop)) llm_ready.push_back(std::move(c));
+    if (llm->spent() && !llm->waiting()) budget_hit = true;  // the token budget, like the others
+    progress.notices = llm->take_notices();
+    if (!progress.notices.empty() && on_progress) on_progress(progress);  // now: no evaluation may follow
+    progress.notices.clear();
+    llm->facts().floor_us = floor_of;
+    llm->facts().baseline_us = baseline_of;
+    if (!stopping()) llm->start_calls(pop, [this] { return pick_shape(true); }, rng);
+  }
+
+  // The LLM's children waiting on one shape, the rest of the batch filled by the other operators.
+  std::optional<Batch> llm_batch() {
+    if (llm_ready.empty()) return std::nullopt;
+    Batch b{llm_ready.front().shape, {}, {}, {}};
+    for (auto it = llm_ready.begin(); it != llm_ready.end() && static_cast<int>(b.members.size()) < opt.batch;) {
+      if (it->shape != b.shape) {
+        ++it;
+        continue;
+      }
+      pop.members()[it->member].pending.insert(b.shape);
+      b.add(it->member, it->op, to_beat(it->parents, b.shape));
+      ++progress.by_operator[it->op];
+      it = llm_ready.erase(it);
+    }
+    fill(b);
     return b;
   }
 
   std::optional<Batch> next_batch() {
+    tend_llm();
     if (stopping()) return std::nullopt;
+    if (std::optional<Batch> b = llm_batch()) return b;
     while (!seed_batches.empty()) {
-      Batch b = std::move(seed_batches.front());
+      Batch b{seed_batches.front().shape, {}, {}, {}};
+      for (size_t m : seed_batches.front().members)
+        if (!pop.known(m, b.shape)) {
+          pop.members()[m].pending.insert(b.shape);
+          b.add(m, "seed", 0);
+        }
       seed_batches.pop_front();
-      std::erase_if(b.members, [&](size_t m) { return pop.known(m, b.shape); });
-      for (size_t m : b.members) pop.members()[m].pending.insert(b.shape);
       if (!b.members.empty()) return b;
     }
     while (auto shape = pick_shape()) {
-      Batch b = propose(*shape);
+      Batch b{*shape, {}, {}, {}};
+      fill(b);
       if (!b.members.empty()) return b;
       exhausted.insert(*shape);
     }
     return std::nullopt;
   }
 
+  // An LLM reply may still bring a child.
+  bool llm_waiting() const { return llm && llm->waiting(); }
+
   // A batch, or nothing when none is left and no other GPU's results could make new ones.
   std::optional<Batch> next_batch_or_wait(std::unique_lock<std::mutex>& lock) {
     for (;;) {
       std::optional<Batch> b = next_batch();
-      if (b || stopping() || in_flight == 0) return b;
+      if (b || stopping() || (in_flight == 0 && !llm_waiting())) return b;
       cv.wait(lock);
     }
   }
@@ -320,7 +392,10 @@ struct SearchDriver::Impl {
     return base_seconds + std::chrono::duration<double>(Clock::now() - session_start).count();
   }
 
-  void record(size_t idx, const std::string& shape, const EvalRow& row, double seconds) {  // mu held
+  // One result: to the archive, the population, the operators' weights and the progress.
+  void record(const Batch& b, size_t i, const EvalRow& row, double seconds) {  // mu held
+    const size_t idx = b.members[i];
+    const std::string& shape = b.shape;
     Member& m = pop.members()[idx];
     const Source& src = pop.sources()[m.source];
     if (!m.id) {
@@ -338,14 +413,16 @@ struct SearchDriver::Impl {
       cr.created_at = unix_now();
       m.id = archive.add_candidate(sr, cr);
     }
-    archive.add_evaluation(to_record(row, m.id, run.id, device_name, shape, opt.eval, seconds));
-    ShapeResult r{row.status, std::nullopt, std::nullopt};
-    if (row.timing) {
-      r.speedup = row.timing->speedup;
-      r.median_us = row.timing->candidate.median_us;
-      baseline_of[shape] = row.timing->baseline.median_us;
-    }
+    const EvaluationRecord rec = to_record(row, m.id, run.id, device_name, shape, opt.eval, seconds);
+    archive.add_evaluation(rec);
+    const ShapeResult r = result_of(rec);
+    if (row.timing) baseline_of[shape] = row.timing->baseline.median_us;
     m.results[shape] = r;
+    if (row.status != Status::not_applicable) {
+      const bool paid_off = row.status == Status::ok && r.speedup && *r.speedup > b.to_beat[i];
+      weights.record(b.ops[i], paid_off);
+      if (llm) llm->on_result(pop, idx, shape, paid_off);
+    }
     m.pending.erase(shape);
     if (row.floor_us > 0) floor_of[shape] = row.floor_us;
 
@@ -367,6 +444,14 @@ struct SearchDriver::Impl {
     if ((opt.max_evals && progress.evals >= *opt.max_evals) ||
         (opt.minutes && progress.seconds >= *opt.minutes * 60))
       budget_hit = true;
+    progress.op_shares = weights.shares();
+    if (llm) {
+      for (auto& share : llm->weights().shares()) progress.op_shares.push_back(share);
+      progress.llm_calls = llm->calls();
+      progress.llm_tokens = llm->tokens();
+      progress.llm_in_flight = llm->in_flight();
+      if (llm->spent() && !llm->waiting() && llm_ready.empty()) budget_hit = true;
+    }
     progress.last = &m;
     progress.last_row = &row;
     progress.last_shape = shape;
@@ -404,7 +489,7 @@ struct SearchDriver::Impl {
           const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
           lock.lock();
           --running;
-          record(cur.members[i], cur.shape, row, seconds);
+          record(cur, i, row, seconds);
           lock.unlock();
         }
         if (!lock.owns_lock()) lock.lock();
@@ -484,6 +569,7 @@ SearchSummary SearchDriver::run(const std::atomic<bool>& stop,
   std::vector<std::thread> threads;
   for (DeviceEvaluator* d : I.devices) threads.emplace_back([&I, d] { I.device_loop(*d); });
   for (auto& t : threads) t.join();
+  I.llm.reset();  // cancels the calls still in flight; not under the lock, which their threads take
 
   std::lock_guard lock(I.mu);
   I.progress.seconds = I.seconds_now();

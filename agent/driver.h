@@ -8,6 +8,9 @@
 // and GPU model. Every result goes to the archive as it comes; a run stops at its budget, at
 // Ctrl-C (after the evaluation in flight), or when no operator finds anything new, and resumes
 // from the archive. Each GPU has a thread that evaluates one batch while the next compiles.
+// Operators are drawn by weights that adapt to what paid off (operator_weights.h). With an LLM,
+// its conversations run beside the GPU work (llm_search.h) and their children are evaluated
+// first, the rest of their batch filled by the parameter operators, so the GPU never waits on it.
 #include <atomic>
 #include <functional>
 #include <map>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "agent/device_evaluator.h"
+#include "agent/llm_search.h"
 #include "agent/operators.h"
 #include "db/archive.h"
 
@@ -29,9 +33,11 @@ struct SearchOptions {
   int batch = 4;                                        // children per step
   int seed_variants = 16;                               // variants of each seed in generation 0
   EvalSettings eval;                                    // eval.seed: the inputs' seed
+  std::optional<LlmSearchOptions> llm;                  // LLM proposals, when an endpoint is given
 };
 
-// Where a search stands; given to the progress callback after every result.
+// Where a search stands; given to the progress callback after every result (last set), and when
+// there are notices for the user (last null).
 struct SearchProgress {
   int64_t run_id = 0;
   int64_t evals = 0;               // run on a GPU by this run (not_applicable ones excluded)
@@ -41,6 +47,11 @@ struct SearchProgress {
   int generation = 0;              // the highest so far
   std::map<std::string, int64_t> by_status;   // this session's evaluations, by status
   std::map<std::string, int64_t> by_operator;  // children proposed this session
+  std::vector<std::pair<std::string, double>> op_shares;  // operators' adapted weights, as shares
+  bool llm = false;                                        // LLM proposals are on
+  int64_t llm_calls = 0, llm_tokens = 0;                   // this session's calls; the run's tokens
+  int llm_in_flight = 0;
+  std::vector<std::string> notices;  // lines for the user since the last progress (the LLM set aside...)
   std::map<std::string, double> best;          // shape text -> best speedup on this GPU model
   const Member* last = nullptr;                // the member just evaluated
   const EvalRow* last_row = nullptr;

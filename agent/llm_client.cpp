@@ -78,7 +78,13 @@ size_t on_header(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
-Attempt attempt_once(const LlmConfig& c, const std::string& url, const std::string& payload) {
+// libcurl's progress callback: a nonzero return aborts the transfer.
+int on_progress(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return cancel && static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+}
+
+Attempt attempt_once(const LlmConfig& c, const std::string& url, const std::string& payload,
+                     const std::atomic<bool>* cancel) {
   Easy h(curl_easy_init());
   if (!h) throw Error("curl_easy_init failed");
   Attempt a;
@@ -96,6 +102,9 @@ Attempt attempt_once(const LlmConfig& c, const std::string& url, const std::stri
   setopt(h.get(), CURLOPT_WRITEDATA, &a.body, "CURLOPT_WRITEDATA");
   setopt(h.get(), CURLOPT_HEADERFUNCTION, on_header, "CURLOPT_HEADERFUNCTION");
   setopt(h.get(), CURLOPT_HEADERDATA, &a, "CURLOPT_HEADERDATA");
+  setopt(h.get(), CURLOPT_NOPROGRESS, 0L, "CURLOPT_NOPROGRESS");
+  setopt(h.get(), CURLOPT_XFERINFOFUNCTION, on_progress, "CURLOPT_XFERINFOFUNCTION");
+  setopt(h.get(), CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel), "CURLOPT_XFERINFODATA");
   const CURLcode rc = curl_easy_perform(h.get());
   if (rc != CURLE_OK) {
     a.transport_error = curl_easy_strerror(rc);
@@ -172,7 +181,7 @@ LlmClient::LlmClient(LlmConfig config) : config_(std::move(config)) {
   global_init();
 }
 
-ChatResult LlmClient::chat(const std::vector<ChatMessage>& messages) const {
+ChatResult LlmClient::chat(const std::vector<ChatMessage>& messages, const std::atomic<bool>* cancel) const {
   nlohmann::json req = {{"model", config_.model},
                         {"temperature", config_.temperature},
                         {"max_tokens", config_.max_tokens},
@@ -185,8 +194,15 @@ ChatResult LlmClient::chat(const std::vector<ChatMessage>& messages) const {
   std::uniform_real_distribution<double> jitter(0.0, 1.0);
   ChatResult r;
   const auto t0 = Clock::now();
+  auto cancelled = [cancel] { return cancel && cancel->load(); };
   for (int attempt = 1; attempt <= config_.max_attempts; ++attempt) {
-    const Attempt a = attempt_once(config_, url, payload);
+    const Attempt a = attempt_once(config_, url, payload, cancel);
+    if (cancelled()) {
+      r.cancelled = true;
+      r.attempts = attempt;
+      r.error = "cancelled: the search is stopping";
+      break;
+    }
     r.attempts = attempt;
     r.http_status = a.status;
     if (a.status == 200) {
@@ -209,7 +225,10 @@ ChatResult LlmClient::chat(const std::vector<ChatMessage>& messages) const {
     r.error = a.status == 0 ? "cannot reach " + url + ": " + a.transport_error : http_error(config_, a.status, a.body);
     if (!llm_retryable(a.status) || attempt == config_.max_attempts) break;
     const double wait = llm_backoff_seconds(attempt, config_.backoff_base_s, config_.backoff_max_s, a.retry_after, jitter(rng));
-    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+    // Waited in slices, so that a stopping search does not wait on a long Retry-After.
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
+    while (Clock::now() < until && !cancelled())
+      std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), until - Clock::now()));
   }
   r.latency_s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (!r.ok && r.attempts > 1) r.error += " (after " + std::to_string(r.attempts) + " attempts)";

@@ -4,6 +4,7 @@
 // (connection errors and timeouts, 429, 5xx) with exponential backoff and jitter, honouring
 // Retry-After, and nothing else. The API key goes into the Authorization header only: it is
 // never part of an error, a log line or anything returned.
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ struct ChatResult {
   int prompt_tokens = 0, completion_tokens = 0;
   double latency_s = 0;  // every attempt and wait
   int attempts = 0;
+  bool cancelled = false;  // given up because `cancel` became true
   std::string error;     // why not ok, one line; never holds the key
 };
 
@@ -56,8 +58,10 @@ class LlmClient {
  public:
   // Throws ks::Error for a config that cannot work (no URL, no model, a URL that is not http(s)).
   explicit LlmClient(LlmConfig config);
-  // One chat completion, with retries. Safe to call from several threads at once.
-  ChatResult chat(const std::vector<ChatMessage>& messages) const;
+  // One chat completion, with retries. Safe to call from several threads at once. When `cancel`
+  // becomes true, a backoff wait ends within 50 ms and a transfer within about a second (libcurl
+  // polls its progress callback that often on an idle connection); the result is not ok.
+  ChatResult chat(const std::vector<ChatMessage>& messages, const std::atomic<bool>* cancel = nullptr) const;
   const LlmConfig& config() const { return config_; }
 
  private:

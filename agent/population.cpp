@@ -1,5 +1,6 @@
 #include "agent/population.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "evaluator/cubin_cache.h"
@@ -36,6 +37,23 @@ size_t Population::add_member(Member m) {
   member_index_[m.key] = members_.size();
   members_.push_back(std::move(m));
   return members_.size() - 1;
+}
+
+size_t Population::add_child(size_t source, Variant v, const std::string& origin, const std::string& label,
+                             const std::vector<size_t>& parents) {
+  const std::string key = candidate_key(sources_[source].hash, v);
+  if (auto i = find(key)) return *i;
+  Member m;
+  m.key = key;
+  m.source = source;
+  m.variant = std::move(v);
+  m.origin = origin;
+  m.label = label;
+  for (size_t p : parents) {
+    m.parents.push_back(members_[p].id);
+    m.generation = std::max(m.generation, members_[p].generation + 1);
+  }
+  return add_member(std::move(m));
 }
 
 std::optional<size_t> Population::find_source(const std::string& hash) const {

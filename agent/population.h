@@ -28,6 +28,8 @@ std::string candidate_key(const std::string& source_hash, const Variant& v);
 struct ShapeResult {
   Status status = Status::ok;
   std::optional<double> speedup, median_us;  // ok rows that were timed
+  std::string error;                         // the compile log's head or the check's finding
+  std::optional<int64_t> registers, smem_bytes, spill_bytes;  // the most of any kernel (spills: all)
 };
 
 struct Source {
@@ -54,6 +56,10 @@ class Population {
   size_t add_source(std::shared_ptr<const Candidate> c, int64_t id = 0);
   // The index of the member with m's key, added when new.
   size_t add_member(Member m);
+  // The index of the member at this point of a source, added when new as a child of `parents`
+  // (member indices; they are stored already) proposed by `origin`.
+  size_t add_child(size_t source, Variant v, const std::string& origin, const std::string& label,
+                   const std::vector<size_t>& parents);
   std::optional<size_t> find_source(const std::string& hash) const;
   std::optional<size_t> find(const std::string& key) const;
 

@@ -41,14 +41,27 @@ std::string ProgressPrinter::line(const SearchProgress& p) const {
     if (status != "ok" && status != "not_applicable")
       failures += (failures.empty() ? "" : ", ") + status + " " + std::to_string(n);
   if (!failures.empty()) s += " | " + failures;
+  if (!p.op_shares.empty()) s += " | ops " + format_shares(p.op_shares);
+  if (p.llm)
+    s += " | llm " + std::to_string(p.llm_calls) + " calls, " + std::to_string(p.llm_tokens) + " tokens, " +
+         std::to_string(p.llm_in_flight) + " in flight";
   return s;
 }
 
 void ProgressPrinter::update(const SearchProgress& p) {
+  for (const std::string& n : p.notices) {  // once each, on a line of its own
+    if (json_) {
+      std::cout << nlohmann::json{{"event", "notice"}, {"run", p.run_id}, {"message", n}}.dump() << std::endl;
+    } else {
+      std::cerr << (tty_ && shown_ ? "\r\x1b[K" : "") << "ksearch: " << n << '\n';
+    }
+  }
+  if (!p.last) return;  // notices alone
   if (json_) {
     nlohmann::json j = {{"event", "eval"}, {"run", p.run_id}, {"evals", p.evals},
                         {"evals_per_s", rate(p)}, {"seconds", p.seconds}, {"generation", p.generation},
-                        {"best", p.best}, {"by_status", p.by_status}};
+                        {"best", p.best}, {"by_status", p.by_status}, {"operator_shares", p.op_shares}};
+    if (p.llm) j["llm"] = {{"calls", p.llm_calls}, {"tokens", p.llm_tokens}, {"in_flight", p.llm_in_flight}};
     if (p.last && p.last_row) {
       const EvalRow& r = *p.last_row;
       j["candidate"] = p.last->id;
@@ -110,6 +123,8 @@ void print_summary(std::ostream& os, const SearchSummary& sum, const Population&
   std::string ops;
   for (auto& [op, n] : p.by_operator) ops += (ops.empty() ? "" : ", ") + op + " " + std::to_string(n);
   if (!ops.empty()) os << "children proposed: " << ops << "\n";
+  if (!p.op_shares.empty()) os << "operator weights at the end: " << format_shares(p.op_shares) << "\n";
+  if (p.llm) os << "LLM: " << p.llm_calls << " calls this session, " << p.llm_tokens << " tokens in the run\n";
 }
 
 }  // namespace ks::cli

@@ -1,6 +1,7 @@
 #include "agent/prompts.h"
 
 #include <algorithm>
+#include <vector>
 #include <fstream>
 #include <sstream>
 
@@ -31,11 +32,11 @@ std::filesystem::path default_prompts_dir() { return project_root() / "prompts";
 
 PromptSet load_prompts(const std::filesystem::path& dir) {
   PromptSet set{dir, {}};
-  for (const char* name : {"system", "format", "rewrite", "repair", "crossover"}) {
+  for (const char* name : {"system", "format", "rewrite", "repair", "crossover", "refine"}) {
     const auto path = dir / (std::string(name) + ".txt");
     if (!std::filesystem::exists(path))
       throw Error("prompt template " + path.string() + " is missing (a prompts folder holds system.txt, format.txt, "
-                  "rewrite.txt, repair.txt and crossover.txt)");
+                  "rewrite.txt, repair.txt, crossover.txt and refine.txt)");
     set.templates[name] = read_text(path);
   }
   return set;
@@ -58,6 +59,23 @@ std::string render_template(const std::string& tmpl, const std::map<std::string,
     at = close + 2;
   }
   return out + tmpl.substr(at);
+}
+
+void check_templates(const PromptSet& set) {
+  // The placeholders each template is given when it is used.
+  static const std::map<std::string, std::vector<std::string>> given = {
+      {"system", {"candidate_format"}},
+      {"format", {"arch", "helpers"}},
+      {"rewrite", {"task_contract", "device_facts", "parent_results", "parent_source", "best_source"}},
+      {"repair", {"task_contract", "device_facts", "parent_source", "failure"}},
+      {"crossover", {"task_contract", "device_facts", "parent_a_results", "parent_a_source", "parent_b_results",
+                     "parent_b_source"}},
+      {"refine", {"failure"}}};
+  for (auto& [name, text] : set.templates) {
+    std::map<std::string, std::string> vars;
+    for (auto& v : given.at(name)) vars[v] = "";
+    render_template(text, vars, (set.dir / (name + ".txt")).string());
+  }
 }
 
 std::string task_contract(const Task& t) {

@@ -11,7 +11,8 @@ namespace ks {
 
 struct PromptSet {
   std::filesystem::path dir;
-  // system.txt, format.txt (the candidate format), rewrite.txt, repair.txt, crossover.txt
+  // system.txt, format.txt (the candidate format), rewrite.txt, repair.txt, crossover.txt and
+  // refine.txt (a refine conversation's next turn)
   std::map<std::string, std::string> templates;  // by file stem
 };
 
@@ -24,6 +25,10 @@ std::filesystem::path default_prompts_dir();
 // placeholder when a placeholder has no value or a {{ is not closed.
 std::string render_template(const std::string& tmpl, const std::map<std::string, std::string>& vars,
                             const std::string& template_name);
+
+// Renders every template of the set with each placeholder it may use given a value: a user's
+// template with an unknown placeholder or an unclosed {{ is an error before the run starts.
+void check_templates(const PromptSet& set);
 
 // What a candidate for the task must do: semantics, buffers, constants, constraints, tolerance,
 // shapes.

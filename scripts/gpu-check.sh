@@ -22,7 +22,7 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
   # The test binary itself, not ctest: its test list needs no CMake module on that machine.
   timeout 500 ./build/tests/ksearch_gpu_tests >"$out/gpu-tests.log" 2>&1
   echo "gpu tests (exit $?): $(grep -E '^\[  (PASSED|FAILED) ' "$out/gpu-tests.log" | tr '\n' ' ')"
-  grep -E "^([a-z_0-9]+\.cu |fixture|\[ (worker start|overhead) \]|\[ +(OK|FAILED) +\])" "$out/gpu-tests.log"
+  grep -E "^([a-z_0-9]+\.cu |fixture|\[ (worker start|overhead) \]|\[ +(OK|FAILED) +\]|\| |best: )" "$out/gpu-tests.log"
 fi
 
 if [ "$what" = evals ] || [ "$what" = all ]; then

@@ -2,7 +2,9 @@
 // request's "origin" names what it does. With the argument "refuse" it fails its hello, with
 // "silent" it never says hello. Any other origin (a real candidate file, as `ksearch run` sends
 // through KSEARCH_WORKER) is answered ok, with a time that falls as the variant's values grow,
-// after KSEARCH_FAKE_DELAY_MS milliseconds.
+// after KSEARCH_FAKE_DELAY_MS milliseconds. A source holding the text "fake-worker: wrong" is
+// answered wrong, and one holding "fake-worker: us=N" takes N microseconds (the LLM tests'
+// scripted candidates).
 #include <unistd.h>
 
 #include <chrono>
@@ -65,12 +67,20 @@ int main(int argc, char** argv) {
       return 3;
     } else if (what == "error") {
       send({{"id", id}, {"error", "the baseline fails (fake)"}});
+    } else if (req.value("source", "").find("fake-worker: wrong") != std::string::npos) {
+      row["status"] = "wrong";
+      row["error"] = "max scaled error 3.1 > 0.02 at Y[0, 5] (fake)";
+      row["max_scaled_error"] = 3.1;
+      send({{"id", id}, {"row", row}});
     } else {
       if (const char* ms = std::getenv("KSEARCH_FAKE_DELAY_MS"))
         std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
       double sum = 0;
       for (auto& p : req.at("variant")) sum += p.at(1).get<double>();
-      const double us = 100 / (1 + sum / 1000), base = 100;
+      double us = 100 / (1 + sum / 1000);
+      const double base = 100;
+      const std::string source = req.value("source", "");
+      if (size_t at = source.find("fake-worker: us="); at != std::string::npos) us = std::stod(source.substr(at + 16));
       row["floor_us"] = 10.0;
       if (req.at("time").get<bool>())
         row["timing"] = {{"candidate", {{"median_us", us}, {"p10_us", us * 0.98}, {"p90_us", us * 1.02}}},

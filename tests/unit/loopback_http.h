@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
@@ -23,6 +24,13 @@ struct ScriptedReply {
   std::vector<std::string> headers;  // e.g. "Retry-After: 1"
   int hang_ms = 0;                   // wait this long before answering (a hang past a timeout)
 };
+
+// An OpenAI-style chat completion whose message is `content`.
+inline std::string chat_completion(const std::string& content, int prompt_tokens = 11, int completion_tokens = 7) {
+  return nlohmann::json{{"choices", {{{"message", {{"role", "assistant"}, {"content", content}}}}}},
+                        {"usage", {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion_tokens}}}}
+      .dump();
+}
 
 class LoopbackHttpServer {
  public:

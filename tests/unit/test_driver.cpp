@@ -311,7 +311,9 @@ extern "C" __global__ void k(void* y) {}
   m.source = src;
   m.variant = {{"T", 128}};
   m.key = candidate_key(pop.sources()[src].hash, m.variant);
-  m.results["s"] = {Status::ok, 1.0, 10.0};
+  ShapeResult& r = m.results["s"];
+  r.speedup = 1.0;
+  r.median_us = 10.0;
   pop.add_member(m);
   Rng rng(1);
   std::set<int64_t> proposed;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "agent/llm_client.h"
 #include "tasks/error.h"
@@ -18,11 +19,7 @@ using test::ScriptedReply;
 
 const char* kKey = "sk-test-SECRET-1234567890";
 
-std::string good_reply(const std::string& content) {
-  return nlohmann::json{{"choices", {{{"message", {{"role", "assistant"}, {"content", content}}}}}},
-                        {"usage", {{"prompt_tokens", 11}, {"completion_tokens", 7}}}}
-      .dump();
-}
+std::string good_reply(const std::string& content) { return test::chat_completion(content); }
 
 LlmConfig config_for(const LoopbackHttpServer& s) {
   LlmConfig c;
@@ -102,6 +99,34 @@ TEST(LlmClient, AHangPastTheTimeoutIsRetriedThenReported) {
   EXPECT_NE(r.error.find("Timeout"), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("after 2 attempts"), std::string::npos) << r.error;
   EXPECT_LT(r.latency_s, 2.5);
+}
+
+TEST(LlmClient, CancelEndsATransferAndABackoffWaitSoon) {
+  // A stopping search must not wait on a hung server or a long Retry-After.
+  LoopbackHttpServer server({{200, good_reply("late"), {}, 3000}});
+  LlmConfig c = config_for(server);
+  c.total_timeout_s = 30;
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel = true;
+  });
+  ChatResult r = LlmClient(c).chat(kHello, &cancel);
+  canceller.join();
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_FALSE(r.ok);
+  EXPECT_LT(r.latency_s, 2.0) << "libcurl asks its progress callback about once a second while idle";
+
+  LoopbackHttpServer busy({{429, "{}", {"Retry-After: 30"}, 0}});
+  cancel = false;
+  std::thread canceller2([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel = true;
+  });
+  r = LlmClient(config_for(busy)).chat(kHello, &cancel);
+  canceller2.join();
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_LT(r.latency_s, 2.0) << "the 30 s Retry-After wait was cut short";
 }
 
 TEST(LlmClient, BadKeyIsClearNotRetriedAndNeverEchoed) {

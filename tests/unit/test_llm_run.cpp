@@ -1,0 +1,169 @@
+// `ksearch run` with LLM proposals, end to end: the real binary, the fake worker, and a real HTTP
+// server on loopback playing scripted replies in order (one call in flight, so the order is the
+// script's): a good candidate that becomes the best; malformed JSON; a reply with no code block;
+// 429 with Retry-After then success; 500 three times then success; a hang past the timeout then
+// success; a candidate that does not compile; one the checker finds wrong; 401. The run survives
+// all, records each call with its status and the candidate it produced, and the key reaches
+// neither the archive nor the output.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "db/archive.h"
+#include "unit/loopback_http.h"
+#include "unit/run_ksearch.h"
+#include "unit/temp_dir.h"
+
+namespace ks {
+namespace {
+
+using cli_test::ksearch_env;
+using cli_test::Outcome;
+using ::test::chat_completion;
+using ::test::LoopbackHttpServer;
+using ::test::ScriptedReply;
+
+const std::string kKey = "sk-live-NEVER-STORE-ME-42";
+const std::string kSeed = std::string(KSEARCH_SOURCE_DIR) + "/tests/fixtures/llm/tiny_seed.cu";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// The tiny seed under another name, with a line for the fake worker (its time, or "wrong").
+std::string rewrite_of_seed(const std::string& name, const std::string& fake_worker_line) {
+  std::string s = std::regex_replace(read_file(kSeed), std::regex("\"name\": \"tiny\""), "\"name\": \"" + name + "\"");
+  return s + "// fake-worker: " + fake_worker_line + "\n";
+}
+
+std::string reply_with(const std::string& candidate, int prompt_tokens = 1000, int completion_tokens = 500) {
+  return chat_completion("I unrolled the K loop.\n\n```cuda\n" + candidate + "```\n", prompt_tokens, completion_tokens);
+}
+
+Outcome llm_run(const std::string& db, const LoopbackHttpServer& server, const std::string& args) {
+  return ksearch_env(std::string("KSEARCH_WORKER=") + FAKE_WORKER + " KSEARCH_LLM_API_KEY=" + kKey,
+                     "run --task rmsnorm_linear --seeds " + kSeed + " --shape 16,4096,6144 --db " + db +
+                         " --seed 7 --llm-url " + server.url() + " --llm-model scripted-model " + args);
+}
+
+TEST(LlmRun, EveryScriptedReplyIsRecordedAndTheRunGoesOn) {
+  test::TempDir t;
+  const std::string db = t.file("a.db");
+  std::string not_compiling = rewrite_of_seed("broken", "us=10");
+  not_compiling.insert(not_compiling.find("#include <cuda_bf16.h>"), "this is not CUDA;\n");
+  LoopbackHttpServer server({
+      {200, reply_with(rewrite_of_seed("fast", "us=20")), {}, 0},          // 1 ok: the new best
+      {200, "{\"choices\": [ {\"message\": ", {}, 0},                       // 2 malformed JSON
+      {200, chat_completion("I would unroll the loop, but here is no code."), {}, 0},  // 3
+      {429, "{}", {"Retry-After: 1"}, 0},                                    // 4 waits 1 s, then
+      {200, reply_with(rewrite_of_seed("second", "us=30")), {}, 0},         //   ok
+      {500, "{}", {}, 0}, {500, "{}", {}, 0}, {500, "{}", {}, 0},           // 5 three 500s, then
+      {200, reply_with("/* ksearch { \"task\": */\nint x;\n"), {}, 0},      //   a plan that does not parse
+      {200, "{}", {}, 1300},  // 6 hangs past --llm-timeout 1 (the retry comes after it: backoff >= 0.5 s), then
+      {200, reply_with(std::regex_replace(rewrite_of_seed("other", "us=10"), std::regex("rmsnorm_linear"), "swiglu_mlp")), {}, 0},
+      {200, reply_with(not_compiling), {}, 0},                               // 7 compile_error
+      {200, reply_with(rewrite_of_seed("subtly_wrong", "wrong")), {}, 0},   // 8 wrong
+      {401, "{\"error\": {\"message\": \"invalid key " + kKey + "\"}}", {}, 0},  // 9 the LLM is set aside
+  });
+  const Outcome r = llm_run(db, server, "--llm-concurrency 1 --llm-turns 1 --llm-timeout 1 --max-evals 200");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("LLM proposals: scripted-model at " + server.url()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("LLM proposals are off for the rest of this run: the LLM endpoint refused the API key (HTTP 401"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("nothing new is left to try"), std::string::npos) << "the run went on to its end: " << r.out;
+  EXPECT_NE(r.out.find("operator weights at the end: mutate"), std::string::npos) << r.out;
+
+  Archive a(db, Archive::Mode::existing);
+  const std::vector<LlmCallRecord> calls = a.llm_calls(std::nullopt);
+  std::vector<std::string> statuses;
+  for (auto& c : calls) statuses.push_back(c.status);
+  const std::vector<std::string> want = {"ok", "bad_response", "no_code_block", "ok", "bad_plan",
+                                         "wrong_task", "ok", "ok", "http_401"};
+  EXPECT_EQ(statuses, want);
+  ASSERT_EQ(calls.size(), want.size());
+  for (auto& c : calls) {
+    EXPECT_EQ(c.model, "scripted-model");
+    EXPECT_EQ(c.run_id, 1);
+    EXPECT_TRUE(c.op.starts_with("llm_")) << c.op;
+    EXPECT_EQ(c.candidate_id.has_value(), c.status == "ok") << c.status << ": only an ok reply produces a candidate";
+  }
+  EXPECT_NE(calls[1].error.find("malformed JSON"), std::string::npos) << calls[1].error;
+  EXPECT_NE(calls[4].error.find("plan"), std::string::npos) << calls[4].error;
+  EXPECT_NE(calls[5].error.find("swiglu_mlp"), std::string::npos) << calls[5].error;
+  EXPECT_GE(*calls[3].latency_s, 0.9) << "the 429's Retry-After was honoured";
+  EXPECT_EQ(a.run_llm_tokens(1), 6 * 1500 + 11 + 7) << "usage of every reply that had one";
+
+  // What became of each candidate the LLM produced, on the one shape.
+  std::map<int64_t, EvaluationRecord> eval_of;
+  for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU")) eval_of[e.candidate_id] = e;
+  auto status_of = [&](const LlmCallRecord& c) { return eval_of.at(*c.candidate_id).status; };
+  EXPECT_EQ(status_of(calls[0]), "ok");
+  EXPECT_DOUBLE_EQ(*eval_of.at(*calls[0].candidate_id).median_us, 20.0);
+  EXPECT_EQ(status_of(calls[3]), "ok");
+  EXPECT_EQ(status_of(calls[6]), "compile_error");
+  EXPECT_NE(eval_of.at(*calls[6].candidate_id).error.find("this"), std::string::npos) << "the compile log is kept";
+  EXPECT_EQ(status_of(calls[7]), "wrong");
+
+  // The good one became the best, and param mutation may have built on it.
+  double best_us = 1e9;
+  int64_t best = 0;
+  for (auto& [id, e] : eval_of)
+    if (e.status == "ok" && *e.median_us < best_us) best_us = *e.median_us, best = id;
+  EXPECT_DOUBLE_EQ(best_us, 20.0);
+  bool from_llm = false;
+  for (auto& c : a.candidates("rmsnorm_linear"))
+    if (c.id == best) from_llm = c.origin.starts_with("llm_") || (!c.parents.empty() && c.parents[0] == *calls[0].candidate_id);
+  EXPECT_TRUE(from_llm) << "the best is the LLM's good candidate or a variant of it";
+
+  // The key went to the server, and nowhere else.
+  ASSERT_FALSE(server.requests().empty());
+  EXPECT_NE(server.requests()[0].find("Authorization: Bearer " + kKey), std::string::npos);
+  EXPECT_EQ(r.out.find(kKey), std::string::npos) << "the key is in the output";
+  for (auto& f : std::filesystem::directory_iterator(t.dir))
+    EXPECT_EQ(read_file(f.path().string()).find(kKey), std::string::npos) << "the key is in " << f.path();
+}
+
+TEST(LlmRun, TheTokenBudgetEndsTheRunLikeTheOthers) {
+  test::TempDir t;
+  const std::string db = t.file("a.db");
+  std::vector<ScriptedReply> script;
+  for (int i = 0; i < 6; ++i)
+    script.push_back({200, reply_with(rewrite_of_seed("v" + std::to_string(i), "us=" + std::to_string(50 - i)), 600, 400), {}, 0});
+  LoopbackHttpServer server(script);
+  const Outcome r = llm_run(db, server, "--llm-concurrency 1 --llm-max-tokens-total 2500 --max-evals 500 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"stop_reason\":\"budget\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the LLM token budget (2500) is spent"), std::string::npos) << r.out;
+  Archive a(db, Archive::Mode::existing);
+  EXPECT_EQ(a.llm_calls(1).size(), 3u) << "no call starts once 2500 tokens are used";
+  EXPECT_EQ(a.run_llm_tokens(1), 3000);
+  EXPECT_EQ(a.run(1)->state, "budget");
+  for (auto& c : a.llm_calls(1)) EXPECT_TRUE(c.candidate_id) << "each child was evaluated before the run ended";
+}
+
+TEST(LlmRun, ABadEndpointOrPromptsFolderIsOneClearLineBeforeAnyWork) {
+  test::TempDir t;
+  const std::string fake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
+  Outcome r = ksearch_env(fake, "run --task rmsnorm_linear --db " + t.file("a.db") + " --llm-url ftp://x --llm-model m");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--llm-url 'ftp://x' is not an http:// or https:// URL"), std::string::npos) << r.out;
+  r = ksearch_env(fake + " KSEARCH_LLM_MODEL=", "run --task rmsnorm_linear --db " + t.file("a.db") + " --llm-url http://127.0.0.1:9/v1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no LLM model: give --llm-model or KSEARCH_LLM_MODEL"), std::string::npos) << r.out;
+  std::filesystem::create_directory(t.file("prompts"));
+  for (auto& f : std::filesystem::directory_iterator(std::string(KSEARCH_SOURCE_DIR) + "/prompts"))
+    std::filesystem::copy_file(f.path(), t.file("prompts/" + f.path().filename().string()));
+  std::ofstream(t.file("prompts/rewrite.txt")) << "Make {{parent_sourse}} faster.\n";
+  r = ksearch_env(fake, "run --task rmsnorm_linear --db " + t.file("a.db") +
+                            " --llm-url http://127.0.0.1:9/v1 --llm-model m --prompts " + t.file("prompts"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("rewrite.txt: no value for the placeholder {{parent_sourse}}"), std::string::npos) << r.out;
+  EXPECT_NE(ksearch_env("", "run --help").out.find("--llm-max-tokens-total"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ks
