@@ -308,7 +308,7 @@ struct SearchDriver::Impl {
   void tend_llm() {
     if (!llm) return;
     for (LlmChild& c : llm->take_children(pop)) llm_ready.push_back(std::move(c));
-    if (llm->spent() && !llm->waiting()) budget_hit = true;  // the token budget, like the others
+    check_token_budget();
     progress.notices = llm->take_notices();
     if (!progress.notices.empty() && on_progress) on_progress(progress);  // now: no evaluation may follow
     progress.notices.clear();
@@ -360,6 +360,12 @@ struct SearchDriver::Impl {
 
   // An LLM reply may still bring a child.
   bool llm_waiting() const { return llm && llm->waiting(); }
+
+  // The token budget ends the run like the others, once the children of the calls it paid for
+  // are evaluated.
+  void check_token_budget() {
+    if (llm && llm->spent() && !llm->waiting()) budget_hit = true;
+  }
 
   // A batch, or nothing when none is left and no other GPU's results could make new ones.
   std::optional<Batch> next_batch_or_wait(std::unique_lock<std::mutex>& lock) {
@@ -450,7 +456,7 @@ struct SearchDriver::Impl {
       progress.llm_calls = llm->calls();
       progress.llm_tokens = llm->tokens();
       progress.llm_in_flight = llm->in_flight();
-      if (llm->spent() && !llm->waiting() && llm_ready.empty()) budget_hit = true;
+      check_token_budget();
     }
     progress.last = &m;
     progress.last_row = &row;

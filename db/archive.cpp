@@ -435,6 +435,31 @@ int64_t Archive::run_llm_tokens(int64_t run_id) {
   return s.step() ? s.i64(0) : 0;
 }
 
+void Archive::add_audit(const AuditRecord& a) {
+  sql::Transaction tx(conn_);
+  sql::Statement s(conn_,
+                   "INSERT OR REPLACE INTO audits (candidate_id, device, shape, seed, status, error, deterministic, "
+                   "median_us, max_scaled_error, rel_l2_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind_all(a.candidate_id, a.device, a.shape, a.seed, a.status, a.error, static_cast<int64_t>(a.deterministic),
+             a.median_us, a.max_scaled_error, a.rel_l2_error, a.created_at ? a.created_at : unix_now());
+  s.step();
+  tx.commit();
+}
+
+std::vector<AuditRecord> Archive::audits(const std::string& task, const std::string& device) {
+  sql::Statement s(conn_,
+                   "SELECT a.id, a.candidate_id, a.device, a.shape, a.seed, a.status, a.error, a.deterministic, "
+                   "a.median_us, a.max_scaled_error, a.rel_l2_error, a.created_at FROM audits a "
+                   "JOIN candidates c ON c.id = a.candidate_id "
+                   "WHERE (?1 = '' OR c.task = ?1) AND (?2 = '' OR a.device = ?2) ORDER BY a.id");
+  s.bind_all(task, device);
+  std::vector<AuditRecord> out;
+  while (s.step())
+    out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3), s.i64(4), s.text(5), s.text(6), s.i64(7) != 0,
+                   s.opt_f64(8), s.opt_f64(9), s.opt_f64(10), s.f64(11)});
+  return out;
+}
+
 namespace {
 
 // Copies the rows of a table that holds no ids of its own that others point to (llm_calls,

@@ -70,6 +70,17 @@ struct LlmCallRecord {
   double created_at = 0;
 };
 
+// One re-verification of a candidate on one shape with one input seed (ksearch audit).
+struct AuditRecord {
+  int64_t id = 0, candidate_id = 0;
+  std::string device, shape;
+  int64_t seed = 0;
+  std::string status, error;  // a Status name, as evaluations have
+  bool deterministic = true;  // two runs on the same inputs gave the same bits
+  std::optional<double> median_us, max_scaled_error, rel_l2_error;
+  double created_at = 0;
+};
+
 // What merging one archive into another added; the rest was there already.
 struct MergeStats {
   int runs = 0, sources = 0, candidates = 0, evaluations = 0, llm_calls = 0, audits = 0;
@@ -132,6 +143,12 @@ class Archive {
   std::vector<LlmCallRecord> llm_calls(std::optional<int64_t> run_id);  // nullopt: every call
   // Prompt and completion tokens a run's calls used, for its token budget.
   int64_t run_llm_tokens(int64_t run_id);
+
+  // Audits: one row per (candidate, device, shape, seed); auditing again with the same seed
+  // replaces the row.
+  void add_audit(const AuditRecord& a);
+  // Of a task's candidates ("" for every task) on one GPU model ("" for every one), in id order.
+  std::vector<AuditRecord> audits(const std::string& task, const std::string& device);
 
   // Adds what `other` holds and this archive does not (runs by uid, sources by hash, candidates
   // by key, evaluations by candidate, shape and device), in one transaction.

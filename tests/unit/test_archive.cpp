@@ -184,6 +184,37 @@ TEST(Archive, LlmCallsAreKeptWithTheirCandidateAndCountTowardsTheTokenBudget) {
   EXPECT_TRUE(a.llm_calls(run_id + 1).empty());
 }
 
+TEST(Archive, AuditsAreKeptPerShapeAndSeedAndAReAuditReplacesItsRow) {
+  TempDir t;
+  Archive a(t.file("audit.db"));
+  const int64_t cand = a.add_candidate(source("h1"), candidate("h1:THREADS=128"));
+  AuditRecord r;
+  r.candidate_id = cand;
+  r.device = "Fake GPU";
+  r.shape = "M=3,K=2048,N=5632";
+  r.seed = 11;
+  r.status = "ok";
+  r.median_us = 12.5;
+  r.max_scaled_error = 0.004;
+  a.add_audit(r);
+  r.seed = 12;
+  r.deterministic = false;
+  a.add_audit(r);
+  r.status = "wrong";  // the same seed again: replaces
+  r.error = "Y[0,1] = 3, want 1";
+  a.add_audit(r);
+  const auto rows = a.audits("rmsnorm_linear", "Fake GPU");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].seed, 11);
+  EXPECT_TRUE(rows[0].deterministic);
+  EXPECT_EQ(rows[0].median_us, 12.5);
+  EXPECT_EQ(rows[1].status, "wrong");
+  EXPECT_FALSE(rows[1].deterministic);
+  EXPECT_EQ(rows[1].error, "Y[0,1] = 3, want 1");
+  EXPECT_TRUE(a.audits("swiglu_mlp", "").empty());
+  EXPECT_TRUE(a.audits("", "Other GPU").empty());
+}
+
 TEST(Archive, FilesThatAreNotArchivesAreRefusedAndLeftAsTheyWere) {
   TempDir t;
   const std::string text = t.file("notes.txt");
