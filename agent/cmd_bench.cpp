@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "agent/archived_candidate.h"
 #include "agent/commands.h"
 #include "agent/seed_files.h"
 #include "agent/table.h"
@@ -52,11 +53,8 @@ std::map<std::string, Contender> archive_best(Archive& archive, const Task& task
       best[e.shape] = e;
   std::map<std::string, Contender> out;
   for (auto& [shape, e] : best) {
-    const CandidateRecord c = *archive.candidate(e.candidate_id);
-    const SourceRecord s = *archive.source(c.source_id);
-    auto cand = std::make_shared<Candidate>(parse_candidate(s.text, "archive candidate #" + std::to_string(c.id)));
-    out[shape] = {cand, parse_variant(c.params, cand->plan.params),
-                  s.name + " " + c.params + " (archive #" + std::to_string(c.id) + ")"};
+    const ArchivedCandidate a = load_archived(archive, e.candidate_id);
+    out[shape] = {a.candidate, a.variant, a.label()};
   }
   return out;
 }

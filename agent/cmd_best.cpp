@@ -1,10 +1,12 @@
 // ksearch best: the leaderboard of the archive: per task, GPU model and shape, the fastest
-// correct candidates (by speedup over the baseline, measured interleaved with it).
+// correct candidates (by speedup over the baseline, measured interleaved with it), with what
+// their audits on that GPU model found.
 #include <algorithm>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "agent/archived_candidate.h"
 #include "agent/commands.h"
 #include "agent/table.h"
 #include "db/archive.h"
@@ -36,6 +38,13 @@ int show_best(const Opts& o) {
     if (e.status != "not_applicable") ++tried[k];
     if (e.status == "ok" && e.speedup) ok[k].push_back(e);
   }
+  const std::vector<AuditRecord> audits = archive.audits(o.task, o.device);
+  auto audit_of = [&](int64_t candidate, const std::string& device) {
+    std::vector<AuditRecord> mine;
+    for (auto& a : audits)
+      if (a.device == device) mine.push_back(a);
+    return summarize_audits(mine, candidate);
+  };
   nlohmann::json out = nlohmann::json::array();
   std::string current;
   std::unique_ptr<Table> table;
@@ -53,24 +62,26 @@ int show_best(const Opts& o) {
       std::cout << task << " on " << device << "\n";
       table = std::make_unique<Table>(std::vector<std::string>{
           "shape", "rank", "candidate", "name", "params", "median us", "baseline us", "speedup",
-          "% floor", "origin", "gen", "tried"});
+          "% floor", "origin", "gen", "tried", "audit"});
     }
     for (size_t i = 0; i < rows.size() && static_cast<int>(i) < o.top; ++i) {
       const EvaluationRecord& e = rows[i];
       const CandidateRecord& c = cands.at(e.candidate_id);
       const double pct = e.floor_us ? 100 * *e.floor_us / *e.median_us : -1;  // -1: not known
+      const AuditSummary audit = audit_of(c.id, device);
       if (o.json) {
         out.push_back({{"task", task}, {"device", device}, {"shape", shape}, {"rank", i + 1},
                        {"candidate", c.id}, {"name", source_name[c.source_id]}, {"params", c.params},
                        {"median_us", *e.median_us}, {"baseline_us", e.baseline_us.value_or(0)},
                        {"speedup", *e.speedup}, {"pct_of_floor", pct < 0 ? nlohmann::json() : nlohmann::json(pct)}, {"origin", c.origin},
-                       {"generation", c.generation}, {"evaluations", tried[k]}});
+                       {"generation", c.generation}, {"evaluations", tried[k]},
+                       {"audit", {{"rows", audit.rows}, {"passed", audit.passed}, {"status", audit.text()}}}});
         continue;
       }
       table->add({i ? "" : shape, std::to_string(i + 1), "#" + std::to_string(c.id), source_name[c.source_id],
                   c.params, fixed(*e.median_us, 1), e.baseline_us ? fixed(*e.baseline_us, 1) : "-",
                   fixed(*e.speedup, 2) + "x", pct < 0 ? "-" : fixed(pct, 0), c.origin,
-                  std::to_string(c.generation), i ? "" : std::to_string(tried[k])});
+                  std::to_string(c.generation), i ? "" : std::to_string(tried[k]), audit.text()});
     }
   }
   if (o.json) {

@@ -18,6 +18,9 @@ Action add_bench_command(CLI::App& app);
 Action add_best_command(CLI::App& app);
 Action add_show_command(CLI::App& app);
 Action add_merge_command(CLI::App& app);
+Action add_report_command(CLI::App& app);
+Action add_export_command(CLI::App& app);
+Action add_audit_command(CLI::App& app);
 
 // --db: the archive a command reads or writes; its default is KSEARCH_DB, else ./ksearch.db.
 void add_db_option(CLI::App* cmd, std::string& path);

@@ -12,8 +12,8 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show the help of every command");
   std::vector<std::pair<CLI::App*, ks::cli::Action>> commands;
   for (auto add : {ks::cli::add_tasks_command, ks::cli::add_compile_command, ks::cli::add_eval_command,
-                   ks::cli::add_run_command, ks::cli::add_best_command, ks::cli::add_bench_command, ks::cli::add_show_command,
-                   ks::cli::add_merge_command, ks::cli::add_worker_command}) {
+                   ks::cli::add_run_command, ks::cli::add_best_command, ks::cli::add_bench_command, ks::cli::add_audit_command, ks::cli::add_show_command,
+                   ks::cli::add_merge_command, ks::cli::add_report_command, ks::cli::add_export_command, ks::cli::add_worker_command}) {
     size_t before = app.get_subcommands({}).size();
     ks::cli::Action action = add(app);
     commands.emplace_back(app.get_subcommands({})[before], std::move(action));

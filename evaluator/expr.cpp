@@ -273,7 +273,43 @@ void collect_names(const Expr::Node& n, std::set<std::string>& out) {
   if (n.rhs) collect_names(*n.rhs, out);
 }
 
+std::string node_cpp(const Expr::Node& n, const std::function<std::string(const std::string&)>& name) {
+  auto sub = [&](const NodePtr& p) { return node_cpp(*p, name); };
+  auto bin = [&](const char* op) { return "(" + sub(n.lhs) + " " + op + " " + sub(n.rhs) + ")"; };
+  // Comparisons and logic give bool in C++: cast, so the value is the 0/1 int64 the evaluator gives.
+  auto boolean = [&](const char* op) { return "int64_t(" + sub(n.lhs) + " " + op + " " + sub(n.rhs) + ")"; };
+  auto call = [&](const char* f) { return std::string(f) + "(" + sub(n.lhs) + ", " + sub(n.rhs) + ")"; };
+  switch (n.op) {
+    case Op::literal: return "int64_t(" + std::to_string(n.value) + ")";
+    case Op::name: return name(n.name);
+    case Op::neg: return "(-" + sub(n.lhs) + ")";
+    case Op::plus_sign: return sub(n.lhs);
+    case Op::add: return bin("+");
+    case Op::sub: return bin("-");
+    case Op::mul: return bin("*");
+    case Op::div: return bin("/");
+    case Op::mod: return bin("%");
+    case Op::lt: return boolean("<");
+    case Op::le: return boolean("<=");
+    case Op::gt: return boolean(">");
+    case Op::ge: return boolean(">=");
+    case Op::eq: return boolean("==");
+    case Op::ne: return boolean("!=");
+    case Op::land: return "int64_t(" + sub(n.lhs) + " != 0 && " + sub(n.rhs) + " != 0)";
+    case Op::lor: return "int64_t(" + sub(n.lhs) + " != 0 || " + sub(n.rhs) + " != 0)";
+    case Op::cdiv: return call("ks_cdiv");
+    case Op::min: return call("ks_min");
+    case Op::max: return call("ks_max");
+  }
+  throw ExprError("expression: internal error: unknown operator");
+}
+
 }  // namespace
+
+std::string Expr::to_cpp(const std::function<std::string(const std::string&)>& name) const {
+  if (!root_) throw ExprError("expression: printed before it was parsed");
+  return node_cpp(*root_, name);
+}
 
 Expr Expr::parse(std::string_view text, std::string_view context) {
   Expr e;

@@ -30,6 +30,11 @@ class Expr {
 
   int64_t eval(const Env& env) const;  // unknown name, division by zero, overflow: ExprError
   std::vector<std::string> names() const;  // every name used, sorted, unique
+  // The expression as C++ text of the same value (for generated code): every binary operation
+  // parenthesized, literals as int64_t(N), a comparison or logic result as int64_t, cdiv/min/max
+  // as calls to ks_cdiv/ks_min/ks_max (which the generated code defines over int64_t), and each
+  // name replaced by name(n) (e.g. "s.M", or a param's value). No overflow checks.
+  std::string to_cpp(const std::function<std::string(const std::string&)>& name) const;
   const std::string& text() const { return text_; }
 
   struct Node;

@@ -228,5 +228,20 @@ TEST(Expr, EvalErrors) {
   EXPECT_THROW(Expr().eval({}), ExprError);
 }
 
+// The C++ printer the exported library's launch code is made of (agent/export_*).
+TEST(Expr, ToCppGolden) {
+  auto name = [](const std::string& n) { return n == "BM" ? std::string("int64_t(128)") : "s." + n; };
+  EXPECT_EQ(Expr::parse("M").to_cpp(name), "s.M");
+  EXPECT_EQ(Expr::parse("cdiv(M, BM) * 2").to_cpp(name), "(ks_cdiv(s.M, int64_t(128)) * int64_t(2))");
+  EXPECT_EQ(Expr::parse("-M + +K % 3").to_cpp(name), "((-s.M) + (s.K % int64_t(3)))");
+  EXPECT_EQ(Expr::parse("min(1024, max(32, K / 8))").to_cpp(name),
+            "ks_min(int64_t(1024), ks_max(int64_t(32), (s.K / int64_t(8))))");
+  EXPECT_EQ(Expr::parse("M <= 16 && K != 0 || N == 1").to_cpp(name),
+            "int64_t(int64_t(int64_t(s.M <= int64_t(16)) != 0 && int64_t(s.K != int64_t(0)) != 0) != 0 || "
+            "int64_t(s.N == int64_t(1)) != 0)");
+  EXPECT_EQ(Expr::parse("(M - 1) * (K + 2)").to_cpp(name), "((s.M - int64_t(1)) * (s.K + int64_t(2)))");
+  EXPECT_THROW(Expr().to_cpp(name), ExprError);
+}
+
 }  // namespace
 }  // namespace ks

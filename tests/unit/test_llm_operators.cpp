@@ -80,10 +80,11 @@ TEST(LlmOperators, RewriteShowsTheParentItsMeasurementsTheBestAndTheGpu) {
       << u;
   EXPECT_TRUE(has(u, "\"name\": \"beta\"")) << "the best source is shown";
   ASSERT_EQ(c->parents.size(), 1u);
-  if (c->parents[0] == f.a)
+  if (c->parents[0] == f.a) {
     EXPECT_TRUE(has(u, kShape + ": ok, 13.3 us, 2.00x the baseline (26.7 us), 127% of the roofline floor (16.9 us), "
                             "40 registers, 128 B static smem"))
         << u;
+  }
   EXPECT_EQ(c->shape, kShape);
   EXPECT_FALSE(open_conversation("llm_rewrite", f.pop, "M=1,K=4096,N=4096", f.facts, {}, rng))
       << "no correct parent on that shape";

@@ -1,0 +1,78 @@
+#pragma once
+// `ksearch export`'s generator: from the chosen plans (parsed, at their params, with the cubins
+// that were measured) and the per-shape choices, the text of every file of a standalone library:
+// a C header, the dispatcher and launch code, the cubins as byte arrays, an example program, a
+// manifest and a CMakeLists.txt. Pure: no archive, no GPU, no file system.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "evaluator/plan.h"
+#include "tasks/task.h"
+
+namespace ks::exporter {
+
+// The bytes the generated code reserves for cuBLASLt per plan with a gemm step: the evaluator's
+// (evaluator/engine.cpp), so the heuristic picks the algorithm that was measured.
+constexpr int64_t kLtWorkspaceBytes = 32 << 20;
+// Each workspace entry starts at a multiple of this in the caller's workspace (cudaMalloc's).
+constexpr int64_t kWorkspaceAlign = 256;
+
+struct ExportedPlan {
+  std::optional<int64_t> candidate_id;  // nullopt: the task's baseline (seeds/<task>/baseline.cu)
+  std::string origin;                   // the candidate's origin ("seed", "llm:...", "baseline")
+  std::string params;                   // as the archive writes them ("THREADS=128,ROWS=2")
+  std::string source;                   // the whole .cu file
+  std::string source_file;              // relative path in the export, "sources/12_gemv_fused.cu"
+  Plan plan;
+  Variant variant;
+  std::vector<char> cubin;  // NVRTC's output for the run's arch: the bytes that were measured
+};
+
+struct AuditSummary {
+  int rows = 0, passed = 0;  // passed: status "ok"
+  bool deterministic = true;
+};
+
+struct ShapeChoice {
+  Shape shape;
+  size_t plan = 0;  // index into ExportInput::plans
+  std::optional<double> median_us, baseline_us, speedup, floor_us;
+  AuditSummary audit;
+};
+
+struct ExportInput {
+  const Task* task = nullptr;
+  std::string device, arch;
+  std::optional<std::string> driver_version;
+  double generated_at = 0;  // unix seconds
+  bool forced = false;
+  std::vector<ExportedPlan> plans;  // plans[0] is the baseline
+  std::vector<ShapeChoice> shapes;  // the measured shapes, in the task's shape order
+};
+
+// Relative path -> content of every file of the export.
+using FileMap = std::map<std::string, std::string>;
+FileMap generate_library(const ExportInput& in);
+
+// The parts (export_library.cpp, export_launch.cpp, export_example.cpp).
+std::string generate_header(const ExportInput& in);
+std::string generate_dispatch(const ExportInput& in);  // the launch code and the dispatcher
+std::string generate_cubins(const ExportInput& in);    // C: one byte array per plan
+std::string generate_example(const ExportInput& in);
+std::string generate_manifest(const ExportInput& in);
+std::string generate_cmake(const ExportInput& in);
+
+// "ksearch_rmsnorm_linear"; throws ks::Error when the task's name is not a C identifier.
+std::string library_name(const Task& task);
+// The C/C++ type of a plan's gemm operand or of an example buffer: "CUDA_R_16BF", ...
+std::string cuda_data_type(DType t);
+
+}  // namespace ks::exporter
+
+namespace ks::exporter {
+// The fixed part of the dispatch source (export_runtime.cpp), for export_launch.cpp.
+std::string runtime_source(const std::string& lib, const std::string& macro);
+}  // namespace ks::exporter

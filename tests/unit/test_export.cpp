@@ -1,0 +1,257 @@
+// ksearch export: the generator on its own, and the command on a fixture archive (a run on a
+// "Fake GPU", seed candidates, evaluations, audit rows): what it picks per shape, what it refuses,
+// and that the exported project builds with g++ and cmake alone.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "agent/export_library.h"
+#include "db/archive.h"
+#include "evaluator/nvrtc_compiler.h"
+#include "run_ksearch.h"
+#include "temp_dir.h"
+
+namespace ks {
+namespace {
+
+namespace fs = std::filesystem;
+using cli_test::ksearch;
+
+const char* kTask = "rmsnorm_linear";
+const char* kDevice = "Fake GPU";
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::string seed_text(const std::string& name) {
+  return read_text(fs::path(KSEARCH_SOURCE_DIR) / "seeds" / kTask / (name + ".cu"));
+}
+
+// A fixture archive: three seed candidates at their defaults, evaluated on four search shapes.
+struct Fixture {
+  std::string db;
+  int64_t gemv = 0, mma_gemv = 0, wmma = 0;
+
+  explicit Fixture(const std::string& path) : db(path) {
+    Archive a(db);
+    RunRecord r;
+    r.task = kTask;
+    r.device = kDevice;
+    r.arch = "sm_90a";
+    r.host = "test";
+    const int64_t run = a.add_run(r);
+    auto add = [&](const std::string& name) {
+      SourceRecord s{0, "hash-" + name, kTask, name, seed_text(name), true};
+      CandidateRecord c;
+      c.key = "hash-" + name + "|default";
+      c.task = kTask;
+      c.params = "default";
+      c.origin = "seed";
+      c.run_id = run;
+      return a.add_candidate(s, c);
+    };
+    gemv = add("gemv_fused");
+    mma_gemv = add("mma_gemv");
+    wmma = add("wmma_fused");
+    auto eval = [&](int64_t cand, const std::string& shape, double speedup) {
+      EvaluationRecord e;
+      e.candidate_id = cand;
+      e.run_id = run;
+      e.device = kDevice;
+      e.shape = shape;
+      e.status = "ok";
+      e.baseline_us = 20.0;
+      e.median_us = 20.0 / speedup;
+      e.speedup = speedup;
+      e.floor_us = 10.0;
+      a.add_evaluation(e);
+    };
+    eval(gemv, "M=1,K=4096,N=4096", 1.5);
+    eval(mma_gemv, "M=1,K=4096,N=4096", 1.8);
+    eval(gemv, "M=16,K=4096,N=6144", 1.2);
+    eval(mma_gemv, "M=16,K=4096,N=6144", 1.1);
+    eval(wmma, "M=128,K=4096,N=4096", 1.3);
+    eval(wmma, "M=2048,K=4096,N=6144", 0.9);  // slower than the baseline: the baseline is exported
+  }
+
+  void audit(int64_t cand, const std::string& status = "ok", bool deterministic = true, int64_t seed = 1) {
+    Archive a(db);
+    AuditRecord r;
+    r.candidate_id = cand;
+    r.device = kDevice;
+    r.shape = "M=3,K=2048,N=5632";
+    r.seed = seed;
+    r.status = status;
+    r.deterministic = deterministic;
+    a.add_audit(r);
+  }
+  void audit_all() {
+    for (int64_t c : {gemv, mma_gemv, wmma}) audit(c);
+  }
+};
+
+nlohmann::json manifest(const fs::path& out) { return nlohmann::json::parse(read_text(out / "manifest.json")); }
+
+// shape -> exported candidate id, or -1 for the baseline.
+std::map<std::string, int64_t> choices(const nlohmann::json& m) {
+  std::map<std::string, int64_t> out;
+  for (auto& s : m["shapes"]) out[s["shape"]] = s["candidate"].is_string() ? -1 : s["candidate"].get<int64_t>();
+  return out;
+}
+
+std::string export_args(const Fixture& f, const fs::path& out, const std::string& extra = "") {
+  return "export --task rmsnorm_linear --db " + f.db + " --out " + out.string() + " " + extra;
+}
+
+int shell(const std::string& cmd) { return std::system((cmd + " > /dev/null 2>&1").c_str()); }
+
+TEST(Export, PicksAuditedBestAndTheExportBuildsWithCMake) {
+  test::TempDir tmp("export");
+  Fixture f(tmp.file("a.db"));
+  f.audit_all();
+  const fs::path out = tmp.dir / "lib";
+  auto r = ksearch(export_args(f, out));
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (auto* file : {"include/ksearch_rmsnorm_linear.h", "src/ksearch_rmsnorm_linear.cpp",
+                     "src/ksearch_rmsnorm_linear_cubins.c", "example.cpp", "manifest.json", "CMakeLists.txt",
+                     "sources/baseline.cu"})
+    EXPECT_TRUE(fs::exists(out / file)) << file;
+  const auto m = manifest(out);
+  EXPECT_EQ(m["gpu"], kDevice);
+  EXPECT_EQ(m["arch"], "sm_90a");
+  EXPECT_FALSE(m["forced"].get<bool>());
+  const auto c = choices(m);
+  EXPECT_EQ(c.at("M=1,K=4096,N=4096"), f.mma_gemv);
+  EXPECT_EQ(c.at("M=16,K=4096,N=6144"), f.gemv);
+  EXPECT_EQ(c.at("M=128,K=4096,N=4096"), f.wmma);
+  EXPECT_EQ(c.at("M=2048,K=4096,N=6144"), -1);
+  EXPECT_EQ(c.count("M=512,K=4096,N=4096"), 0u);  // not measured
+  for (auto& s : m["shapes"])
+    if (!s["candidate"].is_string()) EXPECT_EQ(s["audit"]["rows"], 1);
+
+  // The header compiles as C and as C++.
+  const std::string inc = "-I" + find_cuda_include().string();
+  const std::string header = (out / "include/ksearch_rmsnorm_linear.h").string();
+  EXPECT_EQ(shell("gcc -x c -std=c11 -Wall -Werror -fsyntax-only " + inc + " " + header), 0);
+  EXPECT_EQ(shell("g++ -x c++ -std=c++17 -Wall -Werror -fsyntax-only " + inc + " " + header), 0);
+
+  // The project configures, builds and links with g++: both libraries and the example.
+  const fs::path build = out / "build";
+  const std::string log = (tmp.dir / "cmake.log").string();
+  const int rc = std::system(("cmake -S " + out.string() + " -B " + build.string() + " > " + log + " 2>&1 && cmake --build " +
+                              build.string() + " -j2 >> " + log + " 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << read_text(log);
+  EXPECT_TRUE(fs::exists(build / "libksearch_rmsnorm_linear.so"));
+  EXPECT_TRUE(fs::exists(build / "libksearch_rmsnorm_linear.a"));
+  EXPECT_TRUE(fs::exists(build / "ksearch_rmsnorm_linear_example"));
+}
+
+TEST(Export, FailingAuditRowBlocksTheCandidate) {
+  test::TempDir tmp("export");
+  Fixture f(tmp.file("a.db"));
+  f.audit_all();
+  f.audit(f.mma_gemv, "wrong", true, 2);  // one failing row of the best at M=1
+  f.audit(f.wmma, "ok", false, 2);        // nondeterministic: fails too
+  const fs::path out = tmp.dir / "lib";
+  auto r = ksearch(export_args(f, out));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto c = choices(manifest(out));
+  EXPECT_EQ(c.at("M=1,K=4096,N=4096"), f.gemv);  // the next best audited one
+  EXPECT_EQ(c.at("M=128,K=4096,N=4096"), -1);    // none left: the baseline
+  EXPECT_FALSE(fs::exists(out / ("sources/" + std::to_string(f.mma_gemv) + "_mma_gemv.cu")));
+}
+
+TEST(Export, NoAuditIsAClearError) {
+  test::TempDir tmp("export");
+  Fixture f(tmp.file("a.db"));
+  auto r = ksearch(export_args(f, tmp.dir / "lib"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("rmsnorm_linear"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(kDevice), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ksearch audit"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_FALSE(fs::exists(tmp.dir / "lib" / "manifest.json"));
+}
+
+TEST(Export, ForceExportsUnauditedAndSaysSo) {
+  test::TempDir tmp("export");
+  Fixture f(tmp.file("a.db"));
+  const fs::path out = tmp.dir / "lib";
+  auto r = ksearch(export_args(f, out, "--force"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("forced"), std::string::npos) << r.out;
+  const auto m = manifest(out);
+  EXPECT_TRUE(m["forced"].get<bool>());
+  EXPECT_EQ(choices(m).at("M=1,K=4096,N=4096"), f.mma_gemv);
+}
+
+TEST(Export, RefusesUnknownTaskMissingArchiveAndAmbiguousDevice) {
+  test::TempDir tmp("export");
+  auto r = ksearch("export --task nope --db " + tmp.file("a.db") + " --out " + tmp.file("o"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown task"), std::string::npos) << r.out;
+  r = ksearch("export --task rmsnorm_linear --db " + tmp.file("missing.db") + " --out " + tmp.file("o"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("no archive"), std::string::npos) << r.out;
+
+  Fixture f(tmp.file("a.db"));
+  {
+    Archive a(f.db);
+    EvaluationRecord e;
+    e.candidate_id = f.gemv;
+    e.device = "Other GPU";
+    e.shape = "M=1,K=4096,N=4096";
+    e.status = "ok";
+    a.add_evaluation(e);
+  }
+  r = ksearch(export_args(f, tmp.dir / "o"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("Other GPU"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--device-name"), std::string::npos) << r.out;
+
+  r = ksearch("export --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--device-name"), std::string::npos) << r.out;
+}
+
+// The generator alone: plain structs in, files' text out.
+TEST(Export, GeneratorWritesHeaderDispatchAndCubins) {
+  const Task& task = *find_task(kTask);
+  exporter::ExportInput in;
+  in.task = &task;
+  in.device = kDevice;
+  in.arch = "sm_90a";
+  const Candidate base = parse_candidate(seed_text("baseline"), "baseline.cu");
+  in.plans.push_back({std::nullopt, "baseline", "default", base.source, "sources/baseline.cu", base.plan, {}, {0x7f, 'E', 'L', 'F'}});
+  const Candidate gemv = parse_candidate(seed_text("gemv_fused"), "gemv_fused.cu");
+  const Variant v = default_variant(gemv.plan.params);
+  in.plans.push_back({7, "seed", format_variant(v), gemv.source, "sources/7_gemv_fused.cu", gemv.plan, v, {1, 2}});
+  in.shapes.push_back({task.search_shapes()[0], 1, 10.0, 20.0, 2.0, 5.0, {2, 2, true}});
+  const auto files = exporter::generate_library(in);
+  const std::string h = files.at("include/ksearch_rmsnorm_linear.h");
+  EXPECT_NE(h.find("size_t ksearch_rmsnorm_linear_workspace_size(int64_t M, int64_t K, int64_t N);"), std::string::npos) << h;
+  EXPECT_NE(h.find("int ksearch_rmsnorm_linear(const void* X, const void* gamma, const void* W, void* Y, int64_t M, "
+                   "int64_t K, int64_t N, void* workspace, cudaStream_t stream);"),
+            std::string::npos) << h;
+  EXPECT_NE(h.find("const char* ksearch_rmsnorm_linear_last_error(void);"), std::string::npos);
+  const std::string d = files.at("src/ksearch_rmsnorm_linear.cpp");
+  EXPECT_NE(d.find("return int64_t(s.M <= int64_t(16));"), std::string::npos) << "gemv's applies";
+  EXPECT_NE(d.find("{{1, 4096, 4096}, 1}"), std::string::npos) << "the measured shape's plan";
+  EXPECT_NE(d.find("cudaLibraryLoadData"), std::string::npos);
+  EXPECT_NE(d.find("CUDA_R_16BF"), std::string::npos) << "the baseline's gemm";
+  const std::string c = files.at("src/ksearch_rmsnorm_linear_cubins.c");
+  EXPECT_NE(c.find("0x7f,0x45,0x4c,0x46,"), std::string::npos) << c;
+  EXPECT_TRUE(files.count("sources/7_gemv_fused.cu"));
+  EXPECT_EQ(nlohmann::json::parse(files.at("manifest.json"))["shapes"][0]["candidate"], 7);
+}
+
+}  // namespace
+}  // namespace ks
