@@ -47,7 +47,7 @@ Action add_tasks_command(CLI::App& app) {
           double f = t->flops(s), b = t->min_bytes(s);
           table.add({set, t->format_shape(s), fixed(f / 1e9, 3), fixed(b / 1e6, 2), fixed(f / b, 1),
                      fixed(ceil.floor_us(f, b), 1)});
-          jt["shapes"].push_back({{"set", set}, {"shape", s}, {"flops", f}, {"min_bytes", b},
+          jt["shapes"].push_back({{"set", set}, {"shape", s}, {"text", t->format_shape(s)}, {"flops", f}, {"min_bytes", b},
                                   {"floor_us", ceil.floor_us(f, b)}});
         }
       }

@@ -50,6 +50,7 @@ struct ExportInput {
   double generated_at = 0;  // unix seconds
   bool forced = false;
   std::vector<ExportedPlan> plans;  // plans[0] is the baseline
+  std::vector<char> flush_cubin;    // ksearch's L2 flush kernel for the arch: the example times as ksearch does
   std::vector<ShapeChoice> shapes;  // the measured shapes, in the task's shape order
 };
 
@@ -61,6 +62,7 @@ FileMap generate_library(const ExportInput& in);
 std::string generate_header(const ExportInput& in);
 std::string generate_dispatch(const ExportInput& in);  // the launch code and the dispatcher
 std::string generate_cubins(const ExportInput& in);    // C: one byte array per plan
+std::string generate_flush_cubin(const ExportInput& in);  // C: the example's L2 flush kernel
 std::string generate_example(const ExportInput& in);
 std::string generate_manifest(const ExportInput& in);
 std::string generate_cmake(const ExportInput& in);

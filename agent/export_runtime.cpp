@@ -45,6 +45,10 @@ struct DeviceState {
   cudaKernel_t kernels[kKernelCount] = {};
   std::atomic<int> smem_opted_in[kKernelCount];  // the largest dynamic smem allowed so far
   cublasLtHandle_t lt = nullptr;
+  // The heuristic's algorithm per GEMM problem: asking for it costs tens of microseconds of host
+  // time, more than a decode-sized GEMM takes on the GPU.
+  std::mutex algo_mutex;
+  std::map<std::array<int64_t, 10>, cublasLtMatmulAlgo_t> algos;
 };
 
 int load(DeviceState& s) {
@@ -140,16 +144,33 @@ int gemm(DeviceState& s, const void* a, cudaDataType_t ta, const void* b, cudaDa
   KS_LT(cublasLtMatmulDescCreate(&desc.p, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   KS_LT(cublasLtMatmulDescSetAttribute(desc.p, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
   KS_LT(cublasLtMatmulDescSetAttribute(desc.p, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
-  LtPref pref;
-  KS_LT(cublasLtMatmulPreferenceCreate(&pref.p));
-  KS_LT(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                             &workspace_bytes, sizeof workspace_bytes));
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  KS_LT(cublasLtMatmulAlgoGetHeuristic(s.lt, desc.p, la.p, lb.p, ld.p, ld.p, pref.p, 1, &result, &found));
-  if (found == 0) return fail(@MACRO@_ERROR_CUBLASLT, std::string(where) + ": cublasLtMatmulAlgoGetHeuristic found no algorithm");
+  const std::array<int64_t, 10> key = {m, n, k, trans_a, trans_b, batch, int64_t(ta), int64_t(tb), int64_t(td),
+                                        int64_t(workspace_bytes)};
+  cublasLtMatmulAlgo_t algo;
+  bool cached = false;
+  {
+    std::lock_guard<std::mutex> lock(s.algo_mutex);
+    auto it = s.algos.find(key);
+    if (it != s.algos.end()) {
+      algo = it->second;
+      cached = true;
+    }
+  }
+  if (!cached) {
+    LtPref pref;
+    KS_LT(cublasLtMatmulPreferenceCreate(&pref.p));
+    KS_LT(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                               &workspace_bytes, sizeof workspace_bytes));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    KS_LT(cublasLtMatmulAlgoGetHeuristic(s.lt, desc.p, la.p, lb.p, ld.p, ld.p, pref.p, 1, &result, &found));
+    if (found == 0) return fail(@MACRO@_ERROR_CUBLASLT, std::string(where) + ": cublasLtMatmulAlgoGetHeuristic found no algorithm");
+    algo = result.algo;
+    std::lock_guard<std::mutex> lock(s.algo_mutex);
+    s.algos[key] = algo;
+  }
   const float alpha = 1.0f, beta = 0.0f;
-  KS_LT(cublasLtMatmul(s.lt, desc.p, &alpha, b, la.p, a, lb.p, &beta, d, ld.p, d, ld.p, &result.algo,
+  KS_LT(cublasLtMatmul(s.lt, desc.p, &alpha, b, la.p, a, lb.p, &beta, d, ld.p, d, ld.p, &algo,
                        workspace, workspace_bytes, stream));
   return 0;
 }

@@ -34,6 +34,8 @@ extern "C" __global__ void ks_l2_flush(const uint4* p, unsigned long long n, uns
 
 }  // namespace
 
+const char* l2_flush_source() { return kFlushSource; }
+
 L2Flusher::L2Flusher(const Compiler& compiler, const std::string& arch, int sms, size_t l2_bytes)
     : buf_(std::max<size_t>(2 * l2_bytes, 8 << 20) / 16 * 16),
       sink_(sizeof(unsigned)),

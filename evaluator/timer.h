@@ -43,6 +43,11 @@ struct TimedSide {
 // not writing (a memset): a memset leaves the L2 full of dirty lines, and the next replay's reads
 // then pay for writing them back inside the timed region (on an H100 the unfused baseline at
 // M=1, K=4096, N=4096 took 26.0 us after a memset flush, 21.6 us after a read).
+// The flush kernel's source (extern "C" ks_l2_flush(const uint4* p, unsigned long long n,
+// unsigned* sink, int never): reads n 16-byte words), for whoever times as ksearch does (the
+// exported library's example program embeds it).
+const char* l2_flush_source();
+
 class L2Flusher {
  public:
   L2Flusher(const Compiler& compiler, const std::string& arch, int sms, size_t l2_bytes);

@@ -76,4 +76,46 @@ for r in b["rows"]:
           f"{r['pct_of_floor']:.0f} | {r['speedup']:.2f}x | {r['candidate']} |")
 PY
 fi
+if [ "$what" = export ]; then
+  # The loop from a search to a library: audit the archive's best (DB, default the search's),
+  # export, build with cmake and g++, and run the example on every search and held-out shape,
+  # timed as ksearch times; the table sets its time beside the archive's.
+  db="${2:-$out/search.db}"
+  task="${3:-rmsnorm_linear}"
+  $ks audit --task "$task" --top 1 --seed 4 --db "$db" >"$out/audit.txt" 2>"$out/audit.log"
+  echo "ksearch audit exit code $?"
+  tail -1 "$out/audit.txt"
+  rm -rf "$work/lib"
+  $ks export --task "$task" --db "$db" --out "$work/lib" >"$out/export.txt" 2>&1 || { cat "$out/export.txt"; exit 1; }
+  (cmake -S "$work/lib" -B "$work/lib/build" && cmake --build "$work/lib/build" -j8) >"$out/export-build.log" 2>&1 \
+    || { tail -20 "$out/export-build.log"; exit 1; }
+  cp "$work/lib/manifest.json" "$out/manifest.json"
+  shapes=$($ks tasks --json | python3 -c "
+import json, sys
+t = next(t for t in json.load(sys.stdin) if t['name'] == '$task')
+print(' '.join(','.join(p.split('=')[1] for p in s['text'].split(',')) for s in t['shapes']))")
+  for s in $shapes; do echo "$s $("$work/lib/build/ksearch_${task}_example" "$s" 2>&1 | tr '\n' ' ')"; done >"$out/export-run.txt"
+  python3 - "$out/manifest.json" "$out/export-run.txt" <<'PY' | tee "$out/export-table.txt"
+import json, re, sys
+m = json.load(open(sys.argv[1]))
+archive = {",".join(re.findall(r"=(\d+)", s["shape"])): s for s in m["shapes"]}
+print(f"{m['gpu']} ({m['arch']}), exported {m['generated_at']}")
+print("| shape | plan | archive us | exported us | exported / archive | status |")
+print("|---|---|---|---|---|---|")
+bad = 0
+for line in open(sys.argv[2]):
+    shape, rest = line.split(" ", 1)
+    us = re.search(r"([0-9.]+) us per call", rest)
+    a = archive.get(shape, {})
+    plan = f"#{a['candidate']} {a['name']} {a['params']}" if a.get("candidate") not in (None, "baseline") else ("baseline" if a else "(held out: dispatched)")
+    ref = a.get("median_us")
+    ratio = f"{float(us.group(1)) / ref:.3f}" if us and ref else "-"
+    status = re.search(r"status (\d+)", rest)
+    # Every call must succeed, and a measured shape may not run more than 3% slower than the archive says.
+    bad += not status or status.group(1) != "0" or (ratio != "-" and float(ratio) > 1.03)
+    print(f"| {shape} | {plan} | {ref and f'{ref:.1f}' or '-'} | {us.group(1) if us else '-'} | {ratio} | {status.group(1) if status else rest.strip()[:60]} |")
+print("export check: " + ("FAILED (a call failed, or a shape ran more than 3% slower than the archive)" if bad else "ok"))
+sys.exit(1 if bad else 0)
+PY
+fi
 rm -rf "$work"
