@@ -21,7 +21,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --help-all
+    // A bad command line is a user's error like any other: one line, exit code 2.
+    std::cerr << "ksearch: " << e.what() << " (see --help)\n";
+    return 2;
   }
   try {
     for (auto& [cmd, action] : commands)

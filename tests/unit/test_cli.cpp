@@ -1,6 +1,8 @@
 // The ksearch command line, run as a user runs it: help, tasks, compile, and the errors a user
 // can make, each one clear line and a non-zero exit.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -37,6 +39,18 @@ TEST(Cli, EveryCommandHasHelp) {
 }
 
 TEST(Cli, NoCommandIsAnError) { EXPECT_NE(ksearch("").code, 0); }
+
+// A command line CLI11 rejects (a missing required option, an unknown flag) is a user's error like
+// any other: one line naming it, exit code 2.
+TEST(Cli, ABadCommandLineIsOneClearLine) {
+  for (auto [args, says] : {std::pair{"export --out /tmp/never", "--task is required"},
+                            {"compile", "FILE is required"}, {"best --no-such-flag", "The following argument was not expected: --no-such-flag"}}) {
+    const Outcome r = ksearch(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(std::string("ksearch: ") + says), std::string::npos) << args << ": " << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << args << ": " << r.out;
+  }
+}
 
 TEST(Cli, TasksListsShapesAndRooflineInputs) {
   Outcome r = ksearch("tasks");
