@@ -12,7 +12,7 @@ ArchivedCandidate load_archived(Archive& archive, int64_t candidate_id) {
   const SourceRecord s = *archive.source(c->source_id);
   auto cand = std::make_shared<const Candidate>(parse_candidate(s.text, "archive candidate #" + std::to_string(c->id)));
   Variant v = parse_variant(c->params, cand->plan.params);
-  return {c->id, cand, std::move(v), cand->plan.name};
+  return {c->id, cand, std::move(v), cand->plan.name, c->origin};
 }
 
 bool audit_passed(const AuditRecord& a) { return a.status == "ok" && a.deterministic; }

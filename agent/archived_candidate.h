@@ -14,7 +14,8 @@ struct ArchivedCandidate {
   int64_t id = 0;
   std::shared_ptr<const Candidate> candidate;  // origin: "archive candidate #ID"
   Variant variant;
-  std::string name;  // the plan's
+  std::string name;    // the plan's
+  std::string origin;  // the operator that made it: seed, mutate, llm_rewrite, ...
   std::string label() const;  // "wgmma_fused BM=128,BN=128,STAGES=5 (archive #42)"
 };
 

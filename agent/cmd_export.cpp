@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "agent/archived_candidate.h"
 #include "agent/commands.h"
 #include "agent/export_library.h"
 #include "db/archive.h"
@@ -131,16 +132,12 @@ int run_export(const Opts& o) {
     }
     const EvaluationRecord& e = it->second;
     if (!plan_of.count(e.candidate_id)) {
-      const CandidateRecord c = *archive.candidate(e.candidate_id);
-      const SourceRecord src = *archive.source(c.source_id);
-      const std::string label = "candidate #" + std::to_string(c.id);
-      Candidate cand = parse_candidate(src.text, label);
-      const Variant v = parse_variant(c.params, cand.plan.params);
-      std::vector<char> cubin = compile_or_throw(compiler, cand, v, in.arch, label).cubin;
-      plan_of[c.id] = in.plans.size();
-      in.plans.push_back({c.id, c.origin, format_variant(v), src.text,
-                          "sources/" + std::to_string(c.id) + "_" + safe_name(src.name) + ".cu", cand.plan, v,
-                          std::move(cubin)});
+      const ArchivedCandidate a = load_archived(archive, e.candidate_id);
+      std::vector<char> cubin = compile_or_throw(compiler, *a.candidate, a.variant, in.arch, a.label()).cubin;
+      plan_of[a.id] = in.plans.size();
+      in.plans.push_back({a.id, a.origin, format_variant(a.variant), a.candidate->source,
+                          "sources/" + std::to_string(a.id) + "_" + safe_name(a.name) + ".cu", a.candidate->plan,
+                          a.variant, std::move(cubin)});
     }
     sc.plan = plan_of[e.candidate_id];
     sc.median_us = e.median_us;

@@ -161,8 +161,6 @@ struct SearchDriver::Impl {
     load_archive();
     plan_generation_zero();
     if (opt.llm) {
-      opt.llm->facts.floor_us = floor_of;
-      opt.llm->facts.baseline_us = baseline_of;
       llm = std::make_unique<LlmSearch>(std::move(*opt.llm), archive, run.id, [this] {
         std::lock_guard lock(mu);
         cv.notify_all();

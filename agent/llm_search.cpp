@@ -15,8 +15,8 @@ std::string failed_call_status(const ChatResult& r) {
 }  // namespace
 
 LlmSearch::LlmSearch(LlmSearchOptions options, Archive& archive, int64_t run_id, std::function<void()> wake)
-    : opt_(std::move(options)), facts_(opt_.facts), archive_(archive), run_id_(run_id) {
-  facts_.prompts = &opt_.prompts;
+    : opt_(std::move(options)), archive_(archive), run_id_(run_id) {
+  opt_.facts.prompts = &opt_.prompts;
   for (auto& [name, base] : llm_operator_bases()) weights_.add(name, base);
   if (opt_.turns <= 1) weights_.add("llm_refine", 0);  // a one-turn refine is a rewrite
   tokens_ = archive_.run_llm_tokens(run_id_);  // a resumed run's budget counts what it spent
@@ -50,7 +50,7 @@ void LlmSearch::start_calls(const Population& pop, const std::function<std::opti
     if (!shape) return;
     const std::optional<std::string> op = weights_.draw(rng);
     if (!op) return;
-    std::optional<LlmConversation> c = open_conversation(*op, pop, *shape, facts_, repaired_, rng);
+    std::optional<LlmConversation> c = open_conversation(*op, pop, *shape, opt_.facts, repaired_, rng);
     if (!c) continue;
     if (c->op == "llm_repair") repaired_.insert(c->parents[0]);
     proposer_->submit(std::move(*c));
@@ -93,7 +93,7 @@ void LlmSearch::record_reply(Population& pop, LlmExchange& x, std::vector<LlmChi
   } else {
     failures_in_a_row_ = 0;
     const std::string origin = c.op + " reply " + std::to_string(calls_) + " of run " + std::to_string(run_id_);
-    ReplyCandidate rc = candidate_from_reply(r.content, *facts_.task, origin);
+    ReplyCandidate rc = candidate_from_reply(r.content, *opt_.facts.task, origin);
     rec.status = rc.status;
     rec.error = rc.reason;
     if (rc.candidate) {
@@ -129,7 +129,7 @@ void LlmSearch::on_result(const Population& pop, size_t member, const std::strin
   const ShapeResult& r = pop.members()[member].results.at(shape);
   if (p.conversation.op == "llm_refine" && is_code_failure(r.status) && p.conversation.turn < opt_.turns &&
       off_reason_.empty() && !spent()) {
-    continue_conversation(p.conversation, p.reply, failure_text(r, shape), facts_);
+    continue_conversation(p.conversation, p.reply, failure_text(r, shape), opt_.facts);
     repaired_.insert(member);  // refine answers this failure: repair need not
     p.conversation.parents = {member};  // the next turn's child descends from this one
     proposer_->submit(std::move(p.conversation));

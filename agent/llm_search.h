@@ -55,7 +55,7 @@ class LlmSearch {
   // Set aside for the rest of the run (a refused key, a wrong model, an endpoint that keeps failing).
   const std::string& off_reason() const { return off_reason_; }
 
-  LlmFacts& facts() { return facts_; }
+  LlmFacts& facts() { return opt_.facts; }
   const OperatorWeights& weights() const { return weights_; }
   int64_t calls() const { return calls_; }
   int64_t tokens() const { return tokens_; }
@@ -73,7 +73,6 @@ class LlmSearch {
   void set_off(const std::string& why);
 
   LlmSearchOptions opt_;
-  LlmFacts& facts_;  // opt_.facts
   Archive& archive_;
   int64_t run_id_;
   OperatorWeights weights_;
