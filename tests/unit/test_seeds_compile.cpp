@@ -3,7 +3,8 @@
 // space, 48 spread over a larger one (a search records any that does not compile as a
 // compile_error row; this keeps CI's time bounded as the spaces grow). Variants whose `applies`
 // accepts none of the task's search and audit shapes never run and are left out. Code built on
-// ks/wgmma.cuh compiles for sm_90a only, and says so on the others. The default variant does not
+// ks/wgmma.cuh compiles for sm_90a only, code built on ks/cluster.cuh, ks/bulk_copy.cuh or ks/mbarrier.cuh for
+// sm_90 and sm_90a only, and each says so on the others. The default variant does not
 // spill; others may (the search measures them, and records the spills).
 #include <gtest/gtest.h>
 
@@ -68,11 +69,25 @@ TEST(ShippedCandidates, EveryVariantCompilesForAmpereAndHopper) {
     }
   }
   auto results = compiler.compile_all(reqs);
+  // Headers that restrict the architectures: the message on the others, and those that compile.
+  struct ArchOnly {
+    const char* include;
+    const char* message;
+    std::vector<std::string> archs;
+  };
+  const ArchOnly arch_only[] = {{"<ks/wgmma.cuh>", "needs sm_90a", {"sm_90a"}},
+                                {"<ks/cluster.cuh>", "needs sm_90 ", {"sm_90", "sm_90a"}},
+                                {"<ks/bulk_copy.cuh>", "needs sm_90 ", {"sm_90", "sm_90a"}},
+                                {"<ks/mbarrier.cuh>", "needs sm_90 ", {"sm_90", "sm_90a"}}};
   for (size_t i = 0; i < reqs.size(); ++i) {
-    const bool hopper_only = reqs[i].source.find("<ks/wgmma.cuh>") != std::string::npos;
-    if (hopper_only && reqs[i].arch != "sm_90a") {
+    const ArchOnly* refused = nullptr;
+    for (auto& a : arch_only)
+      if (reqs[i].source.find(a.include) != std::string::npos &&
+          std::find(a.archs.begin(), a.archs.end(), reqs[i].arch) == a.archs.end())
+        refused = &a;
+    if (refused) {
       EXPECT_FALSE(results[i].ok) << reqs[i].origin << " " << reqs[i].arch;
-      EXPECT_NE(results[i].log.find("needs sm_90a"), std::string::npos) << results[i].log;
+      EXPECT_NE(results[i].log.find(refused->message), std::string::npos) << results[i].log;
       continue;
     }
     EXPECT_TRUE(results[i].ok) << reqs[i].origin << " " << format_variant(reqs[i].defines) << " "

@@ -1,0 +1,41 @@
+#pragma once
+// Thread-block clusters (sm_90): the blocks of a cluster run at the same time on one GPC and can
+// read each other's shared memory (distributed shared memory), so blocks that split one problem
+// can merge their partial results on chip, in the same kernel, with no workspace and no second
+// launch. A kernel declares its cluster shape with __cluster_dims__(X, 1, 1) (the grid must be a
+// multiple of it); a plain launch then forms the clusters.
+#include <ks/cp_async.cuh>
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#error "ks/cluster.cuh needs sm_90 (thread-block clusters)"
+#endif
+
+namespace ks {
+
+// This block's rank in its cluster, 0 .. cluster size - 1.
+__device__ __forceinline__ unsigned cluster_rank() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+
+// Barrier over every thread of every block of the cluster. Shared-memory writes before it are
+// visible to the cluster's readers after it (release / acquire). A block must not exit while
+// another may still read its shared memory: end such reads with a second cluster_sync().
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile(
+      "barrier.cluster.arrive.release.aligned;\n"
+      "barrier.cluster.wait.acquire.aligned;\n" ::
+          : "memory");
+}
+
+// Reads the float at the same shared-memory location as `local`, in block `rank`'s shared memory.
+__device__ __forceinline__ float load_cluster_f32(const float* local, unsigned rank) {
+  unsigned remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(local)), "r"(rank));
+  float v;
+  asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(remote) : "memory");
+  return v;
+}
+
+}  // namespace ks
