@@ -87,7 +87,7 @@ TEST(LlmReply, ReplyBecomesACandidateOrAStatusWithAReason) {
   EXPECT_EQ(bad.status, "bad_plan");
   EXPECT_FALSE(bad.reason.empty());
 
-  const std::string other = read(project_root() / "seeds" / "swiglu_mlp" / "gemv_fused.cu");
+  const std::string other = read(project_root() / "seeds" / "swiglu_mlp" / "mma_gemv.cu");
   ReplyCandidate wrong = candidate_from_reply("```\n" + other + "```", rmsnorm(), "llm 4");
   EXPECT_EQ(wrong.status, "wrong_task");
   EXPECT_NE(wrong.reason.find("swiglu_mlp"), std::string::npos) << wrong.reason;

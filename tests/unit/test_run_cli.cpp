@@ -157,7 +157,7 @@ TEST(RunCli, UserErrorsAreOneClearLine) {
       {"run --db " + db, "--task is required"},
       {"run --task rmsnorm_linear --devices 0,x --db " + db, "'x' is not a device index"},
       {"run --task rmsnorm_linear --shape 1,2 --db " + db, "shape"},
-      {"run --task rmsnorm_linear --seeds " + std::string(KSEARCH_SOURCE_DIR) + "/seeds/swiglu_mlp/gemv_fused.cu --db " + db,
+      {"run --task rmsnorm_linear --seeds " + std::string(KSEARCH_SOURCE_DIR) + "/seeds/swiglu_mlp/mma_gemv.cu --db " + db,
        "is a candidate for swiglu_mlp, not rmsnorm_linear"},
       {"run --task rmsnorm_linear --run 7 --db " + db, "run 7 is not in"},
       {"run --task rmsnorm_linear --db " + notes, "is not a ksearch archive"},
