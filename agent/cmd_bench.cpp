@@ -1,8 +1,10 @@
 // ksearch bench: the results table, measured now. For every task (or the given ones) and search
 // shape, the contenders are the archive's best candidate on this GPU model and every seed at its
 // default variant; each is checked on fresh inputs and timed interleaved with the baseline, and
-// the fastest correct one is reported beside the shape's roofline floor.
+// the fastest correct one is reported beside the shape's roofline floor and, where
+// bench/targets.json has the shape, the issues' PyTorch times and target (met or missed).
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -15,12 +17,13 @@
 #include "db/archive.h"
 #include "evaluator/evaluate.h"
 #include "evaluator/supervisor.h"
+#include "tasks/paths.h"
 
 namespace ks::cli {
 namespace {
 
 struct Opts {
-  std::string db;
+  std::string db, targets = (project_root() / "bench" / "targets.json").string();
   std::vector<std::string> tasks;
   int device = 0;
   std::optional<uint64_t> seed;
@@ -33,6 +36,27 @@ struct Contender {
   Variant variant;
   std::string label;  // "wgmma_fused BM=128,... (seed)" or "... (archive #42)"
 };
+
+// The issues' reference times and target for one (task, shape text).
+struct Target {
+  double pytorch_eager_us = 0, torch_compile_us = 0, target_us = 0;
+};
+using Targets = std::map<std::pair<std::string, std::string>, Target>;
+
+Targets load_targets(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read the targets file " + path + " (give --targets FILE, or --targets '' for none)");
+  Targets out;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(in);
+    for (auto& r : j.at("rows"))
+      out[{r.at("task").get<std::string>(), r.at("shape").get<std::string>()}] = {
+          r.at("pytorch_eager_us").get<double>(), r.at("torch_compile_us").get<double>(), r.at("target_us").get<double>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("targets file " + path + " is not valid: " + e.what());
+  }
+  return out;
+}
 
 std::vector<const Task*> chosen_tasks(const Opts& o) {
   if (o.tasks.empty()) return all_tasks();
@@ -61,6 +85,7 @@ std::map<std::string, Contender> archive_best(Archive& archive, const Task& task
 
 int run_bench(const Opts& o) {
   const std::vector<const Task*> tasks = chosen_tasks(o);
+  const Targets targets = o.targets.empty() ? Targets{} : load_targets(o.targets);
   std::unique_ptr<Archive> archive;
   if (!o.seeds_only) {
     if (!std::filesystem::exists(o.db))
@@ -77,7 +102,8 @@ int run_bench(const Opts& o) {
   std::cerr << dev.name << ": " << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
             << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16 measured; seed " << settings.seed << '\n';
 
-  Table table({"task", "shape", "floor us", "baseline us", "best us", "% floor", "speedup", "candidate"});
+  Table table({"task", "shape", "eager us", "compile us", "floor us", "target us", "baseline us", "best us", "% floor",
+               "speedup", "target", "candidate"});
   nlohmann::json out = nlohmann::json::array();
   int missing = 0;
   for (const Task* task : tasks) {
@@ -106,18 +132,32 @@ int run_bench(const Opts& o) {
           best_label = ct.label;
         }
       }
+      const auto target = targets.find({task->name(), shape_text});
+      const bool has_target = target != targets.end();
+      auto ref = [&](double Target::*field) { return has_target ? fixed(target->second.*field, 1) : "-"; };
       if (!best) {
         ++missing;
-        table.add({task->name(), shape_text, "-", "-", "-", "-", "-", "no correct candidate"});
+        table.add({task->name(), shape_text, ref(&Target::pytorch_eager_us), ref(&Target::torch_compile_us), "-",
+                   ref(&Target::target_us), "-", "-", "-", "-", "-", "no correct candidate"});
         continue;
       }
       const auto& t = *best->timing;
       const double pct = 100 * best->floor_us / t.candidate.median_us;
-      table.add({task->name(), shape_text, fixed(best->floor_us, 1), fixed(t.baseline.median_us, 1),
-                 fixed(t.candidate.median_us, 1), fixed(pct, 0), fixed(t.speedup, 2) + "x", best_label});
-      out.push_back({{"task", task->name()}, {"shape", shape_text}, {"floor_us", best->floor_us},
-                     {"baseline_us", t.baseline.median_us}, {"best_us", t.candidate.median_us},
-                     {"pct_of_floor", pct}, {"speedup", t.speedup}, {"candidate", best_label}});
+      const bool met = has_target && t.candidate.median_us <= target->second.target_us;
+      table.add({task->name(), shape_text, ref(&Target::pytorch_eager_us), ref(&Target::torch_compile_us),
+                 fixed(best->floor_us, 1), ref(&Target::target_us), fixed(t.baseline.median_us, 1),
+                 fixed(t.candidate.median_us, 1), fixed(pct, 0), fixed(t.speedup, 2) + "x",
+                 has_target ? (met ? "met" : "missed") : "-", best_label});
+      nlohmann::json row = {{"task", task->name()}, {"shape", shape_text}, {"floor_us", best->floor_us},
+                            {"baseline_us", t.baseline.median_us}, {"best_us", t.candidate.median_us},
+                            {"pct_of_floor", pct}, {"speedup", t.speedup}, {"candidate", best_label}};
+      if (has_target) {
+        row["pytorch_eager_us"] = target->second.pytorch_eager_us;
+        row["torch_compile_us"] = target->second.torch_compile_us;
+        row["target_us"] = target->second.target_us;
+        row["target_met"] = met;
+      }
+      out.push_back(row);
     }
   }
   if (o.json) {
@@ -140,6 +180,8 @@ Action add_bench_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   add_db_option(cmd, o->db);
   cmd->add_option("--task", o->tasks, "Only these tasks (default: every task)");
+  cmd->add_option("--targets", o->targets,
+                  "JSON of per-shape PyTorch times and targets to print beside the measured columns (default: bench/targets.json; '' for none)");
   cmd->add_flag("--seeds-only", o->seeds_only, "Bench the seeds at their defaults, without an archive");
   cmd->add_option("--device", o->device, "CUDA device index")->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");

@@ -4,11 +4,12 @@
 # `ksearch eval` of every task's baseline (twice, with different input seeds: run-to-run
 # stability) and seeds at their defaults, PyTorch eager on the same shapes, and prints a short
 # table per task;
-# `gpu-check.sh search [MINUTES] [TASK]` runs a search (default 5 minutes of rmsnorm_linear) and
-# prints its throughput and per-shape table; `gpu-check.sh bench [DB]` runs `ksearch bench` over
+# `gpu-check.sh search [MINUTES] [TASK...]` runs a search per task (default 5 minutes of
+# rmsnorm_linear) into one archive and prints its throughput and per-shape table;
+# `gpu-check.sh results [MINUTES]` searches every task MINUTES (default 3) and then benches; `gpu-check.sh bench [DB]` runs `ksearch bench` over
 # the archive DB (default: the search's, else the seeds alone) and prints the results table; no
 # argument runs tests and evals. Logs: gpu-tests.log, summary.txt, evals.tgz (every eval's table
-# and JSON), search.db, search.jsonl, search.txt, bench.txt, bench.json in $OUT, or in
+# and JSON), search.db, search-TASK.jsonl, search.txt, bench.txt, bench.json in $OUT, or in
 # ./gpu-check-out when OUT is unset.
 set -uo pipefail
 what="${1:-all}"
@@ -47,33 +48,64 @@ if [ "$what" = evals ] || [ "$what" = all ]; then
   tar czf "$out/evals.tgz" -C "$work/evals" .
   cat "$out/summary.txt"
 fi
+if [ "$what" = results ]; then
+  # The results table in one command: every task searched MINUTES (default 3) into one archive,
+  # then ksearch bench over it.
+  set -- search "${2:-3}" $(ls seeds | grep -v include)
+  what=search
+  bench_after=1
+fi
 if [ "$what" = search ]; then
   minutes="${2:-5}"
-  task="${3:-rmsnorm_linear}"
-  rm -f "$out/search.db"*
-  $ks run --task "$task" --minutes "$minutes" --seed 1 --db "$out/search.db" --json \
-    >"$out/search.jsonl" 2>"$out/search.log"
-  echo "ksearch run exit code $?"
-  tail -3 "$out/search.log"
-  $ks best --db "$out/search.db" --top 3 >"$out/search.txt" 2>&1
-  python3 scripts/search_summary.py "$out/search.jsonl" "$out/search.db" | tee -a "$out/search.txt"
+  tasks=("${@:3}")
+  [ ${#tasks[@]} -eq 0 ] && tasks=(rmsnorm_linear)
+  rm -f "$out/search.db"* "$out/search"*.jsonl "$out/search.txt"
+  for task in "${tasks[@]}"; do
+    $ks run --task "$task" --minutes "$minutes" --seed 1 --db "$out/search.db" --json \
+      >"$out/search-$task.jsonl" 2>"$out/search-$task.log"
+    echo "ksearch run --task $task exit code $?"
+    tail -2 "$out/search-$task.log"
+    # The summary reads the archive's latest run: this task's.
+    python3 scripts/search_summary.py "$out/search-$task.jsonl" "$out/search.db" >>"$out/search.txt"
+  done
+  $ks best --db "$out/search.db" --top 3 >>"$out/search.txt" 2>&1
+  cat "$out/search.txt"
   rm -f "$out/search.db-wal" "$out/search.db-shm"
+  [ -n "${bench_after:-}" ] && what=bench && set -- bench
 fi
 if [ "$what" = bench ]; then
   db="${2:-$out/search.db}"
   src=(--db "$db")
   [ -f "$db" ] || src=(--seeds-only)
-  $ks bench "${src[@]}" --json >"$out/bench.json" 2>"$out/bench.log"
+  # The clocks seen while the bench runs, sampled every half second.
+  nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv,noheader,nounits \
+    -lms 500 >"$out/clocks.csv" 2>/dev/null &
+  smi=$!
+  $ks bench "${src[@]}" --min-ms "${BENCH_MIN_MS:-200}" --json >"$out/bench.json" 2>"$out/bench.log"
   echo "ksearch bench exit code $?"
+  kill $smi 2>/dev/null
+  python3 - "$out/clocks.csv" <<'PY'
+import statistics, sys
+rows = [[float(x) for x in l.split(",")] for l in open(sys.argv[1]) if l.strip() and "N/A" not in l]
+if rows:
+    col = lambda i: sorted(r[i] for r in rows)
+    sm, mem, temp, pw = col(0), col(1), col(2), col(3)
+    print(f"clocks over {len(rows)} samples: SM median {statistics.median(sm):.0f} MHz (min {sm[0]:.0f}), "
+          f"memory {statistics.median(mem):.0f} MHz, {temp[0]:.0f}-{temp[-1]:.0f} C, "
+          f"power median {statistics.median(pw):.0f} W (max {pw[-1]:.0f} W)")
+PY
   python3 - "$out/bench.json" <<'PY' | tee "$out/bench.txt"
 import json, sys
 b = json.load(open(sys.argv[1]))
 print(f"{b['device']}: {b['bandwidth_tbs']:.2f} TB/s, {b['peak_tflops']:.0f} TFLOP/s measured")
-print(f"| task | shape | floor us | baseline us | best us | % floor | speedup | candidate |")
-print("|---|---|---|---|---|---|---|---|")
+print("| task | shape | PyTorch eager | torch.compile | floor | target | baseline | best | % floor | vs baseline | target | best candidate |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in b["rows"]:
-    print(f"| {r['task']} | {r['shape']} | {r['floor_us']:.1f} | {r['baseline_us']:.1f} | {r['best_us']:.1f} | "
-          f"{r['pct_of_floor']:.0f} | {r['speedup']:.2f}x | {r['candidate']} |")
+    ref = lambda k: f"{r[k]:.1f}" if k in r else "-"
+    met = ("met" if r["target_met"] else "missed") if "target_met" in r else "-"
+    print(f"| {r['task']} | {r['shape']} | {ref('pytorch_eager_us')} | {ref('torch_compile_us')} | {r['floor_us']:.1f} | "
+          f"{ref('target_us')} | {r['baseline_us']:.1f} | {r['best_us']:.1f} | {r['pct_of_floor']:.0f} | {r['speedup']:.2f}x | "
+          f"{met} | {r['candidate']} |")
 PY
 fi
 if [ "$what" = export ]; then

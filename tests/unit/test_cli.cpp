@@ -9,7 +9,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+#include <set>
+
 #include "evaluator/device.h"
+#include "tasks/task.h"
 #include "tasks/paths.h"
 #include "unit/run_ksearch.h"
 
@@ -143,11 +147,36 @@ TEST(Cli, BenchErrorsAreOneClearLine) {
   r = ksearch("bench --seeds-only --task nope");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("unknown task 'nope'"), std::string::npos) << r.out;
+  r = ksearch("bench --seeds-only --targets /nonexistent/targets.json");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out, "ksearch: cannot read the targets file /nonexistent/targets.json (give --targets FILE, or --targets '' for none)\n");
+  const auto bad = std::filesystem::temp_directory_path() / "ksearch-bad-targets.json";
+  std::ofstream(bad) << R"({"rows": [{"task": "swiglu_mlp", "shape": "M=1,H=4096,I=14336"}]})";
+  r = ksearch("bench --seeds-only --targets " + bad.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("targets file " + bad.string() + " is not valid"), std::string::npos) << r.out;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
   if (cuda_device_count() > 0) return;
   r = ksearch("bench --seeds-only");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("no CUDA device"), std::string::npos) << r.out;
   EXPECT_EQ(lines(r.out), 1) << r.out;
+}
+
+// The shipped targets name every task's search shapes, as format_shape writes them (so bench finds
+// each row), and nothing else.
+TEST(Cli, BenchTargetsCoverEverySearchShape) {
+  std::ifstream in(project_root() / "bench" / "targets.json");
+  ASSERT_TRUE(in);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  std::set<std::pair<std::string, std::string>> listed, expected;
+  for (auto& r : j.at("rows")) {
+    listed.insert({r.at("task").get<std::string>(), r.at("shape").get<std::string>()});
+    EXPECT_GT(r.at("target_us").get<double>(), 0) << r.dump();
+  }
+  for (const Task* t : all_tasks())
+    for (auto& s : t->search_shapes()) expected.insert({t->name(), t->format_shape(s)});
+  EXPECT_EQ(listed, expected);
 }
 
 TEST(Cli, WorkerWithoutAGpuSaysSoInItsHello) {
