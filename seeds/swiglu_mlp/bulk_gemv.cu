@@ -24,14 +24,14 @@
 //     the epilogue writes h[m, i] = bf16(silu(gate) * up) from on-chip sums.
 //   down: a tile is WR x 16 rows of Wd; Y^T = Wd h^T over K = I.
 // Each slot also holds the slice of X (or h) for its K range, so consumers read only shared
-// memory: CONSUMERS warps split a slot's 32-wide K chunks and multiply on tensor cores exactly as
-// ks/mma_gemv.cuh does (W rows on the 16-row side; lane (g, t) takes elements 8t..8t+7 of rows g,
-// g + 8 of a chunk, which are the k = 2t, 2t+1, 2t+8, 2t+9 of two k16 mmas). Rows are padded to
+// memory: CONSUMERS warps split a slot's 32-wide K chunks and multiply on tensor cores with
+// ks/mma_gemv.cuh's mma_gemv_chunk (W rows on the 16-row side; lane (g, t) takes elements
+// 8t..8t+7 of rows g, g + 8 of a chunk, which are the k = 2t, 2t+1, 2t+8, 2t+9 of two k16
+// mmas). Rows are padded to
 // KC * 2 + 64 bytes so the 8 lanes of a shared-memory phase (rows g, g + 1) hit distinct banks.
 // At a tile's end the consumers sum their partials in shared memory and store.
 #include <cuda_bf16.h>
 #include <ks/bulk_copy.cuh>
-#include <ks/mma.cuh>
 #include <ks/mma_gemv.cuh>
 
 #if !defined(KC) || !defined(STAGES) || !defined(CONSUMERS) || !defined(WR) || !defined(MT) || !defined(GRID)
@@ -125,17 +125,7 @@ __device__ __forceinline__ void stream_gemv(unsigned char* smem, const __nv_bflo
 #pragma unroll
         for (int i = 0; i < MT; ++i)
           x[i] = in ? *reinterpret_cast<const uint4*>(s + (ROWS + 8 * i + g) * STRIDE + 2 * k) : zero;
-#pragma unroll
-        for (int i = 0; i < MT; ++i) {
-          const unsigned b0[2] = {x[i].x, x[i].y}, b1[2] = {x[i].z, x[i].w};
-#pragma unroll
-          for (int v = 0; v < TILES; ++v) {
-            const uint4 lo = w[2 * v], hi = w[2 * v + 1];
-            const unsigned a0[4] = {lo.x, hi.x, lo.y, hi.y}, a1[4] = {lo.z, hi.z, lo.w, hi.w};
-            ks::mma_bf16_16816(d[v][i], a0, b0);
-            ks::mma_bf16_16816(d[v][i], a1, b1);
-          }
-        }
+        ks::mma_gemv_chunk(d, w, x);
       }
       __syncwarp();
       if (lane == 0) ks::mbarrier_arrive(&empty[slot]);  // this warp is done reading the slot

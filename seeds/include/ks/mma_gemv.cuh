@@ -33,6 +33,25 @@ struct GemvRows {
   }
 };
 
+// One 32-wide K chunk: d[v][i] += W tile v x X rows 8i .. 8i + 7, from this lane's 16-byte pieces
+// of the chunk (wherever they were loaded from): w[2v], w[2v + 1] = W rows (tile v, g), (tile v,
+// g + 8) and x[i] = X row 8i + g, each at elements 8t .. 8t + 7 of the chunk.
+template <int kTiles, int kXTiles>
+__device__ __forceinline__ void mma_gemv_chunk(float (&d)[kTiles][kXTiles][4], const uint4 (&w)[2 * kTiles],
+                                               const uint4 (&x)[kXTiles]) {
+#pragma unroll
+  for (int i = 0; i < kXTiles; ++i) {
+    const unsigned b0[2] = {x[i].x, x[i].y}, b1[2] = {x[i].z, x[i].w};
+#pragma unroll
+    for (int v = 0; v < kTiles; ++v) {
+      const uint4 lo = w[2 * v], hi = w[2 * v + 1];
+      const unsigned a0[4] = {lo.x, hi.x, lo.y, hi.y}, a1[4] = {lo.z, hi.z, lo.w, hi.w};
+      mma_bf16_16816(d[v][i], a0, b0);
+      mma_bf16_16816(d[v][i], a1, b1);
+    }
+  }
+}
+
 // Accumulates d[v][i] += W tile v x X rows 8i .. 8i + 7 over the 32-wide K chunks
 // c_begin .. c_end - 1 (K % 8 == 0; k >= K reads nothing). kDepth chunks' loads are issued
 // before the first mma, so kDepth * (2 kTiles + kXTiles) 16-byte loads per lane are in flight.
@@ -57,18 +76,7 @@ __device__ __forceinline__ void mma_gemv_accumulate(float (&d)[kTiles][kXTiles][
         xv[u][i] = in && 8 * i + g < M ? load8(X + (size_t)(8 * i + g) * K + k) : zero;
     }
 #pragma unroll
-    for (int u = 0; u < kDepth; ++u)
-#pragma unroll
-      for (int i = 0; i < kXTiles; ++i) {
-        const unsigned b0[2] = {xv[u][i].x, xv[u][i].y}, b1[2] = {xv[u][i].z, xv[u][i].w};
-#pragma unroll
-        for (int v = 0; v < kTiles; ++v) {
-          const uint4 lo = wv[u][2 * v], hi = wv[u][2 * v + 1];
-          const unsigned a0[4] = {lo.x, hi.x, lo.y, hi.y}, a1[4] = {lo.z, hi.z, lo.w, hi.w};
-          mma_bf16_16816(d[v][i], a0, b0);
-          mma_bf16_16816(d[v][i], a1, b1);
-        }
-      }
+    for (int u = 0; u < kDepth; ++u) mma_gemv_chunk(d, wv[u], xv[u]);
   }
 }
 
