@@ -116,10 +116,12 @@ int run_eval(const Opts& o) {
     for (auto& r : rows) j["rows"].push_back(row_json(*task, r));
     if (!fatal.empty()) j["fatal"] = fatal;
   }
-  if (!o.save_json.empty() && !(std::ofstream(o.save_json) << j.dump(2) << '\n'))
+  // A candidate's output and errors quoting it need not be UTF-8: replace, never throw.
+  const auto dump = [&] { return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace); };
+  if (!o.save_json.empty() && !(std::ofstream(o.save_json) << dump() << '\n'))
     throw Error("cannot write " + o.save_json);
   if (o.json) {
-    std::cout << j.dump(2) << '\n';
+    std::cout << dump() << '\n';
   } else {
     std::cout << c.origin << " on " << d.name << " (" << fixed(ceil.bytes_per_s / 1e12, 2)
               << " TB/s, " << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed "
@@ -131,6 +133,14 @@ int run_eval(const Opts& o) {
     for (auto& r : rows)
       if (r.error.size() > 60)
         std::cout << task->format_shape(r.shape) << ' ' << format_variant(r.variant) << ": " << r.error << '\n';
+    for (auto& r : rows) {
+      if (r.output_bytes == 0 || r.status == Status::ok || r.status == Status::not_applicable) continue;
+      constexpr size_t kShown = 4096;
+      std::cout << "--- " << task->format_shape(r.shape) << ' ' << format_variant(r.variant)
+                << ": the candidate printed " << r.output_bytes << " bytes"
+                << (r.output_bytes > kShown ? " (the first " + std::to_string(kShown) + " shown)" : "") << " ---\n"
+                << r.output.substr(0, kShown) << (r.output.empty() || r.output.back() == '\n' ? "" : "\n");
+    }
   }
   if (!fatal.empty()) {
     std::cerr << "ksearch: " << fatal << '\n';

@@ -1,5 +1,6 @@
 // ksearch worker: serves evaluation requests for one GPU over stdin/stdout (evaluator/worker.h).
 // Started by the supervisor inside `ksearch eval`; not meant to be run by hand.
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -14,7 +15,7 @@ namespace ks::cli {
 
 Action add_worker_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "worker", "Serve evaluation requests for one GPU as JSON lines on stdin/stdout (started by ksearch eval and run)");
+      "worker", "Serve evaluation requests for one GPU as JSON lines: requests on stdin, answers on descriptor 3 (started by ksearch eval and run)");
   auto device = std::make_shared<int>(0);
   cmd->add_option("--device", *device, "CUDA device index")->check(CLI::NonNegativeNumber);
   return [device] {
@@ -24,9 +25,15 @@ Action add_worker_command(CLI::App& app) {
     const pid_t parent = getppid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) return 1;  // the parent died before prctl took effect
-    // Everything but protocol lines goes to stderr: stdout belongs to the supervisor.
+    // Answers go to their own descriptor, which only the supervisor opens: stdout is where a
+    // candidate's printf lands.
+    if (fcntl(kWorkerReplyFd, F_GETFD) < 0) {
+      std::cerr << "ksearch worker: descriptor " << kWorkerReplyFd
+                << " (the answer pipe) is not open: the worker is started by ksearch eval, run, bench and audit\n";
+      return 2;
+    }
     Compiler compiler(Compiler::default_options());
-    return run_worker(*device, compiler, std::cin, std::cout);
+    return run_worker(*device, compiler, std::cin, kWorkerReplyFd);
   };
 }
 

@@ -20,7 +20,7 @@ static void check_sys(int rc, const char* call) {
   if (rc != 0) throw Error(std::string(call) + ": " + std::strerror(rc == -1 ? errno : rc));
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, Options opts) : max_line_(opts.max_line) {
   // A write to a child that died must be an error return, not a signal that ends us.
   ::signal(SIGPIPE, SIG_IGN);
   int in[2], out[2];
@@ -33,7 +33,12 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+  if (opts.reply_fd == STDOUT_FILENO) {
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+  } else {
+    posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, out[1], opts.reply_fd);
+  }
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -44,7 +49,12 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attr, 0);
-  int rc = ::posix_spawn(&pid_, args[0], &fa, &attr, args.data(), environ);
+  std::vector<char*> envp;
+  if (opts.env) {
+    for (auto& e : *opts.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+  }
+  int rc = ::posix_spawn(&pid_, args[0], &fa, &attr, args.data(), opts.env ? envp.data() : environ);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   ::close(in[0]);
@@ -84,6 +94,7 @@ ChildProcess::Read ChildProcess::read_line(std::string& line, Clock::time_point 
       return Read::line;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (buffer_.size() > max_line_) return Read::too_long;
     if (left <= 0) return Read::timeout;
     pollfd p{from_child_, POLLIN, 0};
     int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));

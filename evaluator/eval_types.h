@@ -39,6 +39,8 @@ struct EvalRow {
   double floor_us = 0;               // roofline floor of the shape on this device
   double max_scaled = 0, rel_l2 = 0; // accuracy against the reference (worst input set)
   std::vector<KernelResources> resources;
+  std::string output;         // what the candidate printed (device printf), its first 64 KiB
+  size_t output_bytes = 0;    // all it printed
 };
 
 }  // namespace ks

@@ -103,6 +103,10 @@ json to_json(const EvalRow& r) {
             {"nondeterministic", r.nondeterministic}, {"floor_us", number(r.floor_us)},
             {"max_scaled_error", number(r.max_scaled)}, {"rel_l2_error", number(r.rel_l2)},
             {"kernels", to_json(r.resources)}};
+  if (r.output_bytes > 0) {
+    j["output"] = r.output;
+    j["output_bytes"] = r.output_bytes;
+  }
   if (r.timing) {
     const PairTiming& t = *r.timing;
     j["timing"] = {{"candidate", stats_json(t.candidate)}, {"baseline", stats_json(t.baseline)},
@@ -128,6 +132,8 @@ EvalRow row_from_json(const json& j) {
       r.resources.push_back({k.at("kernel").get<std::string>(), k.at("registers").get<int>(),
                              k.at("spill_store_bytes").get<int>(), k.at("spill_load_bytes").get<int>(),
                              k.at("stack_bytes").get<int>(), k.at("static_smem_bytes").get<int>()});
+    r.output = j.value("output", "");
+    r.output_bytes = j.value("output_bytes", size_t{0});
     if (j.contains("timing")) {
       const json& t = j.at("timing");
       r.timing = PairTiming{stats_from(t.at("candidate")), stats_from(t.at("baseline")),

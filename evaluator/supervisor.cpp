@@ -4,6 +4,9 @@
 
 #include "evaluator/child_process.h"
 #include "evaluator/row_json.h"
+#include "evaluator/worker.h"
+
+extern char** environ;
 
 namespace ks {
 
@@ -21,9 +24,21 @@ WorkerSupervisor::WorkerSupervisor(SupervisorOptions opts) : opts_(std::move(opt
 
 WorkerSupervisor::~WorkerSupervisor() = default;
 
+// The worker's environment: ours without the LLM's key (nothing a candidate runs beside needs it).
+static std::vector<std::string> worker_environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).rfind("KSEARCH_LLM_API_KEY=", 0) != 0) env.emplace_back(*e);
+  return env;
+}
+
 void WorkerSupervisor::start() {
   const auto t0 = Clock::now();
-  child_ = std::make_unique<ChildProcess>(opts_.worker_command);
+  ChildProcess::Options child_opts;
+  child_opts.reply_fd = kWorkerReplyFd;
+  child_opts.env = worker_environment();
+  child_opts.max_line = kMaxReplyBytes;
+  child_ = std::make_unique<ChildProcess>(opts_.worker_command, std::move(child_opts));
   std::string line;
   ChildProcess::Read r = child_->read_line(line, after(opts_.start_s));
   std::string why;
@@ -31,6 +46,8 @@ void WorkerSupervisor::start() {
     why = "did not say hello within " + std::to_string(static_cast<int>(opts_.start_s)) + " s";
   } else if (r == ChildProcess::Read::eof) {
     why = "ended before saying hello (" + child_->exit_status() + ")";
+  } else if (r == ChildProcess::Read::too_long) {
+    why = "said a hello longer than " + std::to_string(kMaxReplyBytes) + " bytes";
   } else {
     try {
       const json hello = json::parse(line).at("hello");
@@ -81,6 +98,21 @@ EvalRow WorkerSupervisor::failed(const RowRequest& req, Status s, const std::str
 
 EvalRow WorkerSupervisor::run(const RowRequest& req) {
   ++stats_.requests;
+  std::string first_error;
+  for (int attempt = 0;; ++attempt) {
+    std::optional<EvalRow> row = attempt_row(req);
+    if (row) return *row;
+    // The worker answered "error": a fault of ksearch itself (the baseline fails, a bad request),
+    // or of the state an earlier candidate left in that process. A fresh worker tells which.
+    child_.reset();
+    if (attempt == 1)
+      throw Error("the worker: " + last_error_ +
+                  (last_error_ == first_error ? " (twice, the second time in a fresh worker)" : ""));
+    first_error = last_error_;
+  }
+}
+
+std::optional<EvalRow> WorkerSupervisor::attempt_row(const RowRequest& req) {
   if (!child_) start();
   const long id = next_id_++;
   if (!child_->write_line(json{{"id", id}, {"op", "run"}, {"request", to_json(req)}}.dump()))
@@ -98,6 +130,9 @@ EvalRow WorkerSupervisor::run(const RowRequest& req) {
                           : "the shape's setup took over " + std::to_string(opts_.setup_s) + " s");
       case ChildProcess::Read::eof:
         return failed(req, Status::crash, "the worker died during the request (" + child_->exit_status() + ")");
+      case ChildProcess::Read::too_long:
+        return failed(req, Status::crash, "the worker's answer exceeded " +
+                                              std::to_string(kMaxReplyBytes) + " bytes");
       case ChildProcess::Read::line:
         break;
     }
@@ -115,15 +150,19 @@ EvalRow WorkerSupervisor::run(const RowRequest& req) {
       deadline = after(opts_.watchdog_s);
       continue;
     }
-    if (msg.contains("error"))
-      throw Error("the worker: " + (msg["error"].is_string() ? msg["error"].get<std::string>() : msg["error"].dump()));
+    if (msg.contains("error")) {
+      last_error_ = msg["error"].is_string() ? msg["error"].get<std::string>() : msg["error"].dump();
+      return std::nullopt;
+    }
     EvalRow row;
     try {
       row = row_from_json(msg.at("row"));
     } catch (const std::exception& e) {
       return failed(req, Status::crash, std::string("the worker broke the protocol: ") + e.what());
     }
-    if (row.status == Status::crash) child_.reset();  // it exits after a crash; reap it
+    // A crash row ends the worker (the context, or state a candidate left, is not to be trusted):
+    // reap it; the next request starts a fresh one.
+    if (row.status == Status::crash) child_.reset();
     return row;
   }
 }

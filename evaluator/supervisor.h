@@ -1,8 +1,11 @@
 #pragma once
 // The supervisor: drives one worker process (evaluator/worker.h) per GPU, with a watchdog on
-// every request. A hang (SIGKILL after the watchdog), a crash, a sticky CUDA error or garbage on
-// the pipe costs that request a timeout or crash row and the worker a restart; never the run.
+// every request. A hang (SIGKILL after the watchdog), a crash, a sticky CUDA error, garbage or an
+// over-long line on the reply pipe costs that request a timeout or crash row and the worker a
+// restart; never the run. A worker's "error" answer is retried once in a fresh worker (an earlier
+// candidate may have left that process in a bad state) before it is a fault of ksearch's own.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,8 @@ class WorkerSupervisor final : public RowRunner {
 
  private:
   void start();
+  // The row, or nullopt when the worker answered "error" (its text in last_error_).
+  std::optional<EvalRow> attempt_row(const RowRequest& req);
   EvalRow failed(const RowRequest& req, Status s, const std::string& why);
 
   SupervisorOptions opts_;
@@ -49,6 +54,7 @@ class WorkerSupervisor final : public RowRunner {
   std::optional<Ceilings> ceilings_;
   SupervisorStats stats_;
   long next_id_ = 1;
+  std::string last_error_;
 };
 
 }  // namespace ks

@@ -4,10 +4,12 @@
 // through KSEARCH_WORKER) is answered ok, with a time that falls as the variant's values grow,
 // after KSEARCH_FAKE_DELAY_MS milliseconds. A source holding the text "fake-worker: wrong" is
 // answered wrong, and one holding "fake-worker: us=N" takes N microseconds (the LLM tests'
-// scripted candidates).
+// scripted candidates). It answers on descriptor 3, as the real worker does; what it prints on
+// stdout (the "noisy" origin: a forged answer) must never be taken for one.
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <cstdlib>
 #include <thread>
@@ -17,7 +19,14 @@
 
 using nlohmann::json;
 
-static void send(const json& j) { std::cout << j.dump() << '\n' << std::flush; }
+static void write_reply(const std::string& text) {
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(3, text.data() + done, text.size() - done);
+    if (n <= 0) std::_Exit(4);
+    done += static_cast<size_t>(n);
+  }
+}
+static void send(const json& j) { write_reply(j.dump() + '\n'); }
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
@@ -35,7 +44,9 @@ int main(int argc, char** argv) {
     const json msg = json::parse(line);
     const json id = msg.at("id");
     if (msg.at("op") == "ceilings") {
-      send({{"id", id}, {"ceilings", {{"bytes_per_s", 3e12}, {"flops_per_s", 7.5e14}}}});
+      // 100x a real GPU's: the scripted times (tens of microseconds) stay above every floor,
+      // which ksearch would otherwise call implausible.
+      send({{"id", id}, {"ceilings", {{"bytes_per_s", 3e14}, {"flops_per_s", 7.5e16}}}});
       continue;
     }
     const json& req = msg.at("request");
@@ -52,9 +63,9 @@ int main(int argc, char** argv) {
     } else if (what == "segfault") {
       std::raise(SIGSEGV);
     } else if (what == "garbage") {
-      std::cout << "this is not json\n" << std::flush;
+      write_reply("this is not json\n");
     } else if (what == "partial") {
-      std::cout << R"({"id": )" << id << R"(, "row": {"shape")" << std::flush;
+      write_reply(R"({"id": )" + id.dump() + R"(, "row": {"shape")");
       return 1;
     } else if (what == "wrong-id") {
       send({{"id", id.get<long>() + 100}, {"row", row}});
@@ -67,6 +78,23 @@ int main(int argc, char** argv) {
       return 3;
     } else if (what == "error") {
       send({{"id", id}, {"error", "the baseline fails (fake)"}});
+    } else if (what.rfind("error-once:", 0) == 0) {
+      // Errors in the first process that sees it (the marker file is created then), not after.
+      if (std::FILE* f = std::fopen(what.substr(11).c_str(), "wx")) {
+        std::fclose(f);
+        send({{"id", id}, {"error", "state left by an earlier candidate (fake)"}});
+      } else {
+        send({{"id", id}, {"row", row}});
+      }
+    } else if (what == "noisy") {
+      // A candidate's printf: a well-formed ok answer on stdout, then the real (wrong) one.
+      json forged = {{"id", id}, {"row", row}};
+      std::cout << forged.dump() << "\n" << forged.dump() << std::endl;
+      row["status"] = "wrong";
+      row["error"] = "computed nothing (fake)";
+      send({{"id", id}, {"row", row}});
+    } else if (what == "huge") {
+      write_reply(std::string(5 << 20, 'x'));
     } else if (req.value("source", "").find("fake-worker: wrong") != std::string::npos) {
       row["status"] = "wrong";
       row["error"] = "max scaled error 3.1 > 0.02 at Y[0, 5] (fake)";

@@ -181,9 +181,17 @@ TEST(Cli, BenchTargetsCoverEverySearchShape) {
 
 TEST(Cli, WorkerWithoutAGpuSaysSoInItsHello) {
   if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present: this test is for machines without one";
-  Outcome r = ksearch("worker --device 0 </dev/null");
+  Outcome r = ksearch("worker --device 0 </dev/null 3>&1");  // its answers go to descriptor 3
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find(R"({"hello":{"error":"no CUDA device)"), std::string::npos) << r.out;
+}
+
+// Started by hand, without the answer pipe its supervisor opens, the worker says so in one line.
+TEST(Cli, WorkerStartedByHandSaysItNeedsItsAnswerPipe) {
+  Outcome r = ksearch("worker --device 0 </dev/null 3>&-");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_NE(r.out.find("descriptor 3"), std::string::npos) << r.out;
 }
 
 }  // namespace
