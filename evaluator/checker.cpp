@@ -31,10 +31,10 @@ CheckOutcome verify_outputs(PlanInstance& inst, InputSet& set, const Task& task)
 }
 
 CheckOutcome check_run(PlanInstance& inst, InputSet& set, size_t set_index, const Task& task,
-                       cudaStream_t stream) {
+                       cudaStream_t stream, InitialContents& contents) {
   inst.reset_guards();
-  inst.scramble_workspace();
-  inst.poison_outputs();
+  inst.scramble_workspace(contents.workspace());
+  inst.poison_outputs(contents.output());
   try {
     inst.enqueue(set_index, stream);
     KS_CUDA(cudaStreamSynchronize(stream));

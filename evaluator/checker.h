@@ -1,11 +1,13 @@
 #pragma once
-// One check of a plan instance on one input set: guards set, workspace scrambled, outputs
-// poisoned with NaN, run, then guards, inputs and every output element verified.
+// One check of a plan instance on one input set: guards set, workspace and outputs given initial
+// contents that vary from call to call (fill.h), run, then guards, inputs and every output
+// element verified.
 #include <cuda_runtime.h>
 
 #include <string>
 
 #include "evaluator/compare.h"
+#include "evaluator/fill.h"
 #include "evaluator/input_set.h"
 #include "evaluator/plan_instance.h"
 #include "evaluator/status.h"
@@ -21,7 +23,7 @@ struct CheckOutcome {
 // Runs the instance on set `set_index` and verifies it. A sticky CUDA error is rethrown (the
 // context is lost); a non-sticky launch error is a launch_error outcome.
 CheckOutcome check_run(PlanInstance& inst, InputSet& set, size_t set_index, const Task& task,
-                       cudaStream_t stream);
+                       cudaStream_t stream, InitialContents& contents);
 
 // Verifies what the instance's last run on `set` left, without running it again.
 CheckOutcome verify_outputs(PlanInstance& inst, InputSet& set, const Task& task);

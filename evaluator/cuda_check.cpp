@@ -2,6 +2,8 @@
 
 namespace ks {
 
+// The errors CUDA 13's driver_types.h documents as leaving the process in an inconsistent state
+// ("the process must be terminated and relaunched"), plus the hardware ones that do the same.
 bool CudaError::sticky() const {
   switch (code) {
     case cudaErrorIllegalAddress:
@@ -13,7 +15,12 @@ bool CudaError::sticky() const {
     case cudaErrorHardwareStackError:
     case cudaErrorAssert:
     case cudaErrorLaunchTimeout:
+    case cudaErrorContained:
+    case cudaErrorTensorMemoryLeak:
+    case cudaErrorExternalDevice:
+    case cudaErrorMpsClientTerminated:
     case cudaErrorECCUncorrectable:
+    case cudaErrorNvlinkUncorrectable:
     case cudaErrorUnknown:
       return true;
     default:

@@ -7,8 +7,11 @@
 #include <cstring>
 #include <list>
 #include <map>
+#include <random>
 
 #include "evaluator/checker.h"
+#include "evaluator/fill.h"
+#include "evaluator/replay_verifier.h"
 #include "evaluator/cuda_handles.h"
 #include "evaluator/input_set.h"
 #include "evaluator/plan_instance.h"
@@ -24,6 +27,9 @@ constexpr size_t kMaxPreparedPlans = 512;  // loaded modules kept for reuse acro
 // rebuilding one (inputs, references, the CPU fp64 samples, the baseline check) takes about a
 // second. Bounded by count and by a quarter of the device's memory.
 constexpr size_t kMaxFixtures = 8;
+// A replay on inputs the candidate has not seen may take this much longer than its timed replays
+// (p90) before the timed ones count as remembered, not computed: generous, since it is one sample.
+constexpr double kFreshSlowdown = 2.0, kFreshSlackUs = 5.0;
 
 // A candidate compiled for one variant and, if that worked, loaded into the device.
 struct Prepared {
@@ -79,7 +85,11 @@ struct EvalEngine::Impl {
   DeviceMemory lt_workspace;
   LtContext lt;
   std::unique_ptr<L2Flusher> flusher;
-  std::unique_ptr<DeviceFingerprint> fingerprint;  // proves inputs unchanged without downloads
+  std::unique_ptr<DeviceFingerprint> fingerprint;  // proves inputs unchanged without downloads,
+                                                   // where they cannot be mapped read-only
+  std::unique_ptr<VerifyKernel> verify_kernel;
+  // Initial contents and the timer's order, from a source no kernel can observe.
+  InitialContents contents{std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)};
   std::optional<Ceilings> ceil;
   std::map<std::string, TaskPlans> task_plans;
   std::map<std::string, std::unique_ptr<Candidate>> candidates;  // by origin and source
@@ -92,7 +102,9 @@ struct EvalEngine::Impl {
     lt_workspace = DeviceMemory(kLtWorkspaceBytes);
     lt = {lt_handle.get(), lt_workspace.get(), kLtWorkspaceBytes};
     flusher = std::make_unique<L2Flusher>(compiler, dev.arch, dev.sms, dev.l2_bytes);
-    fingerprint = std::make_unique<DeviceFingerprint>(compiler, dev.arch, dev.sms);
+    if (!read_only_inputs_supported())
+      fingerprint = std::make_unique<DeviceFingerprint>(compiler, dev.arch, dev.sms);
+    verify_kernel = std::make_unique<VerifyKernel>(compiler, dev.arch, dev.sms);
   }
 
   Prepared prepare(const Candidate& c, const Variant& v) {
@@ -212,7 +224,7 @@ struct EvalEngine::Impl {
     for (size_t i = 0; i < fx->sets.size(); ++i) compute_reference(task, shape, *fx->reference, fx->sets[i], i);
     fx->baseline = std::make_unique<PlanInstance>(*tp.baseline_prep.loaded, task, shape, fx->sets,
                                                   std::nullopt, lt, dev.smem_per_block_optin);
-    if (CheckOutcome b = check_all(task, *fx->baseline, fx->sets, nullptr); b.status != Status::ok)
+    if (CheckOutcome b = check_all(task, *fx->baseline, fx->sets, nullptr, nullptr); b.status != Status::ok)
       throw Error("the baseline " + tp.baseline->origin + " fails on " + task.format_shape(shape) +
                   ": " + std::string(status_name(b.status)) + ": " + b.error);
     // Each evaluation refills one set with fresh inputs after timing: generate them ahead.
@@ -222,18 +234,19 @@ struct EvalEngine::Impl {
   }
 
   // Checks on every set (the first failure decides); set 0 runs twice and its two outputs are
-  // compared bit for bit.
+  // compared bit for bit. Each passing set's outputs are kept for the timer's verification.
   CheckOutcome check_all(const Task& task, PlanInstance& inst, std::vector<InputSet>& sets,
-                         bool* nondeterministic) {
+                         bool* nondeterministic, ReplayVerifier* verifier) {
     CheckOutcome worst;
     for (size_t i = 0; i < sets.size(); ++i) {
-      CheckOutcome o = check_run(inst, sets[i], i, task, stream.get());
+      CheckOutcome o = check_run(inst, sets[i], i, task, stream.get(), contents);
       if (o.status != Status::ok) return o;
       worst.max_scaled = std::max(worst.max_scaled, o.max_scaled);
       worst.rel_l2 = std::max(worst.rel_l2, o.rel_l2);
+      if (verifier) verifier->keep(i, stream.get());
       if (i == 0 && nondeterministic) {
         HostBuffers first = inst.download_outputs();
-        CheckOutcome again = check_run(inst, sets[0], 0, task, stream.get());
+        CheckOutcome again = check_run(inst, sets[0], 0, task, stream.get(), contents);
         if (again.status != Status::ok) return again;
         HostBuffers second = inst.download_outputs();
         for (auto& [name, b] : first) *nondeterministic |= b.bytes != second.at(name).bytes;
@@ -242,22 +255,35 @@ struct EvalEngine::Impl {
     return worst;
   }
 
+  // Before each replay: outputs and workspace get new initial contents.
   TimedSide side(PlanInstance& inst) {
     return {[&inst, this](size_t set) { return inst.graph(set, stream.get()); },
-            [&inst](cudaStream_t s) { inst.poison_outputs(s); }};
+            [&inst, this](cudaStream_t s) {
+              inst.poison_outputs(contents.output(), s);
+              inst.scramble_workspace(contents.workspace(), s);
+            }};
   }
 
   // A candidate that caches results across calls (by buffer address, say) passes the checks;
   // after timing, the last set gets new contents at the same addresses and the captured graph
-  // is replayed once more.
+  // is replayed once more, timed and checked. A replay on unseen inputs far slower than the timed
+  // ones means the timed ones were remembered (by contents, say), not computed: implausible.
   CheckOutcome check_fresh_inputs(const Task& task, const Shape& shape, ShapeFixture& fx,
-                                  PlanInstance& inst, size_t set) {
+                                  PlanInstance& inst, size_t set, const PairTiming& timing) {
     fx.sets[set].refill(task, shape);
     compute_reference(task, shape, *fx.reference, fx.sets[set], set);
-    inst.poison_outputs();
-    KS_CUDA(cudaGraphLaunch(inst.graph(set, stream.get()), stream.get()));
-    KS_CUDA(cudaStreamSynchronize(stream.get()));
-    return verify_outputs(inst, fx.sets[set], task);
+    const double fresh_us = time_one(side(inst), set, *flusher, stream.get());
+    CheckOutcome o = verify_outputs(inst, fx.sets[set], task);
+    const double limit = kFreshSlowdown * timing.candidate.p90_us + kFreshSlackUs;
+    if (o.status == Status::ok && fresh_us > limit) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "a replay on inputs it had not seen took %.1f us, its timed replays %.1f us "
+                    "(median; limit %.1f us): the timed results were remembered, not computed",
+                    fresh_us, timing.candidate.median_us, limit);
+      return {Status::implausible, buf};
+    }
+    return o;
   }
 
   void evaluate(EvalRow& row, const Task& task, const RowRequest& req, const Prepared& p,
@@ -289,16 +315,25 @@ struct EvalEngine::Impl {
       return;
     }
     clock.mark("instance");
-    CheckOutcome o = check_all(task, *inst, fx.sets, &row.nondeterministic);
+    ReplayVerifier verifier(*verify_kernel, *inst, fx.sets.size());
+    CheckOutcome o = check_all(task, *inst, fx.sets, &row.nondeterministic, &verifier);
     clock.mark("check");
     row.status = o.status;
     row.error = o.error;
     row.max_scaled = o.max_scaled;
     row.rel_l2 = o.rel_l2;
     if (o.status != Status::ok || !req.settings.time) return;
+    if (row.nondeterministic) {
+      // Two runs may differ within the tolerance, each of them from the reference.
+      std::vector<const HostBuffers*> refs;
+      for (auto& set : fx.sets) refs.push_back(&set.reference);
+      verifier.use_tolerance(refs, 2 * task.tolerance().max_scaled);
+    }
+    TimedSide candidate = side(*inst);
+    candidate.verify = [&verifier](size_t set, cudaStream_t s) { verifier.enqueue(set, s); };
     try {
-      row.timing = time_pair(side(*inst), side(*fx.baseline), fx.sets.size(), *flusher,
-                             stream.get(), req.settings.timer);
+      row.timing = time_pair(candidate, side(*fx.baseline), fx.sets.size(), *flusher, stream.get(),
+                             req.settings.timer, contents.draw());
     } catch (const CudaError& e) {
       if (e.sticky()) throw;
       (void)cudaGetLastError();
@@ -307,10 +342,17 @@ struct EvalEngine::Impl {
       return;
     }
     clock.mark("time");
+    if (const uint64_t bad = verifier.mismatches()) {
+      row.status = Status::wrong;
+      row.error = "timed replays gave other outputs than the checks of the same inputs: " +
+                  std::to_string(bad) + " elements differ over " + std::to_string(row.timing->replays) +
+                  " replays (" + (row.nondeterministic ? "beyond the tolerance" : "bit for bit") + ")";
+      return;
+    }
     CheckOutcome last = verify_outputs(*inst, fx.sets[row.timing->last_set], task);
     clock.mark("verify_last");
     if (last.status == Status::ok)
-      last = check_fresh_inputs(task, row.shape, fx, *inst, row.timing->last_set);
+      last = check_fresh_inputs(task, row.shape, fx, *inst, row.timing->last_set, *row.timing);
     clock.mark("fresh_inputs");
     if (last.status != Status::ok) {
       row.status = last.status;
@@ -348,7 +390,21 @@ EvalRow EvalEngine::run(const RowRequest& req, const std::function<void()>& on_c
   ShapeFixture& fx = I.fixture_of(*task, req.shape, req.settings);
   clock.mark("fixture");
   if (on_candidate_start) on_candidate_start();
-  I.evaluate(row, *task, req, p, fx, clock);
+  // From here on the candidate runs: whatever fails is its row (a sticky CUDA error is rethrown:
+  // the process must end). Even a non-sticky error may leave state behind, so the row is a crash
+  // and the worker restarts after it.
+  try {
+    I.evaluate(row, *task, req, p, fx, clock);
+  } catch (const CudaError& e) {
+    if (e.sticky()) throw;
+    (void)cudaGetLastError();
+    row.status = Status::crash;
+    row.error = std::string("while the candidate ran: ") + e.what();
+  } catch (const std::exception& e) {
+    (void)cudaGetLastError();
+    row.status = Status::crash;
+    row.error = std::string("while the candidate ran: ") + e.what();
+  }
   clock.print(task->format_shape(req.shape) + " " + format_variant(req.variant));
   return row;
 }

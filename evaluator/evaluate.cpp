@@ -1,5 +1,7 @@
 #include "evaluator/evaluate.h"
 
+#include <cstdio>
+
 #include "evaluator/cuda_check.h"
 
 namespace ks {
@@ -46,6 +48,16 @@ EvalRow evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c
   row.shape = shape;
   row.variant = v;
   row.floor_us = runner.ceilings().floor_us(task.flops(shape), task.min_bytes(shape));
+  if (row.status == Status::ok && row.timing &&
+      row.timing->candidate.median_us < (1 - kFloorNoiseMargin) * row.floor_us) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "median %.2f us is below the roofline floor %.2f us (less the %.0f%% noise margin): "
+                  "physically impossible, so an exploit or a broken floor, and not a result",
+                  row.timing->candidate.median_us, row.floor_us, 100 * kFloorNoiseMargin);
+    row.status = Status::implausible;
+    row.error = buf;
+  }
   return row;
 }
 

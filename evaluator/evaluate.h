@@ -36,8 +36,13 @@ class InProcessRunner final : public RowRunner {
   std::string lost_;  // why the context is gone, once it is
 };
 
+// How far below the roofline floor a median may fall before it is implausible: the floor's own
+// ceilings are medians of measurements.
+constexpr double kFloorNoiseMargin = 0.03;
+
 // One variant on one shape, given its compile result: not_applicable and compile_error rows come
-// without the runner, the rest from it. The row carries the shape's roofline floor.
+// without the runner, the rest from it. The row carries the shape's roofline floor; an ok row
+// whose median is below it (less kFloorNoiseMargin) is implausible.
 EvalRow evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
                          const CompileResult& compiled, const Shape& shape, const EvalSettings& settings);
 

@@ -17,7 +17,8 @@
 
 namespace ks {
 
-uint64_t host_fingerprint(const std::vector<std::byte>& bytes);  // in parallel
+// In parallel. key: DeviceFingerprint::key() (0 in tests of the function itself).
+uint64_t host_fingerprint(const std::vector<std::byte>& bytes, uint64_t key = 0);
 
 class DeviceFingerprint {
  public:
@@ -30,11 +31,13 @@ class DeviceFingerprint {
   };
   // One fingerprint per span, all in one round trip. Synchronizes the stream.
   std::vector<uint64_t> of(const std::vector<Span>& spans, cudaStream_t stream) const;
+  uint64_t key() const { return key_; }  // drawn per instance; host_fingerprint must use it
 
  private:
   DeviceMemory sums_;
   OwnKernel kernel_;
   int blocks_;
+  uint64_t key_;
 };
 
 }  // namespace ks

@@ -9,11 +9,11 @@ namespace ks {
 static uint64_t next_seed(uint64_t seed) { return mix64(seed ^ 0x5EED); }
 
 InputSet::Contents InputSet::generate(const Task& task, const Shape& shape, uint64_t seed,
-                                      InputKind kind, bool fingerprinted) {
+                                      InputKind kind, const DeviceFingerprint* fingerprint) {
   Contents c;
   task.generate_inputs(shape, seed, kind, c.host);
-  if (fingerprinted)
-    for (auto& [name, hb] : c.host) c.fingerprints[name] = host_fingerprint(hb.bytes);
+  if (fingerprint)
+    for (auto& [name, hb] : c.host) c.fingerprints[name] = host_fingerprint(hb.bytes, fingerprint->key());
   return c;
 }
 
@@ -23,18 +23,25 @@ InputSet InputSet::make(const Task& task, const Shape& shape, uint64_t seed, Inp
   s.seed = seed;
   s.kind = kind;
   s.fingerprint = fingerprint;
-  Contents c = generate(task, shape, seed, kind, fingerprint != nullptr);
+  Contents c = generate(task, shape, seed, kind, fingerprint);
   s.host = std::move(c.host);
   s.fingerprints = std::move(c.fingerprints);
   for (auto& [name, hb] : s.host) {
-    auto buf = std::make_unique<GuardedBuffer>(hb.bytes.size());
-    upload(buf->data(), hb.bytes.data(), hb.bytes.size());
+    auto buf = std::make_unique<InputBuffer>(hb.bytes.size());
+    upload(buf->writable(), hb.bytes.data(), hb.bytes.size());
     s.device[name] = std::move(buf);
   }
   return s;
 }
 
+bool InputSet::read_only() const {
+  for (auto& [name, buf] : device)
+    if (!buf->read_only()) return false;
+  return true;
+}
+
 std::string InputSet::first_modified(cudaStream_t stream) const {
+  if (read_only()) return "";
   if (fingerprint) {
     std::vector<DeviceFingerprint::Span> spans;
     for (auto& [name, buf] : device) spans.push_back({buf->data(), buf->bytes()});
@@ -56,7 +63,7 @@ void InputSet::refill(const Task& task, const Shape& shape) {
   const uint64_t next = next_seed(seed);
   Contents fresh = upcoming_.valid() && upcoming_seed_ == next
                        ? upcoming_.get()
-                       : generate(task, shape, next, InputKind::random, fingerprint != nullptr);
+                       : generate(task, shape, next, InputKind::random, fingerprint);
   seed = next;
   kind = InputKind::random;
   host = std::move(fresh.host);
@@ -68,7 +75,7 @@ void InputSet::refill(const Task& task, const Shape& shape) {
 void InputSet::prefetch(const Task& task, const Shape& shape) {
   prefetching_ = true;
   upcoming_seed_ = next_seed(seed);
-  upcoming_ = std::async(std::launch::async, [&task, shape, s = upcoming_seed_, fp = fingerprint != nullptr] {
+  upcoming_ = std::async(std::launch::async, [&task, shape, s = upcoming_seed_, fp = fingerprint] {
     return generate(task, shape, s, InputKind::random, fp);
   });
 }
@@ -76,7 +83,7 @@ void InputSet::prefetch(const Task& task, const Shape& shape) {
 void InputSet::restore() {
   for (auto& [name, buf] : device) {
     buf->fill_guards();
-    upload(buf->data(), host.at(name).bytes.data(), buf->bytes());
+    upload(buf->writable(), host.at(name).bytes.data(), buf->bytes());
   }
 }
 

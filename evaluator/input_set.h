@@ -1,7 +1,7 @@
 #pragma once
-// One set of inputs for one shape: generated on the host from a seed, uploaded into guarded
-// device buffers, kept on the host (with each input's fingerprint) to prove later that no
-// candidate changed them.
+// One set of inputs for one shape: generated on the host from a seed, uploaded into device
+// buffers that plans can only read (input_buffer.h), kept on the host. Where the device cannot
+// map them read-only, each input's fingerprint proves later that no candidate changed it.
 #include <cstdint>
 #include <future>
 #include <map>
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "evaluator/fingerprint.h"
-#include "evaluator/guarded_buffer.h"
+#include "evaluator/input_buffer.h"
 #include "tasks/task.h"
 
 namespace ks {
@@ -19,13 +19,15 @@ struct InputSet {
   InputKind kind = InputKind::random;
   HostBuffers host;
   std::map<std::string, uint64_t> fingerprints;  // of host's buffers
-  std::map<std::string, std::unique_ptr<GuardedBuffer>> device;
+  std::map<std::string, std::unique_ptr<InputBuffer>> device;
   HostBuffers reference;  // the GPU reference plan's outputs on these inputs (f32)
   // Compares fingerprints on the device when set; else downloads every input.
   const DeviceFingerprint* fingerprint = nullptr;
 
   static InputSet make(const Task& task, const Shape& shape, uint64_t seed, InputKind kind,
                        const DeviceFingerprint* fingerprint = nullptr);
+  // Read-only for plans: nothing they run can change the inputs, so nothing needs checking.
+  bool read_only() const;
   // Name of the first input whose bytes differ from what was uploaded, or "".
   std::string first_modified(cudaStream_t stream = nullptr) const;
   // Name of the first input whose guard zones were written, or "".
@@ -42,7 +44,8 @@ struct InputSet {
     HostBuffers host;
     std::map<std::string, uint64_t> fingerprints;
   };
-  static Contents generate(const Task& task, const Shape& shape, uint64_t seed, InputKind kind, bool fingerprinted);
+  static Contents generate(const Task& task, const Shape& shape, uint64_t seed, InputKind kind,
+                           const DeviceFingerprint* fingerprint);
   std::future<Contents> upcoming_;
   uint64_t upcoming_seed_ = 0;
   bool prefetching_ = false;

@@ -56,12 +56,21 @@ cudaGraphExec_t PlanInstance::graph(size_t set, cudaStream_t s) {
   return graphs_[set].get();
 }
 
-void PlanInstance::poison_outputs(cudaStream_t s) {
-  for (auto& [_, b] : outputs_) b->fill(0xFF, s);
+void PlanInstance::poison_outputs(unsigned char byte, cudaStream_t s) {
+  for (auto& [_, b] : outputs_) b->fill(byte, s);
 }
 
-void PlanInstance::scramble_workspace() {
-  for (auto& [_, b] : workspace_) b->fill(0xFF);
+void PlanInstance::scramble_workspace(unsigned char byte, cudaStream_t s) {
+  for (auto& [_, b] : workspace_) b->fill(byte, s);
+}
+
+std::vector<PlanInstance::OutputView> PlanInstance::output_views() const {
+  std::vector<OutputView> r;
+  for (auto& [name, b] : outputs_) {
+    const HostBuffer& shape = output_shapes_.at(name);
+    r.push_back({name, b->data(), shape.dtype, shape.count(), shape.dims.empty() ? 1 : shape.dims.back()});
+  }
+  return r;
 }
 
 void PlanInstance::reset_guards() {

@@ -23,11 +23,22 @@ class PlanInstance {
   void enqueue(size_t set, cudaStream_t s) const { bound_.at(set).enqueue(s); }
   cudaGraphExec_t graph(size_t set, cudaStream_t s);  // captured on first use
 
-  void poison_outputs(cudaStream_t s = nullptr);  // 0xFF bytes: NaN in bf16, f16 and f32
-  void scramble_workspace();  // 0xFF bytes: a plan must write its workspace before reading it
+  // Every byte of the outputs (workspace) set to `byte`: 0xFF is NaN in bf16, f16 and f32; the
+  // checker and the timer vary it from call to call (fill.h), so no plan can rely on it.
+  void poison_outputs(unsigned char byte = 0xFF, cudaStream_t s = nullptr);
+  void scramble_workspace(unsigned char byte = 0xFF, cudaStream_t s = nullptr);
   void reset_guards();
   HostBuffers download_outputs() const;
   std::string first_broken_guard() const;  // output or workspace name, or ""
+
+  struct OutputView {
+    std::string name;
+    const void* data;
+    DType dtype;
+    size_t count;  // elements
+    int64_t row;   // elements in the last dimension
+  };
+  std::vector<OutputView> output_views() const;
 
  private:
   std::map<std::string, std::unique_ptr<GuardedBuffer>> outputs_, workspace_;

@@ -15,6 +15,7 @@ enum class Status {
   timeout,
   guard_violation,
   input_modified,
+  implausible,  // faster than the roofline floor allows, or than it is on inputs it has not seen
 };
 
 constexpr std::string_view status_name(Status s) {
@@ -28,6 +29,7 @@ constexpr std::string_view status_name(Status s) {
     case Status::timeout: return "timeout";
     case Status::guard_violation: return "guard_violation";
     case Status::input_modified: return "input_modified";
+    case Status::implausible: return "implausible";
   }
   return "?";
 }
@@ -35,7 +37,7 @@ constexpr std::string_view status_name(Status s) {
 constexpr std::optional<Status> parse_status(std::string_view name) {
   for (Status s : {Status::ok, Status::not_applicable, Status::compile_error, Status::launch_error,
                    Status::wrong, Status::crash, Status::timeout, Status::guard_violation,
-                   Status::input_modified})
+                   Status::input_modified, Status::implausible})
     if (status_name(s) == name) return s;
   return std::nullopt;
 }

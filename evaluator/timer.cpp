@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 
 namespace ks {
 
@@ -54,7 +55,8 @@ void L2Flusher::enqueue(cudaStream_t s) const {
 }
 
 PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size_t sets,
-                     const L2Flusher& flush, cudaStream_t stream, const TimerOptions& opt) {
+                     const L2Flusher& flush, cudaStream_t stream, const TimerOptions& opt,
+                     uint64_t rng_seed) {
   // Events are recorded in batches and read after one synchronize, so the host stays ahead of
   // the GPU and each replay starts as soon as its flush ends.
   constexpr int kBatch = 16;
@@ -63,6 +65,7 @@ PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size
     starts.push_back(make_event());
     stops.push_back(make_event());
   }
+  std::mt19937_64 rng(rng_seed);
   const TimedSide* sides[2] = {&candidate, &baseline};
   auto replay = [&](const TimedSide& side, size_t set, cudaEvent_t start, cudaEvent_t stop) {
     side.poison(stream);
@@ -70,10 +73,13 @@ PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size
     if (start) KS_CUDA(cudaEventRecord(start, stream));
     KS_CUDA(cudaGraphLaunch(side.graph(set), stream));
     if (stop) KS_CUDA(cudaEventRecord(stop, stream));
+    if (side.verify) side.verify(set, stream);
   };
+  auto any_set = [&] { return static_cast<size_t>(rng() % sets); };
 
-  for (int i = 0; i < opt.warmup; ++i)
-    for (auto* side : sides) replay(*side, static_cast<size_t>(i) % sets, nullptr, nullptr);
+  const int warmups = opt.warmup + static_cast<int>(rng() % 4);
+  for (int i = 0; i < warmups; ++i)
+    for (auto* side : sides) replay(*side, any_set(), nullptr, nullptr);
   KS_CUDA(cudaStreamSynchronize(stream));
 
   std::vector<double> cand, base;
@@ -82,9 +88,12 @@ PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size
   int done = 0;
   while (done < opt.max_replays) {
     for (int b = 0; b < kBatch; ++b) {
-      size_t set = static_cast<size_t>(done + b) % sets;
-      for (int s = 0; s < 2; ++s)
+      const size_t set = any_set();
+      const int first = static_cast<int>(rng() % 2);
+      for (int k = 0; k < 2; ++k) {
+        const int s = first ^ k;
         replay(*sides[s], set, starts[2 * b + s].get(), stops[2 * b + s].get());
+      }
       r.last_set = set;
     }
     KS_CUDA(cudaStreamSynchronize(stream));
@@ -106,6 +115,19 @@ PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size
   r.speedup = TimeStats::of(ratios).median_us;
   r.replays = static_cast<int>(cand.size());
   return r;
+}
+
+double time_one(const TimedSide& side, size_t set, const L2Flusher& flush, cudaStream_t stream) {
+  Event start = make_event(), stop = make_event();
+  side.poison(stream);
+  flush.enqueue(stream);
+  KS_CUDA(cudaEventRecord(start.get(), stream));
+  KS_CUDA(cudaGraphLaunch(side.graph(set), stream));
+  KS_CUDA(cudaEventRecord(stop.get(), stream));
+  KS_CUDA(cudaStreamSynchronize(stream));
+  float ms = 0;
+  KS_CUDA(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+  return ms * 1e3;
 }
 
 }  // namespace ks

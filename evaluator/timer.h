@@ -1,9 +1,13 @@
 #pragma once
-// Times a candidate against the baseline: CUDA graphs replayed in turn (A B A B ...), the L2
-// flushed and the outputs poisoned before each replay (outside the timed region), input sets
-// rotated, CUDA events around each replay, medians of at least min_replays and min_seconds.
+// Times a candidate against the baseline: CUDA graphs replayed in pairs, the L2 flushed and the
+// outputs and workspace given new contents before each replay and the candidate's output verified
+// after it (outside the timed region), CUDA events around each replay, medians of at least
+// min_replays and min_seconds. Nothing a kernel can observe tells it which call is timed: the
+// number of warm-ups, the order within each pair and the input set of each pair are drawn at
+// random, and every timed replay is verified.
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -33,10 +37,12 @@ struct PairTiming {
   size_t last_set = 0; // the input set of the candidate's last timed replay
 };
 
-// What one side needs: its graph for input set i, and a call that poisons its outputs.
+// What one side needs: its graph for input set i, a call that gives its outputs and workspace
+// new contents before a replay, and (optionally) one that verifies a replay's outputs after it.
 struct TimedSide {
   std::function<cudaGraphExec_t(size_t set)> graph;
   std::function<void(cudaStream_t)> poison;
+  std::function<void(size_t set, cudaStream_t)> verify = {};
 };
 
 // Empties the L2 of anything a replay could reuse by reading a buffer of twice its size. Reading,
@@ -59,7 +65,12 @@ class L2Flusher {
   int blocks_ = 0;
 };
 
+// rng_seed: where the random order comes from (the engine draws it from std::random_device).
 PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size_t sets,
-                     const L2Flusher& flush, cudaStream_t stream, const TimerOptions& opt = {});
+                     const L2Flusher& flush, cudaStream_t stream, const TimerOptions& opt,
+                     uint64_t rng_seed);
+
+// One replay of one side, flushed and poisoned first, timed with events: microseconds.
+double time_one(const TimedSide& side, size_t set, const L2Flusher& flush, cudaStream_t stream);
 
 }  // namespace ks

@@ -6,7 +6,10 @@
 # table per task;
 # `gpu-check.sh search [MINUTES] [TASK...]` runs a search per task (default 5 minutes of
 # rmsnorm_linear) into one archive and prints its throughput and per-shape table;
-# `gpu-check.sh results [MINUTES]` searches every task MINUTES (default 3) and then benches; `gpu-check.sh bench [DB]` runs `ksearch bench` over
+# `gpu-check.sh results [MINUTES]` searches every task MINUTES (default 3) and then benches;
+# `gpu-check.sh throughput [MINUTES] [KSEARCH...]` runs the same rmsnorm_linear search (default 3
+# minutes, seed 1) with each ksearch binary given (default ./build/ksearch), one after the other,
+# and prints evaluations per second for each (what a change to the evaluator costs); `gpu-check.sh bench [DB]` runs `ksearch bench` over
 # the archive DB (default: the search's, else the seeds alone) and prints the results table; no
 # argument runs tests and evals. Logs: gpu-tests.log, summary.txt, evals.tgz (every eval's table
 # and JSON), search.db, search-TASK.jsonl, search.txt, bench.txt, bench.json in $OUT, or in
@@ -72,6 +75,25 @@ if [ "$what" = search ]; then
   cat "$out/search.txt"
   rm -f "$out/search.db-wal" "$out/search.db-shm"
   [ -n "${bench_after:-}" ] && what=bench && set -- bench
+fi
+if [ "$what" = throughput ]; then
+  minutes="${2:-3}"
+  bins=("${@:3}")
+  [ ${#bins[@]} -eq 0 ] && bins=("$ks")
+  echo "| ksearch | evaluations | seconds | per second | statuses |" >"$out/throughput.txt"
+  echo "|---|---|---|---|---|" >>"$out/throughput.txt"
+  i=0
+  for bin in "${bins[@]}"; do
+    i=$((i + 1))
+    "$bin" run --task rmsnorm_linear --minutes "$minutes" --seed 1 --db "$work/throughput-$i.db" \
+      >"$out/throughput-$i.log" 2>&1
+    line=$(grep -E "[0-9]+ evaluations in [0-9.]+ s" "$out/throughput-$i.log" | tail -1)
+    n=$(sed -E 's/.* ([0-9]+) evaluations in ([0-9.]+) s.*/\1/' <<<"$line")
+    sec=$(sed -E 's/.* ([0-9]+) evaluations in ([0-9.]+) s.*/\2/' <<<"$line")
+    statuses=$(grep -E "^other outcomes" "$out/throughput-$i.log" | tail -1 | sed 's/other outcomes this session: //')
+    echo "| $bin | $n | $sec | $(python3 -c "print(f'{$n / $sec:.2f}')" 2>/dev/null) | ${statuses:-all ok} |" >>"$out/throughput.txt"
+  done
+  cat "$out/throughput.txt"
 fi
 if [ "$what" = bench ]; then
   db="${2:-$out/search.db}"

@@ -20,7 +20,7 @@ TEST(GpuFingerprint, DeviceMatchesHostAndSeesOneChangedByte) {
     for (auto& b : host) b = static_cast<std::byte>(rng());
     DeviceMemory mem(n);
     upload(mem.get(), host.data(), n);
-    const uint64_t want = host_fingerprint(host);
+    const uint64_t want = host_fingerprint(host, fp.key());
     EXPECT_EQ(fp.of({{mem.get(), n}}, nullptr).at(0), want) << n << " bytes";
     for (size_t at : {size_t{0}, n / 2, n - 1}) {
       std::byte flipped = host[at] ^ std::byte{0x10};

@@ -5,6 +5,9 @@
 #include <chrono>
 #include <iostream>
 
+#include <cstdlib>
+
+#include "evaluator/input_buffer.h"
 #include "evaluator/supervisor.h"
 #include "gpu/gpu_test.h"
 #include "tasks/paths.h"
@@ -16,11 +19,23 @@ struct Expected {
   const char* file;
   Status status;
   bool nondeterministic = false;
+  bool prints = false;  // the row carries what the candidate printed
 };
+
+// Inputs are mapped read-only where the device allows it (input_buffer.h): a write into one then
+// faults (crash); elsewhere the keyed fingerprint sees it (input_modified).
+Status input_write() { return read_only_inputs_supported() ? Status::crash : Status::input_modified; }
 
 const Expected kFixtures[] = {
     {"writes_past_output.cu", Status::guard_violation},
-    {"writes_into_input.cu", Status::input_modified},
+    {"writes_into_input.cu", input_write()},
+    {"keeps_the_fingerprint.cu", input_write()},
+    {"prints_a_forged_answer.cu", Status::wrong, false, true},
+    {"prints_a_worker_error.cu", Status::ok, false, true},
+    {"skips_work_when_timed.cu", Status::wrong},
+    {"relies_on_nan_outputs.cu", Status::wrong},
+    {"faults_then_gemm.cu", Status::crash},
+    {"memoizes_by_contents.cu", Status::implausible},
     {"leaves_output_unwritten.cu", Status::wrong},
     {"caches_across_calls.cu", Status::wrong},
     {"memoizes_by_address.cu", Status::wrong},
@@ -62,17 +77,39 @@ TEST(GpuHacks, EachCaughtWithItsStatusAndTheRunGoesOn) {
                 std::string(status_name(want.status)).c_str(), rows[0].error.c_str());
     EXPECT_EQ(status_name(rows[0].status), status_name(want.status)) << want.file << ": " << rows[0].error;
     EXPECT_EQ(rows[0].nondeterministic, want.nondeterministic) << want.file;
+    EXPECT_EQ(rows[0].output_bytes > 0, want.prints) << want.file << ": " << rows[0].output.substr(0, 200);
+  }
+  if (read_only_inputs_supported()) {  // a write and its undoing, both inside one run
+    Candidate c = load_candidate((project_root() / "tests/fixtures/writes_and_restores_input.cu").string());
+    auto rows = evaluate_candidate(sup, compiler, c, {default_variant(c.plan.params)}, shapes, quick_settings());
+    EXPECT_EQ(status_name(rows.at(0).status), "crash") << rows[0].error;
   }
   // The run goes on: a correct seed, after a hang and a crash, in the same supervisor.
   Candidate seed = load_candidate((project_root() / "seeds/rmsnorm_linear/gemv_fused.cu").string());
   for (auto& r : evaluate_candidate(sup, compiler, seed, spread_variants(seed.plan.params, 6), shapes,
                                     quick_settings()))
     EXPECT_EQ(r.status, Status::ok) << format_variant(r.variant) << ": " << r.error;
-  EXPECT_GE(sup.stats().restarts, 2);  // after the hang and after the crash
+  EXPECT_GE(sup.stats().restarts, 3);  // after the hang, the crash and the fault before a gemm
   for (double s : sup.stats().start_seconds) std::cout << "[ worker start ] " << s << " s\n";
   // After each restart the worker rebuilds the shape's inputs, references and baseline check.
   for (double s : sup.stats().setup_seconds)
     if (s > 0.05) std::cout << "[ worker start ] shape setup " << s << " s\n";
+}
+
+// Without read-only inputs (forced), a write into an input is still caught, by the keyed
+// fingerprint, and a rewrite crafted to keep an unkeyed one too.
+TEST(GpuHacks, InputWritesAreCaughtWithoutReadOnlyInputsToo) {
+  KS_REQUIRE_GPU();
+  Compiler compiler(Compiler::default_options());
+  ::setenv("KSEARCH_NO_READONLY_INPUTS", "1", 1);  // the worker inherits it
+  WorkerSupervisor sup(worker_options());
+  ::unsetenv("KSEARCH_NO_READONLY_INPUTS");
+  const std::vector<Shape> shapes = {find_task("rmsnorm_linear")->parse_shape("3,2048,5632")};
+  for (const char* file : {"writes_into_input.cu", "keeps_the_fingerprint.cu"}) {
+    Candidate c = load_candidate((project_root() / "tests" / "fixtures" / file).string());
+    auto rows = evaluate_candidate(sup, compiler, c, {default_variant(c.plan.params)}, shapes, quick_settings());
+    EXPECT_EQ(status_name(rows.at(0).status), "input_modified") << file << ": " << rows[0].error;
+  }
 }
 
 // The worker's cost: the same evaluations in process and through the worker, on one shape whose
