@@ -186,5 +186,26 @@ TEST(Cli, WorkerWithoutAGpuSaysSoInItsHello) {
   EXPECT_NE(r.out.find(R"({"hello":{"error":"no CUDA device)"), std::string::npos) << r.out;
 }
 
+
+// The `applies` of a million terms that once killed `ksearch compile` with SIGSEGV: now one line
+// and exit code 2; one just under the 64 KiB limit parses, and the candidate compiles.
+TEST(Cli, HugeAppliesIsOneLineNotASignal) {
+  auto candidate = [](int terms) {
+    std::string chain = "M";
+    for (int i = 1; i < terms; ++i) chain += "+M";
+    return "/* ksearch\n{ \"task\": \"rmsnorm_linear\", \"name\": \"chain\", \"applies\": \"" +
+           chain + " > 0\",\n  \"steps\": [ { \"kernel\": \"k\", \"grid\": [1], \"block\": [32], "
+           "\"args\": [] } ] }\n*/\nextern \"C\" __global__ void k() {}\n";
+  };
+  Outcome r = ksearch("compile " + temp_file("million.cu", candidate(1000000)) + " --arch sm_80");
+  EXPECT_EQ(r.code, 2) << r.out.substr(0, 500);
+  EXPECT_EQ(lines(r.out), 1) << r.out.substr(0, 500);
+  EXPECT_NE(r.out.find("plan.applies: expression is 2000003 bytes long, more than the 65536 allowed"),
+            std::string::npos)
+      << r.out.substr(0, 500);
+  r = ksearch("compile " + temp_file("long.cu", candidate(30000)) + " --arch sm_80");
+  EXPECT_EQ(r.code, 0) << r.out.substr(0, 2000);
+}
+
 }  // namespace
 }  // namespace ks
