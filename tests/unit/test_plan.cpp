@@ -667,5 +667,31 @@ TEST(PlanHostile, HugeExpressionIsOneLineNamingTheField) {
   EXPECT_THROW(validate_plan(parse_candidate(wrap(j), "cand.cu").plan, FakeTask()), PlanError);
 }
 
+// Workspace sizes are checked before anything is allocated (evaluator/plan_instance.cpp passes the
+// device's free memory as the limit): absurd sizes are a PlanError, a launch_error, not an attempt.
+TEST(PlanHostile, WorkspaceSizesAreCheckedBeforeAllocation) {
+  const Env env{{"M", 16}, {"K", 4096}};
+  const size_t limit = size_t{80} << 30;
+  auto error_of = [&](const std::string& text) {
+    try {
+      workspace_bytes("rinv", Expr::parse(text, "plan.workspace.rinv"), env, limit);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(workspace_bytes("rinv", Expr::parse("M * 4"), env, limit), 64u);
+  EXPECT_EQ(workspace_bytes("rinv", Expr::parse("0"), env, limit), 0u);
+  EXPECT_EQ(workspace_bytes("rinv", Expr::parse("85899345920"), env, limit), limit);
+  EXPECT_EQ(error_of("4611686018427387904"),
+            "plan.workspace.rinv: 4611686018427387904 bytes, more than the 85899345920 bytes of "
+            "device memory free");
+  EXPECT_EQ(error_of("85899345921"),
+            "plan.workspace.rinv: 85899345921 bytes, more than the 85899345920 bytes of device "
+            "memory free");
+  EXPECT_EQ(error_of("M - 17"), "plan.workspace.rinv: -1 bytes, a negative size");
+  EXPECT_TRUE(has(error_of("M * 4611686018427387904"), "int64 overflow in '*'")) << error_of("M * 4611686018427387904");
+}
+
 }  // namespace
 }  // namespace ks
