@@ -187,6 +187,30 @@ TEST(Cli, WorkerWithoutAGpuSaysSoInItsHello) {
 }
 
 
+// A shape past what kernels can take is refused in one line naming the symbol or buffer, before
+// any GPU is touched: CI has none, so reaching the device would print its "no CUDA device" instead.
+TEST(Cli, OversizedShapeIsOneLineBeforeTheGpu) {
+  const std::string seed = root() + "/seeds/rmsnorm_linear/baseline.cu";
+  const std::string db = temp_file("oversized.db", "");
+  std::filesystem::remove(db);
+  const struct {
+    std::string args, says;
+  } cases[] = {
+      {"eval " + seed + " --shape 3000000000,4096,4096", "M=3000000000 is more than a kernel's int argument holds"},
+      {"eval " + seed + " --shape 2147483647,2147483640,8", "buffer X has 4611685999100035080 elements"},
+      {"run --task rmsnorm_linear --db " + db + " --shape 4294967297,4096,4096", "M=4294967297 is more than"},
+      {"run --task rmsnorm_linear --db " + db + " --shape M=8,K=2147483640,N=2147483647",
+       "buffer W has 4611685999100035080 elements"},
+  };
+  for (auto& c : cases) {
+    Outcome r = ksearch(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
+    EXPECT_EQ(lines(r.out), 1) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.says), std::string::npos) << c.args << "\n" << r.out;
+  }
+  std::filesystem::remove(db);
+}
+
 // The `applies` of a million terms that once killed `ksearch compile` with SIGSEGV: now one line
 // and exit code 2; one just under the 64 KiB limit parses, and the candidate compiles.
 TEST(Cli, HugeAppliesIsOneLineNotASignal) {
