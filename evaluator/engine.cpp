@@ -198,8 +198,7 @@ struct EvalEngine::Impl {
     // Inputs per set, the f32 reference's and the baseline's outputs and workspace: about.
     size_t in_bytes = 0, out_bytes = 0;
     for (auto& b : task.buffers()) {
-      size_t n = 1;
-      for (int64_t d : task.dims_of(b, shape)) n *= static_cast<size_t>(d);
+      const size_t n = static_cast<size_t>(task.elements_of(b, shape));  // checked: no overflow
       (b.role == Role::in ? in_bytes : out_bytes) += n * 4;
     }
     const size_t bytes = static_cast<size_t>(s.input_sets) * (in_bytes + out_bytes) + 2 * out_bytes;

@@ -9,6 +9,7 @@ namespace ks {
 void check_shape(const Task& task, const Shape& shape) {
   for (auto& sym : task.size_symbols())
     if (!shape.count(sym)) throw Error(task.name() + ": shape has no size " + sym);
+  task.check_fits(shape);  // sizes kernels can take, buffers whose byte counts fit int64
   Env env(shape.begin(), shape.end());
   for (auto& c : task.constraints())
     if (Expr::parse(c, task.name() + " constraint").eval(env) == 0)

@@ -1,5 +1,8 @@
 // Plan expressions: a recursive-descent parser into a small AST, evaluated many times (once per
 // shape and variant). Every error names the column, so a user (or the LLM) can find the mistake.
+// Plans are hostile input: the text is bounded in length, nesting in depth, runs of binary
+// operators are read in loops, and every arithmetic overflow is an ExprError, so no expression
+// can crash the process.
 #include "evaluator/expr.h"
 
 #include <algorithm>
@@ -12,25 +15,76 @@ enum class Op {
   literal, name, neg, plus_sign,                 // leaves and unary
   add, sub, mul, div, mod,                        // arithmetic
   lt, le, gt, ge, eq, ne, land, lor,              // comparisons and logic
-  cdiv, min, max                                  // calls
+  cdiv, min, max,                                 // calls
+  chain                                           // a run of one precedence level's operators
 };
 
+// A binary operator inside a chain, and the column where it starts.
+struct ChainOp {
+  Op op;
+  int column;
+};
+
+// "a + b - c" is one chain node (operands a, b, c; ops +, -), evaluated left to right, not a
+// left-deep tree of binary nodes: a hostile "M+M+...+M" would make that tree as deep as it is
+// long, and evaluating, printing or even destroying it would recurse that deep and overflow the
+// stack. So the tree is only as deep as the nesting (parentheses, unary signs, calls), which the
+// parser bounds: at most kMaxDepth nesting levels, each adding at most 7 nodes (6 chain levels
+// and the unary or call), so eval, names() and to_cpp() may recurse.
 struct Expr::Node {
   Op op;
   int column;  // 1-based, where the operator (or the leaf) starts
   int64_t value = 0;
   std::string name;
-  std::shared_ptr<const Node> lhs, rhs;  // unary nodes use lhs only
+  std::shared_ptr<const Node> lhs, rhs;  // unary nodes use lhs only; calls both
+  std::vector<std::shared_ptr<const Node>> operands;  // Op::chain: 2 or more
+  std::vector<ChainOp> ops;                           // Op::chain: operands.size() - 1
 };
 
 namespace {
 
 using NodePtr = std::shared_ptr<const Expr::Node>;
 
+// Longest text an expression may have. Plans' expressions are a few dozen bytes; the bound keeps
+// a hostile one from costing time and memory out of all proportion (and every error message
+// short, as they quote the text).
+constexpr size_t kMaxTextBytes = 64 * 1024;
+// Longest text an error quotes whole; a longer one is quoted around the column.
+constexpr size_t kMaxQuoted = 160;
+
+// The text as an error quotes it: all of it when short, else the 120 bytes around the column
+// with "..." where it was cut; control characters (a JSON string may hold newlines) as spaces, so
+// the message stays one line.
+std::string quoted(std::string_view text, int column) {
+  std::string out;
+  if (text.size() <= kMaxQuoted) {
+    out = text;
+  } else {
+    const size_t at = static_cast<size_t>(std::max(column, 1)) - 1;
+    const size_t begin = at > 60 ? at - 60 : 0, end = std::min(text.size(), at + 60);
+    out = (begin > 0 ? "..." : "") + std::string(text.substr(begin, end - begin)) +
+          (end < text.size() ? "..." : "");
+  }
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  return out;
+}
+
 [[noreturn]] void fail(std::string_view context, const std::string& problem, int column,
                        std::string_view text) {
-  throw ExprError(std::string(context) + ": " + problem + " at column " + std::to_string(column) +
-                  " in '" + std::string(text) + "'");
+  std::string message = std::string(context) + ": " + problem + " at column " +
+                        std::to_string(column) + " in '" + quoted(text, column) + "'";
+  for (char& c : message)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  throw ExprError(message);
+}
+
+// One character of the text as a message shows it: itself, or \xNN when it would not print.
+std::string shown(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (u >= 0x20 && u < 0x7f) return std::string(1, c);
+  const char* hex = "0123456789abcdef";
+  return std::string("\\x") + hex[u >> 4] + hex[u & 15];
 }
 
 bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
@@ -51,16 +105,21 @@ class Parser {
   Parser(std::string_view text, std::string_view context) : text_(text), context_(context) {}
 
   NodePtr parse_all() {
+    if (text_.size() > kMaxTextBytes)
+      error_at("expression is " + std::to_string(text_.size()) + " bytes long, more than the " +
+                   std::to_string(kMaxTextBytes) + " allowed",
+               kMaxTextBytes);
     NodePtr root = parse_or();
     skip_space();
     if (pos_ < text_.size()) {
       if (text_[pos_] == ')') error("unbalanced ')'");
-      error("unexpected '" + std::string(1, text_[pos_]) + "' after the expression");
+      error("unexpected '" + shown(text_[pos_]) + "' after the expression");
     }
     return root;
   }
 
  private:
+  // Parentheses, unary signs and call arguments nest at most this deep (real plans: a handful).
   static constexpr int kMaxDepth = 200;
   std::string_view text_, context_;
   size_t pos_ = 0;
@@ -88,22 +147,29 @@ class Parser {
     return true;
   }
 
-  // Left-associative binary level: next (op next)*.
+  // Left-associative binary level: next (op next)*, read in a loop into one chain node (see
+  // Expr::Node), however long the run.
   template <class Next>
   NodePtr binary(Next next, std::initializer_list<std::pair<std::string_view, Op>> ops) {
-    NodePtr lhs = (this->*next)();
+    NodePtr first = (this->*next)();
+    std::shared_ptr<Expr::Node> chain;
     for (;;) {
       skip_space();
       size_t at = pos_;
       bool matched = false;
       for (auto [spelling, op] : ops) {
         if (accept(spelling)) {
-          lhs = make(op, static_cast<int>(at) + 1, lhs, (this->*next)());
+          if (!chain) {
+            chain = make(Op::chain, first->column);
+            chain->operands.push_back(std::move(first));
+          }
+          chain->ops.push_back({op, static_cast<int>(at) + 1});
+          chain->operands.push_back((this->*next)());
           matched = true;
           break;
         }
       }
-      if (!matched) return lhs;
+      if (!matched) return chain ? NodePtr(chain) : first;
     }
   }
 
@@ -125,7 +191,9 @@ class Parser {
 
   NodePtr parse_unary() {
     // Every recursion passes here; a bound keeps a hostile "((((..." from exhausting the stack.
-    if (++depth_ > kMaxDepth) error("expression nested too deeply");
+    if (++depth_ > kMaxDepth)
+      error("expression nested too deeply: deeper than " + std::to_string(kMaxDepth) +
+            " levels of parentheses, unary signs and calls");
     struct Leave { int& d; ~Leave() { --d; } } leave{depth_};
     skip_space();
     size_t at = pos_;
@@ -156,13 +224,13 @@ class Parser {
       return inner;
     }
     if (c == ')') error("unexpected ')'");
-    error("unexpected character '" + std::string(1, c) + "'");
+    error("unexpected character '" + shown(c) + "'");
   }
 
   [[noreturn]] void expect_failed(const std::string& what) {
     skip_space();
     if (pos_ >= text_.size()) error("expected " + what + " but the text ended");
-    error("expected " + what + " but found '" + std::string(1, text_[pos_]) + "'");
+    error("expected " + what + " but found '" + shown(text_[pos_]) + "'");
   }
 
   NodePtr parse_literal() {
@@ -177,7 +245,7 @@ class Parser {
     }
     // "12abc" is a typo, not "12" followed by a name.
     if (pos_ < text_.size() && is_name_char(text_[pos_]))
-      error("unexpected character '" + std::string(1, text_[pos_]) + "' in a number");
+      error("unexpected character '" + shown(text_[pos_]) + "' in a number");
     auto n = make(Op::literal, static_cast<int>(at) + 1);
     n->value = value;
     return n;
@@ -208,37 +276,66 @@ class Evaluator {
       case Op::literal: return n.value;
       case Op::name: {
         auto it = env_.find(n.name);
-        if (it == env_.end()) error(n, "unknown name '" + n.name + "'");
+        if (it == env_.end()) error(n.column, "unknown name '" + n.name + "'");
         return it->second;
       }
       case Op::neg: {
         int64_t r;
-        if (__builtin_sub_overflow(int64_t{0}, eval(*n.lhs), &r)) error(n, "int64 overflow in '-'");
+        if (__builtin_sub_overflow(int64_t{0}, eval(*n.lhs), &r))
+          error(n.column, "int64 overflow in '-'");
         return r;
       }
       case Op::plus_sign: return eval(*n.lhs);
-      // && and || short-circuit as in C, so "N > 0 && K / N > 1" is safe at N = 0.
-      case Op::land: return eval(*n.lhs) != 0 && eval(*n.rhs) != 0;
-      case Op::lor: return eval(*n.lhs) != 0 || eval(*n.rhs) != 0;
+      case Op::chain: return chain(n);
+      case Op::cdiv:
+      case Op::min:
+      case Op::max: return apply(n.op, eval(*n.lhs), eval(*n.rhs), n.column);
       default: break;
     }
-    int64_t a = eval(*n.lhs), b = eval(*n.rhs), r = 0;
-    switch (n.op) {
+    error(n.column, "internal error: unknown operator");
+  }
+
+ private:
+  const Env& env_;
+  std::string_view text_, context_;
+
+  [[noreturn]] void error(int column, const std::string& problem) const {
+    fail(context_, problem, column, text_);
+  }
+
+  // Left to right, as the left-deep tree of binary operations would be: ((a op b) op c) ...
+  int64_t chain(const Expr::Node& n) const {
+    int64_t acc = eval(*n.operands[0]);
+    for (size_t i = 0; i < n.ops.size(); ++i) {
+      const ChainOp& op = n.ops[i];
+      const Expr::Node& next = *n.operands[i + 1];
+      // && and || short-circuit as in C, so "N > 0 && K / N > 1" is safe at N = 0; a chain's
+      // operators are all of one level, so once decided the rest is never evaluated.
+      if (op.op == Op::land) acc = acc != 0 && eval(next) != 0;
+      else if (op.op == Op::lor) acc = acc != 0 || eval(next) != 0;
+      else acc = apply(op.op, acc, eval(next), op.column);
+    }
+    return acc;
+  }
+
+  int64_t apply(Op op, int64_t a, int64_t b, int column) const {
+    int64_t r = 0;
+    switch (op) {
       case Op::add:
-        if (__builtin_add_overflow(a, b, &r)) error(n, "int64 overflow in '+'");
+        if (__builtin_add_overflow(a, b, &r)) error(column, "int64 overflow in '+'");
         return r;
       case Op::sub:
-        if (__builtin_sub_overflow(a, b, &r)) error(n, "int64 overflow in '-'");
+        if (__builtin_sub_overflow(a, b, &r)) error(column, "int64 overflow in '-'");
         return r;
       case Op::mul:
-        if (__builtin_mul_overflow(a, b, &r)) error(n, "int64 overflow in '*'");
+        if (__builtin_mul_overflow(a, b, &r)) error(column, "int64 overflow in '*'");
         return r;
       case Op::div:
-        if (b == 0) error(n, "division by zero");
-        if (a == INT64_MIN && b == -1) error(n, "int64 overflow in '/'");
+        if (b == 0) error(column, "division by zero");
+        if (a == INT64_MIN && b == -1) error(column, "int64 overflow in '/'");
         return a / b;
       case Op::mod:
-        if (b == 0) error(n, "division by zero in '%'");
+        if (b == 0) error(column, "division by zero in '%'");
         if (b == -1) return 0;  // INT64_MIN % -1 traps in C
         return a % b;
       case Op::lt: return a < b;
@@ -248,22 +345,14 @@ class Evaluator {
       case Op::eq: return a == b;
       case Op::ne: return a != b;
       case Op::cdiv:
-        if (b <= 0) error(n, "cdiv divisor must be positive, got " + std::to_string(b));
+        if (b <= 0) error(column, "cdiv divisor must be positive, got " + std::to_string(b));
         // Ceiling division; equals (a + b - 1) / b for a >= 0, without its overflow.
         return a / b + (a % b > 0 ? 1 : 0);
       case Op::min: return std::min(a, b);
       case Op::max: return std::max(a, b);
       default: break;
     }
-    error(n, "internal error: unknown operator");
-  }
-
- private:
-  const Env& env_;
-  std::string_view text_, context_;
-
-  [[noreturn]] void error(const Expr::Node& n, const std::string& problem) const {
-    fail(context_, problem, n.column, text_);
+    error(column, "internal error: unknown operator");
   }
 };
 
@@ -271,35 +360,74 @@ void collect_names(const Expr::Node& n, std::set<std::string>& out) {
   if (n.op == Op::name) out.insert(n.name);
   if (n.lhs) collect_names(*n.lhs, out);
   if (n.rhs) collect_names(*n.rhs, out);
+  for (const NodePtr& p : n.operands) collect_names(*p, out);
 }
 
-std::string node_cpp(const Expr::Node& n, const std::function<std::string(const std::string&)>& name) {
-  auto sub = [&](const NodePtr& p) { return node_cpp(*p, name); };
-  auto bin = [&](const char* op) { return "(" + sub(n.lhs) + " " + op + " " + sub(n.rhs) + ")"; };
-  // Comparisons and logic give bool in C++: cast, so the value is the 0/1 int64 the evaluator gives.
-  auto boolean = [&](const char* op) { return "int64_t(" + sub(n.lhs) + " " + op + " " + sub(n.rhs) + ")"; };
-  auto call = [&](const char* f) { return std::string(f) + "(" + sub(n.lhs) + ", " + sub(n.rhs) + ")"; };
+// How to_cpp writes one binary operation "prefix L infix R suffix".
+struct CppForm {
+  const char* prefix;
+  const char* infix;
+  const char* suffix;
+};
+
+CppForm cpp_form(Op op) {
+  switch (op) {
+    case Op::add: return {"(", " + ", ")"};
+    case Op::sub: return {"(", " - ", ")"};
+    case Op::mul: return {"(", " * ", ")"};
+    case Op::div: return {"(", " / ", ")"};
+    case Op::mod: return {"(", " % ", ")"};
+    // Comparisons and logic give bool in C++: cast, so the value is the 0/1 int64 the evaluator
+    // gives.
+    case Op::lt: return {"int64_t(", " < ", ")"};
+    case Op::le: return {"int64_t(", " <= ", ")"};
+    case Op::gt: return {"int64_t(", " > ", ")"};
+    case Op::ge: return {"int64_t(", " >= ", ")"};
+    case Op::eq: return {"int64_t(", " == ", ")"};
+    case Op::ne: return {"int64_t(", " != ", ")"};
+    case Op::land: return {"int64_t(", " != 0 && ", " != 0)"};
+    case Op::lor: return {"int64_t(", " != 0 || ", " != 0)"};
+    default: break;
+  }
+  throw ExprError("expression: internal error: unknown operator");
+}
+
+void node_cpp(const Expr::Node& n, const std::function<std::string(const std::string&)>& name,
+              std::string& out) {
+  auto call = [&](const char* f) {
+    out += f;
+    out += '(';
+    node_cpp(*n.lhs, name, out);
+    out += ", ";
+    node_cpp(*n.rhs, name, out);
+    out += ')';
+  };
   switch (n.op) {
-    case Op::literal: return "int64_t(" + std::to_string(n.value) + ")";
-    case Op::name: return name(n.name);
-    case Op::neg: return "(-" + sub(n.lhs) + ")";
-    case Op::plus_sign: return sub(n.lhs);
-    case Op::add: return bin("+");
-    case Op::sub: return bin("-");
-    case Op::mul: return bin("*");
-    case Op::div: return bin("/");
-    case Op::mod: return bin("%");
-    case Op::lt: return boolean("<");
-    case Op::le: return boolean("<=");
-    case Op::gt: return boolean(">");
-    case Op::ge: return boolean(">=");
-    case Op::eq: return boolean("==");
-    case Op::ne: return boolean("!=");
-    case Op::land: return "int64_t(" + sub(n.lhs) + " != 0 && " + sub(n.rhs) + " != 0)";
-    case Op::lor: return "int64_t(" + sub(n.lhs) + " != 0 || " + sub(n.rhs) + " != 0)";
-    case Op::cdiv: return call("ks_cdiv");
-    case Op::min: return call("ks_min");
-    case Op::max: return call("ks_max");
+    case Op::literal: out += "int64_t(" + std::to_string(n.value) + ")"; return;
+    case Op::name: out += name(n.name); return;
+    case Op::neg:
+      out += "(-";
+      node_cpp(*n.lhs, name, out);
+      out += ')';
+      return;
+    case Op::plus_sign: node_cpp(*n.lhs, name, out); return;
+    case Op::cdiv: call("ks_cdiv"); return;
+    case Op::min: call("ks_min"); return;
+    case Op::max: call("ks_max"); return;
+    case Op::chain: {
+      // Parenthesized as the left-deep tree: the prefixes of every operation, outermost (the
+      // last) first, then "a", then each operation's "infix b suffix". Linear in the length.
+      for (size_t i = n.ops.size(); i-- > 0;) out += cpp_form(n.ops[i].op).prefix;
+      node_cpp(*n.operands[0], name, out);
+      for (size_t i = 0; i < n.ops.size(); ++i) {
+        const CppForm f = cpp_form(n.ops[i].op);
+        out += f.infix;
+        node_cpp(*n.operands[i + 1], name, out);
+        out += f.suffix;
+      }
+      return;
+    }
+    default: break;
   }
   throw ExprError("expression: internal error: unknown operator");
 }
@@ -308,7 +436,9 @@ std::string node_cpp(const Expr::Node& n, const std::function<std::string(const 
 
 std::string Expr::to_cpp(const std::function<std::string(const std::string&)>& name) const {
   if (!root_) throw ExprError("expression: printed before it was parsed");
-  return node_cpp(*root_, name);
+  std::string out;
+  node_cpp(*root_, name, out);
+  return out;
 }
 
 Expr Expr::parse(std::string_view text, std::string_view context) {

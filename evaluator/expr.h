@@ -2,7 +2,10 @@
 // Plan expressions: integers, + - * / %, parentheses, unary minus, cdiv(a,b), min(a,b), max(a,b),
 // comparisons (< <= > >= == !=), && and || (short-circuit), over names (size symbols, params).
 // Integer arithmetic in int64; / and % truncate like C; a comparison is 1 or 0.
-// A small recursive-descent parser: no string is evaluated by any other means.
+// A small recursive-descent parser: no string is evaluated by any other means. Plans are hostile,
+// so every expression either parses and evaluates or throws ExprError, never crashes: the text is
+// at most 64 KiB, parentheses, unary signs and calls nest at most 200 deep, a run of binary
+// operators of any length is read in a loop (not by recursion), and every overflow is an error.
 #include <cstdint>
 #include <functional>
 #include <map>

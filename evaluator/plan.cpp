@@ -62,6 +62,35 @@ PlanComment find_plan_comment(std::string_view text, const std::string& origin) 
   return c;
 }
 
+// Deepest nesting of JSON arrays and objects a plan may have. A real plan nests 4 deep (plan,
+// steps, a step, its grid); nlohmann parses any depth without recursion, but dump() (which
+// normalized_source calls) and other walks recurse, so a hostile "[[[[..." 100k deep would
+// overflow the stack there. Refused before parsing, by a scan that costs one pass.
+constexpr int kMaxJsonDepth = 64;
+
+// Throws PlanError if json_text nests arrays and objects deeper than kMaxJsonDepth. Brackets in
+// strings and in // comments (which the parser ignores) do not count. `where` says where the
+// text starts: bytes are counted from the plan comment's start, as syntax errors count them.
+void check_json_depth(std::string_view json_text, const std::string& origin, size_t where) {
+  int depth = 0;
+  for (size_t i = 0; i < json_text.size(); ++i) {
+    const char c = json_text[i];
+    if (c == '"') {
+      for (++i; i < json_text.size() && json_text[i] != '"'; ++i)
+        if (json_text[i] == '\\') ++i;
+    } else if (c == '/' && i + 1 < json_text.size() && json_text[i + 1] == '/') {
+      i = std::min(json_text.find('\n', i), json_text.size());
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw PlanError(origin + ": plan: JSON nested deeper than " +
+                        std::to_string(kMaxJsonDepth) + " levels at byte " +
+                        std::to_string(where + i + 1) + " of the plan comment");
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
 // Rejects a key given twice in one JSON object (nlohmann would silently keep one of them) and
 // names its path. Runs as nlohmann's parser callback, which sees keys but not paths, so it keeps
 // its own stack of open objects and arrays.
@@ -300,6 +329,7 @@ Candidate parse_candidate(std::string_view text, std::string_view origin_view) {
   std::string origin(origin_view);
   PlanComment c = find_plan_comment(text, origin);
   std::string_view json_text = text.substr(c.json_start, c.json_end - c.json_start);
+  check_json_depth(json_text, origin, c.json_start - c.comment_start);
   Json root;
   try {
     root = Json::parse(json_text, DuplicateKeyCheck(origin), /*allow_exceptions=*/true,
@@ -381,6 +411,8 @@ std::string strip_code(std::string_view code) {
 
 std::string normalized_source(std::string_view text) {
   PlanComment c = find_plan_comment(text, "candidate");
+  check_json_depth(text.substr(c.json_start, c.json_end - c.json_start), "candidate",
+                   c.json_start - c.comment_start);
   std::string plan;
   try {
     plan = Json::parse(text.substr(c.json_start, c.json_end - c.json_start), nullptr,

@@ -90,6 +90,10 @@ std::string format_variant(const Variant& v);  // "THREADS=128,ROWS=2"; "default
 // "THREADS=128,ROWS=2": every name a param, every value allowed, unnamed params at their default.
 Variant parse_variant(const std::string& text, const std::vector<Param>& params);
 
+// The bytes of workspace entry `name` (its expression on env), checked before it is allocated:
+// a PlanError naming the entry when negative or more than `limit` (the device's free memory).
+size_t workspace_bytes(const std::string& name, const Expr& bytes, const Env& env, size_t limit);
+
 // Size symbols, params and (for expressions only) nothing else: the env a plan's expressions
 // are evaluated in for one shape and variant.
 Env make_env(const Shape& shape, const Variant& variant);

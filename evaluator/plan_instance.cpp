@@ -19,10 +19,13 @@ PlanInstance::PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& 
     outputs_[spec.name] = std::move(buf);
     output_shapes_[spec.name] = std::move(shape_only);
   }
+  size_t free_bytes = 0, total_bytes = 0;
+  if (!lp.plan->workspace.empty()) KS_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
   for (auto& [name, size] : lp.plan->workspace) {
-    int64_t bytes = size.eval(env);
-    if (bytes < 0) throw PlanError("plan.workspace." + name + ": " + std::to_string(bytes) + " bytes");
-    auto buf = std::make_unique<GuardedBuffer>(static_cast<size_t>(bytes));
+    // Refused before allocating: an absurd size is the plan's launch_error, not an allocation.
+    const size_t bytes = workspace_bytes(name, size, env, free_bytes);
+    free_bytes -= bytes;
+    auto buf = std::make_unique<GuardedBuffer>(bytes);
     b.buffers[name] = {buf->data(), DType::bf16, buf->bytes()};
     workspace_[name] = std::move(buf);
   }

@@ -1,17 +1,26 @@
 #include "tasks/host_buffer.h"
 
 #include <cstring>
-#include <functional>
-#include <numeric>
+
+#include "tasks/error.h"
 
 namespace ks {
 
 HostBuffer::HostBuffer(DType t, std::vector<int64_t> d) : dtype(t), dims(std::move(d)) {
-  bytes.resize(count() * dtype_size(dtype));
+  size_t n = 0;
+  if (__builtin_mul_overflow(count(), dtype_size(dtype), &n))
+    throw Error("host buffer: its byte count overflows size_t");
+  bytes.resize(n);
 }
 
+// Checked, though shapes are checked before anything is allocated (Task::check_fits): a product
+// that wrapped would allocate a small buffer that later writes overrun.
 size_t HostBuffer::count() const {
-  return std::accumulate(dims.begin(), dims.end(), size_t{1}, std::multiplies<>());
+  size_t n = 1;
+  for (int64_t d : dims)
+    if (d < 0 || __builtin_mul_overflow(n, static_cast<size_t>(d), &n))
+      throw Error("host buffer: its element count overflows size_t");
+  return n;
 }
 
 double HostBuffer::get(size_t i) const {

@@ -77,6 +77,12 @@ class Task {
   std::vector<BufferSpec> inputs() const;
   std::vector<BufferSpec> outputs() const;
   std::vector<int64_t> dims_of(const BufferSpec& b, const Shape& s) const;
+  // The product of dims_of; throws ks::Error naming the buffer if it overflows int64.
+  int64_t elements_of(const BufferSpec& b, const Shape& s) const;
+  // Throws ks::Error, one line naming the symbol or buffer, unless every size symbol is in
+  // [1, 2^31-1] (kernels take sizes as int) and every buffer's element count and f64 byte count
+  // fit int64. The rule and its reasons: tasks/shape_fit.cpp.
+  void check_fits(const Shape& s) const;
   std::string format_shape(const Shape& s) const;  // "M=16,K=4096,N=6144"
   // "16,4096,6144" (in size_symbols order) or "M=16,K=4096,N=6144"; throws ks::Error.
   Shape parse_shape(const std::string& text) const;

@@ -194,5 +194,49 @@ TEST(Cli, WorkerStartedByHandSaysItNeedsItsAnswerPipe) {
   EXPECT_NE(r.out.find("descriptor 3"), std::string::npos) << r.out;
 }
 
+// A shape past what kernels can take is refused in one line naming the symbol or buffer, before
+// any GPU is touched: CI has none, so reaching the device would print its "no CUDA device" instead.
+TEST(Cli, OversizedShapeIsOneLineBeforeTheGpu) {
+  const std::string seed = root() + "/seeds/rmsnorm_linear/baseline.cu";
+  const std::string db = temp_file("oversized.db", "");
+  std::filesystem::remove(db);
+  const struct {
+    std::string args, says;
+  } cases[] = {
+      {"eval " + seed + " --shape 3000000000,4096,4096", "M=3000000000 is more than a kernel's int argument holds"},
+      {"eval " + seed + " --shape 2147483647,2147483640,8", "buffer X has 4611685999100035080 elements"},
+      {"run --task rmsnorm_linear --db " + db + " --shape 4294967297,4096,4096", "M=4294967297 is more than"},
+      {"run --task rmsnorm_linear --db " + db + " --shape M=8,K=2147483640,N=2147483647",
+       "buffer W has 4611685999100035080 elements"},
+  };
+  for (auto& c : cases) {
+    Outcome r = ksearch(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
+    EXPECT_EQ(lines(r.out), 1) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.says), std::string::npos) << c.args << "\n" << r.out;
+  }
+  std::filesystem::remove(db);
+}
+
+// The `applies` of a million terms that once killed `ksearch compile` with SIGSEGV: now one line
+// and exit code 2; one just under the 64 KiB limit parses, and the candidate compiles.
+TEST(Cli, HugeAppliesIsOneLineNotASignal) {
+  auto candidate = [](int terms) {
+    std::string chain = "M";
+    for (int i = 1; i < terms; ++i) chain += "+M";
+    return "/* ksearch\n{ \"task\": \"rmsnorm_linear\", \"name\": \"chain\", \"applies\": \"" +
+           chain + " > 0\",\n  \"steps\": [ { \"kernel\": \"k\", \"grid\": [1], \"block\": [32], "
+           "\"args\": [] } ] }\n*/\nextern \"C\" __global__ void k() {}\n";
+  };
+  Outcome r = ksearch("compile " + temp_file("million.cu", candidate(1000000)) + " --arch sm_80");
+  EXPECT_EQ(r.code, 2) << r.out.substr(0, 500);
+  EXPECT_EQ(lines(r.out), 1) << r.out.substr(0, 500);
+  EXPECT_NE(r.out.find("plan.applies: expression is 2000003 bytes long, more than the 65536 allowed"),
+            std::string::npos)
+      << r.out.substr(0, 500);
+  r = ksearch("compile " + temp_file("long.cu", candidate(30000)) + " --arch sm_80");
+  EXPECT_EQ(r.code, 0) << r.out.substr(0, 2000);
+}
+
 }  // namespace
 }  // namespace ks

@@ -626,5 +626,72 @@ TEST(PlanValidate, CodeBuiltPlans) {
   EXPECT_VALIDATE_ERROR(validate_error(p), "plan.steps: the plan has no steps");
 }
 
+
+// Hostile plans: JSON nested 100k deep (nlohmann parses it, but dump() and other walks recurse)
+// is refused by a scan before parsing; brackets in strings and // comments do not count.
+TEST(PlanHostile, DeepJsonIsRefusedBeforeParsing) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string text = "/* ksearch\n{ \"task\": \"rmsnorm_linear\", \"name\": \"x\", "
+                           "\"params\": { \"A\": " + deep + " }, \"steps\": [] }\n*/\n";
+  std::string m = parse_error(text);
+  EXPECT_PLAN_ERROR(m, "plan: JSON nested deeper than 64 levels at byte 132 of the plan comment");
+  EXPECT_THROW(normalized_source(text), PlanError);
+  Json j = example_json();
+  j["name"] = std::string(1000, '[');
+  EXPECT_EQ(parse_error(wrap(j) + "// " + std::string(1000, '{') + "\n"), "");
+  std::string inside = "/* ksearch\n// [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n" +
+                       example_json().dump() + "\n*/\n";
+  EXPECT_EQ(parse_error(inside), "");
+  // 64 levels are JSON the plan reader then judges field by field.
+  j = example_json();
+  j["params"]["A"] = Json::parse(std::string(62, '[') + std::string(62, ']'));
+  EXPECT_PLAN_ERROR(parse_error(j), "plan.params.A[0]: expected an integer, got an array");
+}
+
+// An `applies` of a million terms (the one that overflowed the stack) is one line naming it.
+TEST(PlanHostile, HugeExpressionIsOneLineNamingTheField) {
+  std::string chain = "M";
+  for (int i = 1; i < 1000000; ++i) chain += "+M";
+  Json j = example_json();
+  j["applies"] = chain;
+  std::string m = parse_error(j);
+  EXPECT_PLAN_ERROR(m, "plan.applies: expression is 1999999 bytes long, more than the 65536 allowed");
+  EXPECT_EQ(m.find('\n'), std::string::npos);
+  EXPECT_LT(m.size(), 400u) << m;
+  j["applies"] = std::string(150, '(') + "M" + std::string(150, ')') + " <\n 16";
+  EXPECT_EQ(parse_error(j), "");  // deep, but within the 200 levels
+  j["applies"] = std::string(300, '(') + "M" + std::string(300, ')');
+  EXPECT_PLAN_ERROR(parse_error(j), "plan.applies: expression nested too deeply: deeper than 200");
+  j = example_json();
+  j["steps"][0]["args"][2] = std::string(300, '-') + "K";  // args are parsed at validation
+  EXPECT_THROW(validate_plan(parse_candidate(wrap(j), "cand.cu").plan, FakeTask()), PlanError);
+}
+
+// Workspace sizes are checked before anything is allocated (evaluator/plan_instance.cpp passes the
+// device's free memory as the limit): absurd sizes are a PlanError, a launch_error, not an attempt.
+TEST(PlanHostile, WorkspaceSizesAreCheckedBeforeAllocation) {
+  const Env env{{"M", 16}, {"K", 4096}};
+  const size_t limit = size_t{80} << 30;
+  auto error_of = [&](const std::string& text) {
+    try {
+      workspace_bytes("rinv", Expr::parse(text, "plan.workspace.rinv"), env, limit);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(workspace_bytes("rinv", Expr::parse("M * 4"), env, limit), 64u);
+  EXPECT_EQ(workspace_bytes("rinv", Expr::parse("0"), env, limit), 0u);
+  EXPECT_EQ(workspace_bytes("rinv", Expr::parse("85899345920"), env, limit), limit);
+  EXPECT_EQ(error_of("4611686018427387904"),
+            "plan.workspace.rinv: 4611686018427387904 bytes, more than the 85899345920 bytes of "
+            "device memory free");
+  EXPECT_EQ(error_of("85899345921"),
+            "plan.workspace.rinv: 85899345921 bytes, more than the 85899345920 bytes of device "
+            "memory free");
+  EXPECT_EQ(error_of("M - 17"), "plan.workspace.rinv: -1 bytes, a negative size");
+  EXPECT_TRUE(has(error_of("M * 4611686018427387904"), "int64 overflow in '*'")) << error_of("M * 4611686018427387904");
+}
+
 }  // namespace
 }  // namespace ks

@@ -170,5 +170,50 @@ TEST(Tasks, RooflineFloorsOfTheIssues) {
   EXPECT_NEAR(floor_us(sm, "32,2048,2048,128"), 100.0, 0.5);
 }
 
+
+// Task::check_fits, the rule every shape meets before anything is allocated: each size symbol in
+// [1, 2^31-1] (kernels take sizes as int), each buffer's element and f64 byte counts within int64.
+TEST(Tasks, EveryTaskShapeFitsAndOversizedOnesAreOneLineNamingTheSymbolOrBuffer) {
+  for (const Task* t : all_tasks()) {
+    for (auto& s : t->search_shapes()) EXPECT_NO_THROW(t->check_fits(s)) << t->format_shape(s);
+    for (auto& s : t->audit_shapes()) EXPECT_NO_THROW(t->check_fits(s)) << t->format_shape(s);
+  }
+  auto error_of = [](const Task& t, const std::string& shape) {
+    try {
+      t.check_fits(t.parse_shape(shape));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error_of(rms(), "3000000000,4096,4096"),
+            "rmsnorm_linear: shape M=3000000000,K=4096,N=4096: M=3000000000 is more than a "
+            "kernel's int argument holds (2^31-1 = 2147483647)");
+  EXPECT_EQ(error_of(rms(), "4294967297,4096,4096"),
+            "rmsnorm_linear: shape M=4294967297,K=4096,N=4096: M=4294967297 is more than a "
+            "kernel's int argument holds (2^31-1 = 2147483647)");
+  EXPECT_EQ(error_of(rms(), "2147483647,2147483640,8"),
+            "rmsnorm_linear: shape M=2147483647,K=2147483640,N=8: buffer X has "
+            "4611685999100035080 elements, more than 2^60, whose bytes (8 an element as the f64 "
+            "reference) would overflow int64");
+  const Task& sm = *find_task("softmax_matmul");
+  EXPECT_EQ(error_of(sm, "2147483647,2147483647,2147483647,8"),
+            "softmax_matmul: shape B=2147483647,M=2147483647,N=2147483647,D=8: buffer S has more "
+            "elements than an int64 counts (2^63-1)");
+  // Sizes at the int limit, and buffers past 2^31 elements (references index with size_t):
+  // 32 heads of 8192 x 8192 attention scores are 2^31 elements.
+  EXPECT_EQ(error_of(rms(), "2147483647,8,8"), "");
+  EXPECT_EQ(error_of(sm, "32,8192,8192,128"), "");
+  EXPECT_EQ(sm.elements_of(sm.buffers()[0], sm.parse_shape("32,8192,8192,128")), int64_t{1} << 31);
+  // Shapes made in code skip parse_shape's positivity check; check_fits has its own.
+  try {
+    rms().check_fits({{"M", 0}, {"K", 4096}, {"N", 4096}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "rmsnorm_linear: shape M=0,K=4096,N=4096: M=0 is not a positive size");
+  }
+  EXPECT_THROW(rms().check_fits({{"M", 1}, {"K", 8}}), Error);  // N missing
+}
+
 }  // namespace
 }  // namespace ks
