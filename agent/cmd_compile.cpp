@@ -14,12 +14,15 @@ Action add_compile_command(CLI::App& app) {
     std::string file, variant;
     std::vector<std::string> archs{"sm_90a"};
     bool log = false;
+    double compile_timeout_s = CompilerOptions{}.timeout_s;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("FILE", o->file, "Candidate .cu file (plan comment + CUDA code)")->required();
   cmd->add_option("--arch", o->archs, "Target(s), e.g. sm_80 sm_90 sm_90a (default sm_90a)");
   cmd->add_option("--variant", o->variant, "Only this variant, e.g. THREADS=128,ROWS=2");
   cmd->add_flag("--log", o->log, "Print NVRTC's whole log for every variant");
+  cmd->add_option("--compile-timeout", o->compile_timeout_s, "Seconds one compile may take before it is killed, a compile_error (default 60)")
+      ->check(CLI::PositiveNumber);
   return [o] {
     Candidate c = load_candidate(o->file);
     task_of(c);
@@ -28,7 +31,9 @@ Action add_compile_command(CLI::App& app) {
     std::vector<CompileRequest> reqs;
     for (auto& arch : o->archs)
       for (auto& v : variants) reqs.push_back({c.source, c.origin, v, arch});
-    Compiler compiler(Compiler::default_options());
+    CompilerOptions copts = Compiler::default_options();
+    copts.timeout_s = o->compile_timeout_s;
+    Compiler compiler(copts);
     std::cerr << "compiling " << reqs.size() << " variant(s) of " << c.origin << " with NVRTC "
               << nvrtc_version() << "...\n";
     auto results = compiler.compile_all(reqs);

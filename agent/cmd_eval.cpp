@@ -20,6 +20,7 @@ struct Opts {
   std::vector<std::string> shapes;
   bool audit = false, json = false, no_time = false, in_process = false;
   double watchdog_s = 10;
+  double compile_timeout_s = CompilerOptions{}.timeout_s;
   int device = 0;
   std::optional<uint64_t> seed;
   int min_replays = 20;
@@ -65,7 +66,9 @@ int run_eval(const Opts& o) {
   eo.time = !o.no_time;
   eo.timer.min_replays = o.min_replays;
   eo.timer.min_seconds = o.min_ms / 1e3;
-  Compiler compiler(Compiler::default_options());
+  CompilerOptions copts = Compiler::default_options();
+  copts.timeout_s = o.compile_timeout_s;
+  Compiler compiler(copts);
   std::unique_ptr<RowRunner> runner;
   WorkerSupervisor* supervisor = nullptr;
   if (o.in_process) {
@@ -73,7 +76,7 @@ int run_eval(const Opts& o) {
   } else {
     auto s = std::make_unique<WorkerSupervisor>(SupervisorOptions{
         {std::filesystem::read_symlink("/proc/self/exe").string(), "worker", "--device",
-         std::to_string(o.device)},
+         std::to_string(o.device), "--compile-timeout", std::to_string(o.compile_timeout_s)},
         o.watchdog_s});
     supervisor = s.get();
     runner = std::move(s);
@@ -166,6 +169,8 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(CLI::PositiveNumber);
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--compile-timeout", o->compile_timeout_s, "Seconds one NVRTC compile may take before it is killed, a compile_error (default 60)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--in-process", o->in_process, "Run candidates in this process, not in a worker: no watchdog, and a crash ends the run");
   cmd->add_flag("--json", o->json, "Print the results as JSON instead of the table");

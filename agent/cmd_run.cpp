@@ -40,7 +40,7 @@ struct Opts {
   std::optional<int64_t> run_id, max_evals, seed;
   std::optional<double> minutes;
   std::optional<int> batch, seed_variants, min_replays;
-  std::optional<double> min_ms, watchdog_s;
+  std::optional<double> min_ms, watchdog_s, compile_timeout_s;
   std::vector<std::string> seeds, shapes;
 };
 
@@ -186,11 +186,14 @@ int run_search(const Opts& o) {
   const double watchdog = pick(o.watchdog_s, stored, "watchdog", SupervisorOptions{}.watchdog_s);
   so.llm = llm_options(o.llm, stored, *task);
 
+  const double compile_timeout = pick(o.compile_timeout_s, stored, "compile_timeout", CompilerOptions{}.timeout_s);
   // One worker per GPU, all of one model: results are kept per GPU model.
-  Compiler compiler(Compiler::default_options());
+  CompilerOptions copts = Compiler::default_options();
+  copts.timeout_s = compile_timeout;
+  Compiler compiler(copts);
   std::vector<std::unique_ptr<WorkerEvaluator>> evaluators;
   for (int d : devices) {
-    evaluators.push_back(std::make_unique<WorkerEvaluator>(compiler, SupervisorOptions{worker_command(d), watchdog}));
+    evaluators.push_back(std::make_unique<WorkerEvaluator>(compiler, SupervisorOptions{worker_command(d, compile_timeout), watchdog}));
     if (evaluators.back()->device().name != evaluators.front()->device().name)
       throw Error("--devices: device " + std::to_string(d) + " is a " + evaluators.back()->device().name +
                   ", device " + std::to_string(devices[0]) + " a " + evaluators.front()->device().name +
@@ -216,7 +219,7 @@ int run_search(const Opts& o) {
   json options = {{"max_evals", so.max_evals ? json(*so.max_evals) : json()},
                   {"minutes", so.minutes ? json(*so.minutes) : json()},
                   {"batch", so.batch}, {"seed_variants", so.seed_variants}, {"seeds", seed_files},
-                  {"shapes", shape_texts}, {"devices", devices}, {"watchdog", watchdog},
+                  {"shapes", shape_texts}, {"devices", devices}, {"watchdog", watchdog}, {"compile_timeout", compile_timeout},
                   {"min_replays", so.eval.timer.min_replays}, {"min_ms", so.eval.timer.min_seconds * 1e3},
                   {"llm", so.llm ? llm_stored(*so.llm) : json()}};
   run.options = options.dump();
@@ -312,6 +315,8 @@ Action add_run_command(CLI::App& app) {
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 100)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--compile-timeout", o->compile_timeout_s, "Seconds one NVRTC compile may take before it is killed, a compile_error (default 60)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "One JSON object per evaluation on stdout, and a summary object last");
   LlmOpts& l = o->llm;

@@ -17,8 +17,11 @@ Action add_worker_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "worker", "Serve evaluation requests for one GPU as JSON lines: requests on stdin, answers on descriptor 3 (started by ksearch eval and run)");
   auto device = std::make_shared<int>(0);
+  auto compile_timeout = std::make_shared<double>(CompilerOptions{}.timeout_s);
   cmd->add_option("--device", *device, "CUDA device index")->check(CLI::NonNegativeNumber);
-  return [device] {
+  cmd->add_option("--compile-timeout", *compile_timeout, "Seconds one NVRTC compile may take before it is killed (default 60)")
+      ->check(CLI::PositiveNumber);
+  return [device, compile_timeout] {
     // The worker has a process group of its own (Ctrl-C reaches only its supervisor, which lets
     // the evaluation in flight finish); if the supervisor dies outright, the worker must not
     // live on, a hung kernel holding the GPU.
@@ -32,7 +35,9 @@ Action add_worker_command(CLI::App& app) {
                 << " (the answer pipe) is not open: the worker is started by ksearch eval, run, bench and audit\n";
       return 2;
     }
-    Compiler compiler(Compiler::default_options());
+    CompilerOptions copts = Compiler::default_options();
+    copts.timeout_s = *compile_timeout;
+    Compiler compiler(copts);
     return run_worker(*device, compiler, std::cin, kWorkerReplyFd);
   };
 }

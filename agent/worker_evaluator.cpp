@@ -14,10 +14,11 @@ std::string compile_key(const EvalJob& job) {
 
 }  // namespace
 
-std::vector<std::string> worker_command(int device) {
+std::vector<std::string> worker_command(int device, double compile_timeout_s) {
   const char* fake = std::getenv("KSEARCH_WORKER");
   const std::string program = fake && *fake ? fake : std::filesystem::read_symlink("/proc/self/exe").string();
-  return {program, "worker", "--device", std::to_string(device)};
+  return {program, "worker", "--device", std::to_string(device), "--compile-timeout",
+          std::to_string(compile_timeout_s)};
 }
 
 WorkerEvaluator::WorkerEvaluator(const Compiler& compiler, SupervisorOptions opts)

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agent/device_evaluator.h"
+#include "evaluator/nvrtc_compiler.h"
 #include "evaluator/supervisor.h"
 
 namespace ks {
@@ -35,8 +36,8 @@ class WorkerEvaluator final : public DeviceEvaluator {
   std::map<std::string, std::shared_future<CompileResult>> compiling_;  // by source + variant
 };
 
-// The command that starts a worker for a device: this binary's `worker --device N`, or the
-// program KSEARCH_WORKER names (tests put a fake worker there).
-std::vector<std::string> worker_command(int device);
+// The command that starts a worker for a device: this binary's `worker --device N
+// --compile-timeout S`, or the program KSEARCH_WORKER names (tests put a fake worker there).
+std::vector<std::string> worker_command(int device, double compile_timeout_s = CompilerOptions{}.timeout_s);
 
 }  // namespace ks

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "evaluator/cubin_cache.h"
+#include "evaluator/include_policy.h"
+#include "evaluator/nvrtc_sandbox.h"
 #include "tasks/parallel.h"
 #include "evaluator/ptxas_report.h"
 #include "tasks/error.h"
@@ -113,36 +115,16 @@ void add_key_field(std::string& key, std::string_view name, std::string_view val
   key.append(value).append("\n");
 }
 
-// Owns one nvrtcProgram; destroys it on the way out of an exception too.
-class Program {
- public:
-  Program(const std::string& source, const std::string& name) {
-    check(nvrtcCreateProgram(&program_, source.c_str(), name.c_str(), 0, nullptr, nullptr),
-          "nvrtcCreateProgram");
+// A backstop behind the include policy and the helper's stripped environment: whatever reached
+// NVRTC, the LLM's key never leaves in a log (logs go to the archive, the output, the report and
+// back to the LLM). Shorter values would redact ordinary words.
+std::string redact_api_key(std::string log) {
+  const char* key = env("KSEARCH_LLM_API_KEY");
+  if (key == nullptr || std::strlen(key) < 8) return log;
+  const std::string_view secret = key, mark = "[KSEARCH_LLM_API_KEY]";
+  for (size_t at = log.find(secret); at != std::string::npos; at = log.find(secret, at + mark.size())) {
+    log.replace(at, secret.size(), mark);
   }
-  Program(const Program&) = delete;
-  Program& operator=(const Program&) = delete;
-  ~Program() {
-    if (program_ != nullptr) nvrtcDestroyProgram(&program_);
-  }
-  nvrtcProgram get() const { return program_; }
-  // The checked destroy of the normal path.
-  void destroy() {
-    nvrtcProgram program = program_;
-    program_ = nullptr;
-    check(nvrtcDestroyProgram(&program), "nvrtcDestroyProgram");
-  }
-
- private:
-  nvrtcProgram program_ = nullptr;
-};
-
-std::string program_log(nvrtcProgram program) {
-  size_t size = 0;
-  check(nvrtcGetProgramLogSize(program, &size), "nvrtcGetProgramLogSize");
-  std::string log(size, '\0');
-  if (size > 0) check(nvrtcGetProgramLog(program, log.data()), "nvrtcGetProgramLog");
-  log.resize(std::strlen(log.c_str()));  // the size counts the terminating NUL
   return log;
 }
 
@@ -220,6 +202,15 @@ Compiler::Compiler(CompilerOptions opts) : opts_(std::move(opts)) {
   }
   require_directory(opts_.cuda_include, "cuda_include");
   require_directory(opts_.ks_include, "ks_include");
+  if (!(opts_.timeout_s > 0)) {
+    throw Error("CompilerOptions.timeout_s: must be > 0 seconds, got " + std::to_string(opts_.timeout_s));
+  }
+  if (opts_.memory_limit_bytes < (uint64_t{64} << 20)) {
+    throw Error("CompilerOptions.memory_limit_bytes: must be at least 64 MiB, got " +
+                std::to_string(opts_.memory_limit_bytes));
+  }
+  helper_ = opts_.nvrtc_helper.empty() ? find_nvrtc_helper()
+                                       : find_nvrtc_helper({opts_.nvrtc_helper});
   include_hash_ = hash_include_tree(opts_.ks_include);
   if (!opts_.cache_dir.empty()) create_cache_dir(opts_.cache_dir);
 }
@@ -239,6 +230,13 @@ CompileResult Compiler::compile(const CompileRequest& req) const {
   };
   validate(req);
   const std::string origin = origin_of(req);
+  // Before the cache too: an entry stored under an older policy must not slip past this one.
+  if (auto refusal = include_refusal(req.source, {opts_.ks_include, opts_.cuda_include})) {
+    CompileResult result;
+    result.log = *refusal + "\n";
+    result.seconds = elapsed();
+    return result;
+  }
 
   std::vector<std::string> options = {"--gpu-architecture=" + req.arch, "-std=c++17", "-lineinfo",
                                       "--ptxas-options=-v"};
@@ -264,36 +262,19 @@ CompileResult Compiler::compile(const CompileRequest& req) const {
       result.ok = true;
       result.cache_hit = true;
       result.kernels = parse_ptxas_report(hit->log);
-      result.log = std::move(hit->log);
+      result.log = redact_api_key(std::move(hit->log));
       result.cubin = std::move(hit->cubin);
       result.seconds = elapsed();
       return result;
     }
   }
 
-  std::vector<const char*> argv;
-  for (const auto& option : options) argv.push_back(option.c_str());
-
-  CompileResult result;
-  Program program(req.source, origin);
-  const nvrtcResult compiled =
-      nvrtcCompileProgram(program.get(), static_cast<int>(argv.size()), argv.data());
-  result.log = program_log(program.get());
-  if (compiled == NVRTC_SUCCESS) {
-    size_t size = 0;
-    check(nvrtcGetCUBINSize(program.get(), &size), "nvrtcGetCUBINSize");
-    if (size == 0) {
-      throw Error("nvrtcGetCUBIN: no cubin for " + req.arch + " (" + origin + ")");
-    }
-    result.cubin.resize(size);
-    check(nvrtcGetCUBIN(program.get(), result.cubin.data()), "nvrtcGetCUBIN");
-    result.ok = true;
-  } else if (compiled != NVRTC_ERROR_COMPILATION) {
-    throw Error(std::string("nvrtcCompileProgram: ") + nvrtcGetErrorString(compiled) + " (" +
-                origin + " for " + req.arch + "): " + result.log);
-  }
-  program.destroy();
-
+  // The helper runs in seeds/include: it holds only headers a candidate may include anyway, and
+  // it is the same for every compile (-lineinfo records the working directory in the cubin).
+  const std::filesystem::path& cwd = opts_.ks_include.empty() ? opts_.cuda_include : opts_.ks_include;
+  CompileResult result = compile_sandboxed(helper_, req.source, origin, options,
+                                           {opts_.timeout_s, opts_.memory_limit_bytes}, cwd);
+  result.log = redact_api_key(std::move(result.log));
   result.kernels = parse_ptxas_report(result.log);
   // Failed compiles are not cached: a fixed header or toolkit must get its chance.
   if (result.ok && !key.empty()) store_cached(opts_.cache_dir, key, {result.log, result.cubin});
@@ -305,7 +286,7 @@ std::vector<CompileResult> Compiler::compile_all(const std::vector<CompileReques
   const unsigned threads =
       opts_.jobs > 0 ? static_cast<unsigned>(opts_.jobs) : std::thread::hardware_concurrency();
   std::vector<CompileResult> results(reqs.size());
-  // NVRTC allows concurrent calls on distinct programs; each compile() owns its own.
+  // Each compile() runs in a process of its own.
   run_on_threads(reqs.size(), threads, [&](size_t i) { results[i] = compile(reqs[i]); });
   return results;
 }

@@ -1,6 +1,8 @@
 #pragma once
 // NVRTC: CUDA source -> cubin for one architecture, with a content-keyed disk cache and a
-// thread pool. Needs no GPU and no driver.
+// thread pool. Needs no GPU and no driver. Candidates are hostile: their includes are checked
+// first (include_policy.h), and NVRTC runs in a child process with a wall-clock limit, an
+// address-space limit and a stripped environment (nvrtc_sandbox.h).
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -27,7 +29,8 @@ struct KernelResources {
 
 struct CompileResult {
   bool ok = false;
-  std::string log;            // NVRTC's log, ptxas's report included
+  std::string log;            // NVRTC's log, ptxas's report included; or one "ksearch: ..." line
+                              // saying why the compile was refused or stopped
   std::vector<char> cubin;    // empty unless ok
   std::vector<KernelResources> kernels;
   bool cache_hit = false;
@@ -39,6 +42,9 @@ struct CompilerOptions {
   std::filesystem::path cuda_include;  // holds cuda_bf16.h
   std::filesystem::path ks_include;    // seeds/include (holds ks/*.cuh)
   int jobs = 0;                        // compile threads; 0: hardware concurrency
+  double timeout_s = 60;               // wall clock of one compile; then killed, a compile_error
+  uint64_t memory_limit_bytes = uint64_t{4} << 30;  // address space of one compile (RLIMIT_AS)
+  std::filesystem::path nvrtc_helper;  // ksearch-nvrtc; empty: find_nvrtc_helper()
 };
 
 // CUDA_HOME/include, CUDA_PATH/include, then /usr/local/cuda/include: the first holding
@@ -56,10 +62,14 @@ std::string log_head(const std::string& log, int lines = 3);
 
 class Compiler {
  public:
+  // Throws ks::Error naming the field for a bad option, or every place it looked for a missing
+  // ksearch-nvrtc.
   explicit Compiler(CompilerOptions opts);
   // Default options: find_cuda_include(), project_root()/seeds/include, default_cache_dir().
   static CompilerOptions default_options();
 
+  // A cache hit spawns nothing; a miss runs NVRTC in a ksearch-nvrtc child. Whatever the source
+  // makes the compile do (a refused include, a limit reached, a crash) is a failed result.
   CompileResult compile(const CompileRequest& req) const;
   // Compiles all on the pool; results in request order. A compile error is a result (ok=false);
   // a request that throws (bad arch or define, an NVRTC failure, an unwritable cache) keeps the
@@ -71,6 +81,7 @@ class Compiler {
  private:
   CompilerOptions opts_;
   std::string include_hash_;  // hash of every file under ks_include: a header edit misses the cache
+  std::filesystem::path helper_;  // the ksearch-nvrtc that runs every compile
 };
 
 // "sm_90a" for compute capability 9.0 (Hopper's arch-specific target), else "sm_<major><minor>".
