@@ -57,7 +57,8 @@ CREATE TABLE evaluations (
   device           TEXT NOT NULL,
   shape            TEXT NOT NULL,         -- "M=16,K=4096,N=6144"
   status           TEXT NOT NULL,         -- ok | not_applicable | compile_error | launch_error |
-                                          -- wrong | crash | timeout | guard_violation | input_modified
+                                          -- wrong | crash | timeout | guard_violation | input_modified |
+                                          -- implausible
   error            TEXT NOT NULL,
   nondeterministic INTEGER NOT NULL,
   median_us        REAL,                  -- timing: only for ok rows
