@@ -159,6 +159,7 @@ struct SearchDriver::Impl {
     for (auto& w : ops) weights.add(w.op->name(), w.weight);
     add_seeds();
     load_archive();
+    queue_unevaluated_llm_children();
     plan_generation_zero();
     if (opt.llm) {
       llm = std::make_unique<LlmSearch>(std::move(*opt.llm), archive, run.id, [this] {
@@ -305,7 +306,7 @@ struct SearchDriver::Impl {
   // The LLM's replies so far become children; more calls start.
   void tend_llm() {
     if (!llm) return;
-    for (LlmChild& c : llm->take_children(pop)) llm_ready.push_back(std::move(c));
+    for (const LlmChild& c : llm->take_children(pop)) adopt(c);
     check_token_budget();
     progress.notices = llm->take_notices();
     if (!progress.notices.empty() && on_progress) on_progress(progress);  // now: no evaluation may follow
@@ -396,37 +397,89 @@ struct SearchDriver::Impl {
     return base_seconds + std::chrono::duration<double>(Clock::now() - session_start).count();
   }
 
+  // The member in the archive (its source too), once: at its first result, or as it arrives for
+  // an LLM child, so that no paid-for reply is lost when a budget ends before it is evaluated.
+  void store(size_t idx) {  // mu held
+    Member& m = pop.members()[idx];
+    if (m.id) return;
+    const Source& src = pop.sources()[m.source];
+    SourceRecord sr{0, src.hash, task.name(), src.candidate->plan.name, src.candidate->source,
+                    src.candidate->source.find("#include <ks/") != std::string::npos};
+    CandidateRecord cr;
+    cr.key = m.key;
+    cr.task = task.name();
+    cr.params = format_variant(m.variant);
+    cr.origin = m.origin;
+    cr.parents = m.parents;
+    cr.generation = m.generation;
+    cr.label = m.label;
+    cr.run_id = run.id;
+    cr.created_at = unix_now();
+    m.id = archive.add_candidate(sr, cr);
+  }
+
+  // An LLM child as it arrives: stored and linked to its call, then queued on the shape its call
+  // was made for first and on every other search shape it is not known on (its plan's `applies`
+  // decides where it runs, not the shape that prompted it).
+  void adopt(const LlmChild& c) {  // mu held
+    store(c.member);
+    if (c.call_id) archive.set_llm_call_candidate(c.call_id, pop.members()[c.member].id);
+    llm_ready.push_back(c);
+    for (const std::string& s : shapes)
+      if (s != c.shape && !pop.known(c.member, s)) llm_ready.push_back({c.member, s, c.op, c.parents, c.call_id});
+  }
+
+  static bool from_llm(const Member& m) { return m.origin.rfind("llm_", 0) == 0; }
+
+  // LLM candidates in the archive not yet evaluated on a search shape (a budget ended first):
+  // evaluated before anything else.
+  void queue_unevaluated_llm_children() {
+    for (size_t i = 0; i < pop.members().size(); ++i) {
+      const Member& m = pop.members()[i];
+      if (!from_llm(m)) continue;
+      for (const std::string& s : shapes)
+        if (!pop.known(i, s)) llm_ready.push_back({i, s, m.origin, {}, 0});
+    }
+  }
+
+  // LLM candidates by outcome: pending (a search shape still to evaluate), ok (on some shape),
+  // not_applicable (on every shape), else the status of its first failure.
+  std::map<std::string, int64_t> llm_outcomes() const {  // mu held
+    std::set<size_t> waiting;
+    for (const LlmChild& c : llm_ready) waiting.insert(c.member);
+    std::map<std::string, int64_t> out;
+    for (size_t i = 0; i < pop.members().size(); ++i) {
+      const Member& m = pop.members()[i];
+      if (!from_llm(m)) continue;
+      std::string outcome = "not_applicable";
+      for (auto& [shape, r] : m.results) {
+        if (r.status == Status::ok) {
+          outcome = "ok";
+          break;
+        }
+        if (r.status != Status::not_applicable && outcome == "not_applicable") outcome = status_name(r.status);
+      }
+      if (outcome != "ok" && (waiting.count(i) || !m.pending.empty())) outcome = "pending";
+      ++out[outcome];
+    }
+    return out;
+  }
+
   // One result: to the archive, the population, the operators' weights and the progress.
   void record(const Batch& b, size_t i, const EvalRow& row, double seconds) {  // mu held
     const size_t idx = b.members[i];
     const std::string& shape = b.shape;
     Member& m = pop.members()[idx];
-    const Source& src = pop.sources()[m.source];
-    if (!m.id) {
-      SourceRecord sr{0, src.hash, task.name(), src.candidate->plan.name, src.candidate->source,
-                      src.candidate->source.find("#include <ks/") != std::string::npos};
-      CandidateRecord cr;
-      cr.key = m.key;
-      cr.task = task.name();
-      cr.params = format_variant(m.variant);
-      cr.origin = m.origin;
-      cr.parents = m.parents;
-      cr.generation = m.generation;
-      cr.label = m.label;
-      cr.run_id = run.id;
-      cr.created_at = unix_now();
-      m.id = archive.add_candidate(sr, cr);
-    }
+    store(idx);
     const EvaluationRecord rec = to_record(row, m.id, run.id, device_name, shape, opt.eval, seconds);
     archive.add_evaluation(rec);
     const ShapeResult r = result_of(rec);
     if (row.timing) baseline_of[shape] = row.timing->baseline.median_us;
     m.results[shape] = r;
-    if (row.status != Status::not_applicable) {
-      const bool paid_off = row.status == Status::ok && r.speedup && *r.speedup > b.to_beat[i];
-      weights.record(b.ops[i], paid_off);
-      if (llm) llm->on_result(pop, idx, shape, paid_off);
-    }
+    const bool applicable = row.status != Status::not_applicable;
+    const bool paid_off = row.status == Status::ok && r.speedup && *r.speedup > b.to_beat[i];
+    if (applicable) weights.record(b.ops[i], paid_off);
+    if (llm) llm->on_result(pop, idx, shape, paid_off, applicable);
     m.pending.erase(shape);
     if (row.floor_us > 0) floor_of[shape] = row.floor_us;
 
@@ -456,6 +509,7 @@ struct SearchDriver::Impl {
       progress.llm_in_flight = llm->in_flight();
       check_token_budget();
     }
+    progress.llm_candidates = llm_outcomes();
     progress.last = &m;
     progress.last_row = &row;
     progress.last_shape = shape;
@@ -573,6 +627,25 @@ SearchSummary SearchDriver::run(const std::atomic<bool>& stop,
   std::vector<std::thread> threads;
   for (DeviceEvaluator* d : I.devices) threads.emplace_back([&I, d] { I.device_loop(*d); });
   for (auto& t : threads) t.join();
+  if (I.llm) {
+    // Calls still in flight when a budget ends are paid for: their replies are awaited (one
+    // attempt's timeout at most; not after Ctrl-C) and stored with those that arrived as the run
+    // ended, for --resume to evaluate first.
+    std::unique_lock lock(I.mu);
+    const double wait_s = I.llm->call_timeout_s();
+    const auto give_up = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait_s));
+    if (I.llm->in_flight() > 0 && !stop.load() && I.on_progress) {
+      I.progress.notices = {"waiting up to " + std::to_string(static_cast<int>(wait_s)) + " s for " +
+                            std::to_string(I.llm->in_flight()) + " LLM call(s) in flight: their replies are kept"};
+      I.on_progress(I.progress);
+      I.progress.notices.clear();
+    }
+    for (;;) {
+      for (const LlmChild& c : I.llm->take_children(I.pop)) I.adopt(c);
+      if (I.llm->in_flight() == 0 || stop.load() || Clock::now() > give_up) break;
+      I.cv.wait_for(lock, std::chrono::milliseconds(100));
+    }
+  }
   I.llm.reset();  // cancels the calls still in flight; not under the lock, which their threads take
 
   std::lock_guard lock(I.mu);
@@ -584,6 +657,7 @@ SearchSummary SearchDriver::run(const std::atomic<bool>& stop,
   I.run.state = sum.stop_reason;
   I.archive.update_run(I.run);
   if (I.failure) std::rethrow_exception(I.failure);
+  I.progress.llm_candidates = I.llm_outcomes();
   sum.progress = I.progress;
   sum.shapes = I.summarize();
   return sum;

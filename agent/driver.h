@@ -51,6 +51,9 @@ struct SearchProgress {
   bool llm = false;                                        // LLM proposals are on
   int64_t llm_calls = 0, llm_tokens = 0;                   // this session's calls; the run's tokens
   int llm_in_flight = 0;
+  // LLM candidates (of this task in the archive) by outcome: ok, wrong, compile_error, ...,
+  // not_applicable (on every search shape), pending (a search shape still to evaluate)
+  std::map<std::string, int64_t> llm_candidates;
   std::vector<std::string> notices;  // lines for the user since the last progress (the LLM set aside...)
   std::map<std::string, double> best;          // shape text -> best speedup on this GPU model
   const Member* last = nullptr;                // the member just evaluated

@@ -115,16 +115,17 @@ void LlmSearch::record_reply(Population& pop, LlmExchange& x, std::vector<LlmChi
   const int64_t call_id = archive_.add_llm_call(rec);
   if (child) {
     pending_[*child] = {call_id, c, r.content};
-    children.push_back({*child, c.shape, c.op, c.parents});
+    children.push_back({*child, c.shape, c.op, c.parents, call_id});
   }
 }
 
-void LlmSearch::on_result(const Population& pop, size_t member, const std::string& shape, bool paid_off) {
+void LlmSearch::on_result(const Population& pop, size_t member, const std::string& shape, bool paid_off,
+                          bool applicable) {
   auto it = pending_.find(member);
   if (it == pending_.end() || it->second.conversation.shape != shape) return;
   Pending p = std::move(it->second);
   pending_.erase(it);
-  archive_.set_llm_call_candidate(p.call_id, pop.members()[member].id);
+  if (!applicable) return;
   weights_.record(p.conversation.op, paid_off);
   const ShapeResult& r = pop.members()[member].results.at(shape);
   if (p.conversation.op == "llm_refine" && is_code_failure(r.status) && p.conversation.turn < opt_.turns &&

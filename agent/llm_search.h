@@ -32,6 +32,7 @@ struct LlmChild {
   size_t member;
   std::string shape, op;
   std::vector<size_t> parents;  // members
+  int64_t call_id = 0;          // the llm_calls row that brought it (0: resumed from the archive)
 };
 
 class LlmSearch {
@@ -44,9 +45,11 @@ class LlmSearch {
   void start_calls(const Population& pop, const std::function<std::optional<std::string>()>& pick_shape, Rng& rng);
   // The replies that arrived, each recorded; those that hold a new candidate become children.
   std::vector<LlmChild> take_children(Population& pop);
-  // A child's result is in (the member is stored, so it has an id): links its call to it, weighs
-  // its operator, and continues a refine conversation whose child failed.
-  void on_result(const Population& pop, size_t member, const std::string& shape, bool paid_off);
+  // A child's result is in (the member is stored, so it has an id): on the shape its call was
+  // made for, weighs its operator and continues a refine conversation whose child failed; a
+  // child not applicable there only stops being awaited.
+  void on_result(const Population& pop, size_t member, const std::string& shape, bool paid_off,
+                 bool applicable);
 
   // A reply is awaited, or a child not yet evaluated.
   bool waiting() const;
@@ -60,6 +63,8 @@ class LlmSearch {
   int64_t calls() const { return calls_; }
   int64_t tokens() const { return tokens_; }
   int in_flight() const { return proposer_->in_flight(); }
+  // How long a call in flight may still take: one attempt's timeout.
+  double call_timeout_s() const { return proposer_->config().total_timeout_s; }
   // Lines worth a user's attention since the last call (the LLM set aside, the budget spent).
   std::vector<std::string> take_notices();
 

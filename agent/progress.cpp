@@ -32,6 +32,13 @@ std::string compact_shape(const std::string& shape) {
 ProgressPrinter::ProgressPrinter(bool json, const Population& pop)
     : json_(json), tty_(isatty(STDERR_FILENO)), pop_(pop), last_(Clock::now()) {}
 
+// "ok 3, wrong 1, pending 2"
+static std::string format_counts(const std::map<std::string, int64_t>& counts) {
+  std::string s;
+  for (auto& [what, n] : counts) s += (s.empty() ? "" : ", ") + what + " " + std::to_string(n);
+  return s;
+}
+
 std::string ProgressPrinter::line(const SearchProgress& p) const {
   std::string s = "run " + std::to_string(p.run_id) + ": " + std::to_string(p.evals) + " evals, " +
                   fixed(rate(p), 2) + "/s, gen " + std::to_string(p.generation) + " | best";
@@ -45,6 +52,7 @@ std::string ProgressPrinter::line(const SearchProgress& p) const {
   if (p.llm)
     s += " | llm " + std::to_string(p.llm_calls) + " calls, " + std::to_string(p.llm_tokens) + " tokens, " +
          std::to_string(p.llm_in_flight) + " in flight";
+  if (!p.llm_candidates.empty()) s += " | llm candidates " + format_counts(p.llm_candidates);
   return s;
 }
 
@@ -62,6 +70,7 @@ void ProgressPrinter::update(const SearchProgress& p) {
                         {"evals_per_s", rate(p)}, {"seconds", p.seconds}, {"generation", p.generation},
                         {"best", p.best}, {"by_status", p.by_status}, {"operator_shares", p.op_shares}};
     if (p.llm) j["llm"] = {{"calls", p.llm_calls}, {"tokens", p.llm_tokens}, {"in_flight", p.llm_in_flight}};
+    if (!p.llm_candidates.empty()) j["llm_candidates"] = p.llm_candidates;
     if (p.last && p.last_row) {
       const EvalRow& r = *p.last_row;
       j["candidate"] = p.last->id;
@@ -125,6 +134,12 @@ void print_summary(std::ostream& os, const SearchSummary& sum, const Population&
   if (!ops.empty()) os << "children proposed: " << ops << "\n";
   if (!p.op_shares.empty()) os << "operator weights at the end: " << format_shares(p.op_shares) << "\n";
   if (p.llm) os << "LLM: " << p.llm_calls << " calls this session, " << p.llm_tokens << " tokens in the run\n";
+  if (!p.llm_candidates.empty()) {
+    os << "LLM candidates by outcome: " << format_counts(p.llm_candidates) << "\n";
+    if (auto it = p.llm_candidates.find("pending"); it != p.llm_candidates.end())
+      os << it->second << " LLM candidate(s) not yet evaluated on every search shape: ksearch run --resume "
+         << "evaluates them first\n";
+  }
 }
 
 }  // namespace ks::cli

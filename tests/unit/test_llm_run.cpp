@@ -7,9 +7,11 @@
 // neither the archive nor the output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include "db/archive.h"
 #include "unit/loopback_http.h"
@@ -143,6 +145,80 @@ TEST(LlmRun, TheTokenBudgetEndsTheRunLikeTheOthers) {
   EXPECT_EQ(a.run_llm_tokens(1), 3000);
   EXPECT_EQ(a.run(1)->state, "budget");
   for (auto& c : a.llm_calls(1)) EXPECT_TRUE(c.candidate_id) << "each child was evaluated before the run ended";
+}
+
+// A reply is a candidate the moment it arrives: a budget that ends before it is evaluated keeps
+// it (stored, linked to its call, counted as pending), and --resume evaluates it first. The two
+// calls start once the seed's two variants are in (a rewrite needs a measured parent); the
+// third evaluation allowed takes one child, and the budget ends before the other.
+TEST(LlmRun, RepliesArrivingAsTheBudgetEndsAreKeptAndResumeEvaluatesThemFirst) {
+  test::TempDir t;
+  const std::string db = t.file("a.db");
+  std::vector<ScriptedReply> script;
+  for (int i = 0; i < 6; ++i)
+    script.push_back({200, reply_with(rewrite_of_seed("late_" + std::to_string(i), "us=" + std::to_string(20 + i))), {}, 300});
+  LoopbackHttpServer server(script);
+  const std::string slow = std::string("KSEARCH_FAKE_DELAY_MS=400 KSEARCH_WORKER=") + FAKE_WORKER;
+  const std::string args = "run --task rmsnorm_linear --seeds " + kSeed + " --shape 16,4096,6144 --db " + db +
+                           " --seed 7 --llm-url " + server.url() + " --llm-model scripted-model --llm-concurrency 2";
+  Outcome r = ksearch_env(slow, args + " --max-evals 3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::set<int64_t> kept, evaluated;
+  {
+    Archive a(db, Archive::Mode::existing);
+    for (auto& c : a.llm_calls(1)) {
+      ASSERT_EQ(c.status, "ok") << c.error;
+      ASSERT_TRUE(c.candidate_id) << "a reply that parses is stored as a candidate when it arrives";
+      kept.insert(*c.candidate_id);
+    }
+    ASSERT_GE(kept.size(), 2u) << r.out;
+    for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU"))
+      if (kept.count(e.candidate_id)) evaluated.insert(e.candidate_id);
+    ASSERT_EQ(evaluated.size(), 1u) << "the budget allowed one LLM child: " << r.out;
+  }
+  EXPECT_NE(r.out.find("LLM candidates by outcome: ok 1, pending " + std::to_string(kept.size() - 1)),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("--resume evaluates them first"), std::string::npos) << r.out;
+
+  // Resumed, without the LLM: the kept candidate is evaluated before anything else.
+  r = ksearch_env(std::string("KSEARCH_WORKER=") + FAKE_WORKER,
+                  "run --resume --task rmsnorm_linear --seeds " + kSeed + " --shape 16,4096,6144 --db " + db +
+                      " --max-evals " + std::to_string(2 + kept.size()));
+  ASSERT_EQ(r.code, 0) << r.out;
+  Archive a(db, Archive::Mode::existing);
+  std::vector<EvaluationRecord> evals = a.evaluations("rmsnorm_linear", "Fake GPU");
+  std::sort(evals.begin(), evals.end(), [](auto& x, auto& y) { return x.id < y.id; });
+  ASSERT_EQ(evals.size(), 2 + kept.size()) << r.out;
+  for (size_t i = 3; i < evals.size(); ++i)
+    EXPECT_TRUE(kept.count(evals[i].candidate_id) && !evaluated.count(evals[i].candidate_id))
+        << "the resumed run began with the pending ones";
+  EXPECT_NE(r.out.find("LLM candidates by outcome: ok " + std::to_string(kept.size())), std::string::npos) << r.out;
+}
+
+// A reply is evaluated on every search shape, not only the one its call was made for: one whose
+// `applies` admits only the large shape runs there, whichever shape prompted it.
+TEST(LlmRun, AReplyIsEvaluatedOnEveryShapeItAppliesTo) {
+  test::TempDir t;
+  const std::string db = t.file("a.db");
+  std::string prefill_only = rewrite_of_seed("prefill_only", "us=40");
+  prefill_only.replace(prefill_only.find("\"params\""), 0, "\"applies\": \"M >= 2048\",\n  ");
+  LoopbackHttpServer server({{200, reply_with(prefill_only), {}, 0}});
+  const Outcome r = ksearch_env(std::string("KSEARCH_WORKER=") + FAKE_WORKER,
+                                "run --task rmsnorm_linear --seeds " + kSeed +
+                                    " --shape 1,4096,4096 --shape 2048,4096,6144 --db " + db +
+                                    " --seed 3 --llm-url " + server.url() +
+                                    " --llm-model scripted-model --llm-concurrency 1 --llm-turns 1 --max-evals 40");
+  ASSERT_EQ(r.code, 0) << r.out;
+  Archive a(db, Archive::Mode::existing);
+  const std::vector<LlmCallRecord> calls = a.llm_calls(1);
+  ASSERT_FALSE(calls.empty());
+  ASSERT_TRUE(calls[0].candidate_id) << calls[0].status << ": " << calls[0].error;
+  std::map<std::string, std::string> status_on;
+  for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU"))
+    if (e.candidate_id == *calls[0].candidate_id) status_on[e.shape] = e.status;
+  EXPECT_EQ(status_on["M=2048,K=4096,N=6144"], "ok") << r.out;
+  EXPECT_EQ(status_on["M=1,K=4096,N=4096"], "not_applicable") << r.out;
 }
 
 TEST(LlmRun, ABadEndpointOrPromptsFolderIsOneClearLineBeforeAnyWork) {
