@@ -83,6 +83,11 @@ TEST(LlmReply, ReplyBecomesACandidateOrAStatusWithAReason) {
 
   EXPECT_EQ(candidate_from_reply("I cannot help with that.", rmsnorm(), "llm 2").status, "no_code_block");
 
+  ReplyCandidate cut = truncated_reply(4096);
+  EXPECT_EQ(cut.status, "truncated");
+  EXPECT_FALSE(cut.candidate);
+  EXPECT_NE(cut.reason.find("hit the --llm-max-tokens limit of 4096"), std::string::npos) << cut.reason;
+
   ReplyCandidate bad = candidate_from_reply("```c++\n/* ksearch { \"task\": \"rmsnorm_linear\", */\n```", rmsnorm(), "llm 3");
   EXPECT_EQ(bad.status, "bad_plan");
   EXPECT_FALSE(bad.reason.empty());
