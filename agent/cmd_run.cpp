@@ -326,7 +326,9 @@ Action add_run_command(CLI::App& app) {
       ->group(group);
   cmd->add_option("--llm-model", l.model, "Model name the endpoint serves (or KSEARCH_LLM_MODEL)")->group(group);
   cmd->add_option("--llm-temperature", l.temperature, "Sampling temperature (default 0.7)")->check(CLI::Range(0.0, 2.0))->group(group);
-  cmd->add_option("--llm-max-tokens", l.max_tokens, "Completion tokens per call, at most (default 4096)")
+  cmd->add_option("--llm-max-tokens", l.max_tokens,
+                  "Completion tokens per call, at most (default " + std::to_string(LlmConfig{}.max_tokens) +
+                      "; a reply cut at it is recorded as truncated)")
       ->check(CLI::PositiveNumber)->group(group);
   cmd->add_option("--llm-timeout", l.timeout_s, "Seconds one attempt of a call may take, reply included (default 300)")
       ->check(CLI::PositiveNumber)->group(group);

@@ -216,6 +216,8 @@ ChatResult LlmClient::chat(const std::vector<ChatMessage>& messages, const std::
       }
       r.ok = true;
       r.content = j["choices"][0]["message"]["content"].get<std::string>();
+      if (const auto& f = j["choices"][0]; f.contains("finish_reason") && f["finish_reason"].is_string())
+        r.finish_reason = f["finish_reason"].get<std::string>();
       if (j.contains("usage") && j["usage"].is_object()) {
         r.prompt_tokens = j["usage"].value("prompt_tokens", 0);
         r.completion_tokens = j["usage"].value("completion_tokens", 0);

@@ -16,7 +16,7 @@ struct LlmConfig {
   std::string model;
   std::string api_key;   // may be empty (local servers)
   double temperature = 0.7;
-  int max_tokens = 4096;
+  int max_tokens = 16384;  // a model that reasons first, or writes a long kernel, needs room
   double connect_timeout_s = 10;
   double total_timeout_s = 300;  // one attempt, reply included
   int max_attempts = 5;
@@ -33,11 +33,14 @@ struct ChatResult {
   bool ok = false;
   int http_status = 0;  // of the last attempt; 0: no HTTP response (connection error, timeout)
   std::string content;  // the reply's message text
+  std::string finish_reason;  // choices[0].finish_reason when given: "stop", "length" (cut at max_tokens)
   int prompt_tokens = 0, completion_tokens = 0;
   double latency_s = 0;  // every attempt and wait
   int attempts = 0;
   bool cancelled = false;  // given up because `cancel` became true
   std::string error;     // why not ok, one line; never holds the key
+
+  bool truncated() const { return finish_reason == "length"; }
 };
 
 // Whether an attempt that ended so is worth another: transport errors (0), 408, 429, 5xx.

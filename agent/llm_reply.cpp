@@ -52,4 +52,11 @@ ReplyCandidate candidate_from_reply(std::string_view reply, const Task& task, co
   return r;
 }
 
+ReplyCandidate truncated_reply(int max_tokens) {
+  const std::string n = std::to_string(max_tokens);
+  return {std::nullopt, "truncated",
+          "the reply hit the --llm-max-tokens limit of " + n + " completion tokens and was cut; give a larger "
+          "--llm-max-tokens (e.g. " + std::to_string(2 * max_tokens) + ") if the endpoint allows it"};
+}
+
 }  // namespace ks

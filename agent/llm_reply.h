@@ -16,11 +16,16 @@ std::optional<std::string> last_code_block(std::string_view reply);
 
 struct ReplyCandidate {
   std::optional<Candidate> candidate;  // set when status is "ok"
-  std::string status;                  // ok, no_code_block, bad_plan, wrong_task
+  std::string status;                  // ok, truncated, no_code_block, bad_plan, wrong_task
   std::string reason;                  // empty when ok
 };
 
 // The candidate in the reply, for the task; `origin` names it in messages (e.g. "llm rewrite 12").
 ReplyCandidate candidate_from_reply(std::string_view reply, const Task& task, const std::string& origin);
+
+// A reply the endpoint cut at the completion-token limit (finish_reason "length"). It is never a
+// candidate, even when it holds a complete fenced block: that block may be a draft the model meant
+// to replace, and a cut reply is not what the model chose to answer.
+ReplyCandidate truncated_reply(int max_tokens);
 
 }  // namespace ks

@@ -93,9 +93,14 @@ void LlmSearch::record_reply(Population& pop, LlmExchange& x, std::vector<LlmChi
   } else {
     failures_in_a_row_ = 0;
     const std::string origin = c.op + " reply " + std::to_string(calls_) + " of run " + std::to_string(run_id_);
-    ReplyCandidate rc = candidate_from_reply(r.content, *opt_.facts.task, origin);
+    ReplyCandidate rc = r.truncated() ? truncated_reply(proposer_->config().max_tokens)
+                                      : candidate_from_reply(r.content, *opt_.facts.task, origin);
     rec.status = rc.status;
     rec.error = rc.reason;
+    if (r.truncated() && !truncation_noted_) {
+      truncation_noted_ = true;
+      notices_.push_back("an LLM reply was cut (status truncated): " + rc.reason);
+    }
     if (rc.candidate) {
       const size_t source = pop.add_source(std::make_shared<const Candidate>(std::move(*rc.candidate)));
       const Plan& plan = pop.sources()[source].candidate->plan;

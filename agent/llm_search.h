@@ -65,7 +65,8 @@ class LlmSearch {
   int in_flight() const { return proposer_->in_flight(); }
   // How long a call in flight may still take: one attempt's timeout.
   double call_timeout_s() const { return proposer_->config().total_timeout_s; }
-  // Lines worth a user's attention since the last call (the LLM set aside, the budget spent).
+  // Lines worth a user's attention since the last call (the LLM set aside, the budget spent, the
+  // first reply cut at the completion-token limit).
   std::vector<std::string> take_notices();
 
  private:
@@ -88,6 +89,7 @@ class LlmSearch {
   int failures_in_a_row_ = 0;
   std::string off_reason_;
   bool spent_noted_ = false;
+  bool truncation_noted_ = false;  // a cut reply is said once: it is a setting to change, not news per call
   std::vector<std::string> notices_;
 };
 

@@ -62,7 +62,8 @@ struct LlmCallRecord {
   std::optional<int64_t> run_id;
   std::string op;      // the operator that asked: rewrite, repair, crossover, refine
   std::string model;
-  std::string status;  // ok, http_error, transport_error, no_code_block, bad_plan, wrong_task, ...
+  // ok, truncated, no_code_block, bad_plan, wrong_task, duplicate, bad_response, unreachable, http_NNN
+  std::string status;
   std::string error;
   std::optional<int64_t> prompt_tokens, completion_tokens;
   std::optional<double> latency_s;

@@ -86,7 +86,8 @@ CREATE TABLE llm_calls (
   run_id            INTEGER REFERENCES runs(id),
   operator          TEXT NOT NULL,
   model             TEXT NOT NULL,
-  status            TEXT NOT NULL,
+  status            TEXT NOT NULL,         -- ok | truncated | no_code_block | bad_plan | wrong_task |
+                                           -- duplicate | bad_response | unreachable | http_NNN
   error             TEXT NOT NULL,
   prompt_tokens     INTEGER,
   completion_tokens INTEGER,

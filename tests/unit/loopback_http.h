@@ -25,9 +25,12 @@ struct ScriptedReply {
   int hang_ms = 0;                   // wait this long before answering (a hang past a timeout)
 };
 
-// An OpenAI-style chat completion whose message is `content`.
-inline std::string chat_completion(const std::string& content, int prompt_tokens = 11, int completion_tokens = 7) {
-  return nlohmann::json{{"choices", {{{"message", {{"role", "assistant"}, {"content", content}}}}}},
+// An OpenAI-style chat completion whose message is `content`; finish_reason "length" is a reply
+// the endpoint cut at max_tokens.
+inline std::string chat_completion(const std::string& content, int prompt_tokens = 11, int completion_tokens = 7,
+                                   const std::string& finish_reason = "stop") {
+  return nlohmann::json{{"choices", {{{"message", {{"role", "assistant"}, {"content", content}}},
+                                      {"finish_reason", finish_reason}}}},
                         {"usage", {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion_tokens}}}}
       .dump();
 }

@@ -47,6 +47,8 @@ TEST(LlmClient, GoodReplyCarriesContentTokensAndTheRequestIsOpenAiShaped) {
   EXPECT_EQ(r.completion_tokens, 7);
   EXPECT_EQ(r.attempts, 1);
   EXPECT_EQ(r.http_status, 200);
+  EXPECT_EQ(r.finish_reason, "stop");
+  EXPECT_FALSE(r.truncated());
   auto reqs = server.requests();
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(reqs[0].rfind("POST /v1/chat/completions HTTP/1.1", 0), 0u) << reqs[0];
@@ -58,6 +60,21 @@ TEST(LlmClient, GoodReplyCarriesContentTokensAndTheRequestIsOpenAiShaped) {
   ASSERT_EQ(body["messages"].size(), 2u);
   EXPECT_EQ(body["messages"][0]["role"], "system");
   EXPECT_EQ(body["messages"][1]["content"], "Hello");
+}
+
+TEST(LlmClient, AReplyCutAtMaxTokensIsOkAndSaysSo) {
+  // The reply came (its tokens were paid for): it is not retried; the caller decides what it is.
+  LoopbackHttpServer server({{200, test::chat_completion("```c++\nint x;\n```\nand then", 11, 123, "length"), {}, 0}});
+  ChatResult r = LlmClient(config_for(server)).chat(kHello);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_TRUE(r.truncated());
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(r.completion_tokens, 123);
+}
+
+TEST(LlmClient, TheDefaultCompletionLimitLeavesRoomForALongKernel) {
+  EXPECT_EQ(LlmConfig{}.max_tokens, 16384);
 }
 
 TEST(LlmClient, MalformedJsonIsAFailureWithoutRetry) {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 
@@ -221,6 +222,36 @@ TEST(LlmRun, AReplyIsEvaluatedOnEveryShapeItAppliesTo) {
   EXPECT_EQ(status_on["M=1,K=4096,N=4096"], "not_applicable") << r.out;
 }
 
+TEST(LlmRun, AReplyCutAtTheTokenLimitIsTruncatedNeverACandidateAndTheRunGoesOn) {
+  test::TempDir t;
+  const std::string db = t.file("a.db");
+  // The cut reply holds a complete block that would parse: it still must not become a candidate.
+  const std::string cut = "```cuda\n" + rewrite_of_seed("cut", "us=10") + "```\nA faster version:\n```cuda\n#include";
+  LoopbackHttpServer server({
+      {200, chat_completion(cut, 1000, 2048, "length"), {}, 0},
+      {200, reply_with(rewrite_of_seed("whole", "us=20")), {}, 0},
+  });
+  const Outcome r = llm_run(db, server, "--llm-concurrency 1 --llm-max-tokens 2048 --llm-max-tokens-total 4000 --max-evals 500");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("an LLM reply was cut (status truncated): the reply hit the --llm-max-tokens limit of 2048"),
+            std::string::npos) << r.out;
+  ASSERT_GE(server.requests().size(), 1u);
+  const std::string req = server.requests()[0];
+  EXPECT_EQ(nlohmann::json::parse(req.substr(req.find("\r\n\r\n") + 4))["max_tokens"], 2048);
+
+  Archive a(db, Archive::Mode::existing);
+  const std::vector<LlmCallRecord> calls = a.llm_calls(1);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].status, "truncated");
+  EXPECT_NE(calls[0].error.find("hit the --llm-max-tokens limit of 2048"), std::string::npos) << calls[0].error;
+  EXPECT_NE(calls[0].error.find("give a larger --llm-max-tokens"), std::string::npos) << calls[0].error;
+  EXPECT_FALSE(calls[0].candidate_id) << "a cut reply is never a candidate";
+  EXPECT_EQ(*calls[0].completion_tokens, 2048) << "its tokens were spent and count";
+  EXPECT_EQ(calls[1].status, "ok") << "the run went on to the next call";
+  EXPECT_TRUE(calls[1].candidate_id);
+  for (auto& src : a.sources("rmsnorm_linear")) EXPECT_NE(src.name, "cut") << "the cut reply's block was kept";
+}
+
 TEST(LlmRun, ABadEndpointOrPromptsFolderIsOneClearLineBeforeAnyWork) {
   test::TempDir t;
   const std::string fake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
@@ -238,7 +269,9 @@ TEST(LlmRun, ABadEndpointOrPromptsFolderIsOneClearLineBeforeAnyWork) {
                             " --llm-url http://127.0.0.1:9/v1 --llm-model m --prompts " + t.file("prompts"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("rewrite.txt: no value for the placeholder {{parent_sourse}}"), std::string::npos) << r.out;
-  EXPECT_NE(ksearch_env("", "run --help").out.find("--llm-max-tokens-total"), std::string::npos);
+  const std::string help = ksearch_env("", "run --help").out;
+  EXPECT_NE(help.find("--llm-max-tokens-total"), std::string::npos);
+  EXPECT_NE(help.find("(default 16384; a reply cut at it is recorded as truncated)"), std::string::npos) << help;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <variant>
 
 #include "agent/llm_reply.h"
 #include "agent/prompts.h"
@@ -67,6 +68,81 @@ TEST(Prompts, TaskContractAndHelperSummarySayWhatACandidateNeeds) {
   EXPECT_EQ(h.find("asm volatile"), std::string::npos) << "bodies are left out";
 }
 
+// The system prompt as a run sends it: format.txt (with the helpers) inside system.txt.
+std::string rendered_system_prompt() {
+  const PromptSet set = load_prompts(default_prompts_dir());
+  const std::string helpers = helper_summary(project_root() / "seeds" / "include");
+  const std::string format =
+      render_template(set.templates.at("format"), {{"arch", "sm_90a"}, {"helpers", helpers}}, "format.txt");
+  return render_template(set.templates.at("system"), {{"candidate_format", format}}, "system.txt");
+}
+
+// Runs of blanks and line breaks as one space: a rewrap of the template keeps what it says.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    const bool blank = ch == ' ' || ch == '\n' || ch == '\t';
+    if (!blank) out += ch;
+    else if (!out.empty() && out.back() != ' ') out += ' ';
+  }
+  return out;
+}
+
+// What models asked of the prompt (issue 17): each answer stays in it, worded as the code does it.
+TEST(Prompts, TheSystemPromptAnswersWhatModelsAsked) {
+  const std::string raw = rendered_system_prompt();
+  const std::string p = one_line(raw);
+  RecordProperty("system_prompt_chars", static_cast<int>(raw.size()));
+  auto says = [&](const std::string& what, const std::vector<std::string>& phrases) {
+    for (auto& s : phrases) EXPECT_NE(p.find(s), std::string::npos) << what << ": \"" << s << "\" is not in\n" << raw;
+  };
+  says("namespace", {"all in namespace ks", "ks::load8", "ks::block_sum"});
+  says("shared memory", {"extern __shared__", "opts a kernel in to \"smem\" over 48 KiB itself",
+                         "MaxDynamicSharedMemorySize", "up to the GPU's per-block limit", "static __shared__"});
+  says("gemm", {"A gemm step (cuBLASLt)", "\"trans_a\": bool", "\"batch\": expr", "D[m,n] = A[m,k] @ B[k,n]",
+                "fp32 accumulation", "B is stored [n,k]", "strided-batched"});
+  says("clusters", {"__cluster_dims__(CLUSTER, 1, 1) __launch_bounds__(THREADS)",
+                    "grid x must be a multiple of CLUSTER"});
+  says("applies", {"not_applicable", "A variant is compiled before applies is checked"});
+  says("bulk copies", {"ks::fence_mbarrier_init()", "first calls ks::mbarrier_arrive_expect_tx(&full, total bytes",
+                       "only then are the copies", "a multiple of 16", "16-byte aligned",
+                       "parity = (use index / slots) & 1"});
+
+  // Every helper the prompt names is one the headers declare, under that name.
+  const std::string h = helper_summary(project_root() / "seeds" / "include");
+  for (auto name : {"load8(", "block_sum(", "cluster_rank(", "cluster_sync(", "load_cluster_f32(", "mbarrier_init(",
+                    "fence_mbarrier_init(", "mbarrier_arrive_expect_tx(", "mbarrier_wait(", "bulk_copy(",
+                    "bulk_copy_stream("})
+    EXPECT_NE(h.find(name), std::string::npos) << name << " is not among the helpers";
+  // The cluster declaration is the one a seed compiles with.
+  const std::string decode = read(project_root() / "seeds" / "softmax_matmul" / "flash_decode.cu");
+  EXPECT_NE(one_line(decode).find("extern \"C\" __global__ void __cluster_dims__(CLUSTER, 1, 1) __launch_bounds__(THREADS)"),
+            std::string::npos);
+}
+
+TEST(Prompts, TheSystemPromptsExamplePlanParses) {
+  const std::string p = rendered_system_prompt();
+  const size_t open = p.find("/* ksearch\n");
+  ASSERT_NE(open, std::string::npos) << "no example plan in\n" << p;
+  const size_t close = p.find("*/", open);
+  ASSERT_NE(close, std::string::npos);
+  const Candidate c = parse_candidate(p.substr(open, close + 2 - open) + "\n", "the prompt's example");
+  validate_plan(c.plan, rmsnorm());
+  ASSERT_EQ(c.plan.steps.size(), 2u);
+  const auto* kernel = std::get_if<KernelStep>(&c.plan.steps[0].op);
+  ASSERT_TRUE(kernel) << "a kernel step first";
+  EXPECT_EQ(kernel->kernel, "rmsnorm");
+  const auto* gemm = std::get_if<GemmStep>(&c.plan.steps[1].op);
+  ASSERT_TRUE(gemm) << "then a gemm step";
+  EXPECT_EQ(gemm->a, "xn");
+  EXPECT_EQ(gemm->d, "Y");
+  EXPECT_TRUE(gemm->trans_b);
+  EXPECT_FALSE(gemm->trans_a);
+  // The kernel the example declares takes what the plan passes: the plan's args, in order.
+  EXPECT_NE(one_line(p).find("rmsnorm(const __nv_bfloat16* X, const __nv_bfloat16* gamma, __nv_bfloat16* xn, int K, float eps)"),
+            std::string::npos);
+}
+
 TEST(LlmReply, TheLastCompleteFencedBlockIsTheCandidate) {
   EXPECT_EQ(last_code_block("text\n```c++\nfirst\n```\nmore\n```cuda\nsecond\nline\n```\nbye"), "second\nline\n");
   EXPECT_EQ(last_code_block("```\nonly\n```"), "only\n");
@@ -82,6 +158,11 @@ TEST(LlmReply, ReplyBecomesACandidateOrAStatusWithAReason) {
   EXPECT_EQ(ok.candidate->plan.name, "gemv_fused");
 
   EXPECT_EQ(candidate_from_reply("I cannot help with that.", rmsnorm(), "llm 2").status, "no_code_block");
+
+  ReplyCandidate cut = truncated_reply(4096);
+  EXPECT_EQ(cut.status, "truncated");
+  EXPECT_FALSE(cut.candidate);
+  EXPECT_NE(cut.reason.find("hit the --llm-max-tokens limit of 4096"), std::string::npos) << cut.reason;
 
   ReplyCandidate bad = candidate_from_reply("```c++\n/* ksearch { \"task\": \"rmsnorm_linear\", */\n```", rmsnorm(), "llm 3");
   EXPECT_EQ(bad.status, "bad_plan");
