@@ -9,7 +9,10 @@
 # `gpu-check.sh results [MINUTES]` searches every task MINUTES (default 3) and then benches;
 # `gpu-check.sh throughput [MINUTES] [KSEARCH...]` runs the same rmsnorm_linear search (default 3
 # minutes, seed 1) with each ksearch binary given (default ./build/ksearch), one after the other,
-# and prints evaluations per second for each (what a change to the evaluator costs); `gpu-check.sh bench [DB]` runs `ksearch bench` over
+# and prints evaluations per second for each (what a change to the evaluator costs);
+# `gpu-check.sh llm [MINUTES]` runs a softmax_matmul search (default 2 minutes) whose LLM calls
+# are answered by scripts/llm_script_server.py with the hand-written replies in
+# bench/llm-replies/, and prints every LLM candidate's outcome on every search shape; `gpu-check.sh bench [DB]` runs `ksearch bench` over
 # the archive DB (default: the search's, else the seeds alone) and prints the results table; no
 # argument runs tests and evals. Logs: gpu-tests.log, summary.txt, evals.tgz (every eval's table
 # and JSON), search.db, search-TASK.jsonl, search.txt, bench.txt, bench.json in $OUT, or in
@@ -95,6 +98,45 @@ if [ "$what" = throughput ]; then
     echo "| $bin | $n | $sec | $(python3 -c "print(f'{$n / $sec:.2f}')" 2>/dev/null) | ${statuses:-all ok} |" >>"$out/throughput.txt"
   done
   cat "$out/throughput.txt"
+fi
+if [ "$what" = llm ]; then
+  minutes="${2:-2}"
+  port=18733
+  python3 scripts/llm_script_server.py "$port" bench/llm-replies/* &
+  server=$!
+  sleep 1
+  rm -f "$out/llm.db"*
+  $ks run --task softmax_matmul --minutes "$minutes" --seed 1 --db "$out/llm.db" \
+    --llm-url "http://127.0.0.1:$port/v1" --llm-model scripted --llm-concurrency 2 --llm-turns 1 \
+    >"$out/llm-run.txt" 2>&1
+  echo "ksearch run (LLM replies scripted) exit code $?"
+  kill $server 2>/dev/null
+  grep -E "^LLM|evaluations in|pending" "$out/llm-run.txt"
+  python3 - "$out/llm.db" <<'PY' | tee "$out/llm-table.txt"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print("| call | status | candidate | " + " | ".join(s for (s,) in db.execute(
+    "SELECT DISTINCT shape FROM evaluations ORDER BY shape")) + " |")
+shapes = [s for (s,) in db.execute("SELECT DISTINCT shape FROM evaluations ORDER BY shape")]
+print("|---|---|---|" + "---|" * len(shapes))
+seen = set()
+for cid, op, status, cand in db.execute("SELECT id, operator, status, candidate_id FROM llm_calls WHERE status != 'duplicate' ORDER BY id"):
+    if (status, cand) in seen:
+        continue
+    seen.add((status, cand))
+    cells = []
+    name = "-"
+    if cand:
+        name = db.execute("SELECT s.name FROM candidates c JOIN sources s ON s.id = c.source_id WHERE c.id = ?",
+                          (cand,)).fetchone()[0]
+        for s in shapes:
+            r = db.execute("SELECT status, median_us FROM evaluations WHERE candidate_id = ? AND shape = ?",
+                           (cand, s)).fetchone()
+            cells.append("-" if r is None else r[0] + (f" {r[1]:.1f} us" if r[1] else ""))
+    else:
+        cells = [""] * len(shapes)
+    print(f"| {cid} {op} | {status} | {name} | " + " | ".join(cells) + " |")
+PY
 fi
 if [ "$what" = bench ]; then
   db="${2:-$out/search.db}"
