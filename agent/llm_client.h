@@ -38,6 +38,9 @@ struct ChatResult {
   int attempts = 0;
   bool cancelled = false;  // given up because `cancel` became true
   std::string error;     // why not ok, one line; never holds the key
+  // The call's status when the source decides it rather than HTTP (a replay: the recorded status
+  // of a failed call, or replay_exhausted); empty: derived from http_status.
+  std::string status;
 };
 
 // Whether an attempt that ended so is worth another: transport errors (0), 408, 429, 5xx.
