@@ -200,7 +200,7 @@ int run_search(const Opts& o) {
   so.eval.timer.min_seconds = pick(o.min_ms, stored, "min_ms", so.eval.timer.min_seconds * 1e3) / 1e3;
   const double watchdog = pick(o.watchdog_s, stored, "watchdog", SupervisorOptions{}.watchdog_s);
   so.llm = llm_options(o.llm, stored, *task);
-  const ReplayChat* replay = so.llm ? dynamic_cast<const ReplayChat*>(so.llm->replay.get()) : nullptr;
+  ReplayChat* replay = so.llm ? dynamic_cast<ReplayChat*>(so.llm->replay.get()) : nullptr;
 
   const double compile_timeout = pick(o.compile_timeout_s, stored, "compile_timeout", CompilerOptions{}.timeout_s);
   // One worker per GPU, all of one model: results are kept per GPU model.
@@ -225,6 +225,7 @@ int run_search(const Opts& o) {
     throw Error("run " + std::to_string(resumed->id) + " searched on " + resumed->device + "; this is a " + dev.name);
 
   RunRecord run = resumed ? *resumed : RunRecord{};
+  if (replay && resumed) replay->skip_used(archive.llm_calls(resumed->id));  // not the same replies again
   if (!resumed) {
     run.task = task->name();
     run.device = dev.name;

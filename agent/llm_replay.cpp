@@ -45,6 +45,12 @@ ReplayChat::ReplayChat(const std::string& path, const std::string& task) : path_
   recorded_ = calls.size();
 }
 
+void ReplayChat::skip_used(const std::vector<LlmCallRecord>& used) {
+  std::lock_guard lock(mu_);
+  for (const LlmCallRecord& c : used)
+    if (c.status != "replay_exhausted") ++next_[c.op];  // an exhausted call used no reply
+}
+
 ChatResult ReplayChat::chat(const std::string& op, const std::vector<ChatMessage>&, const std::atomic<bool>*) {
   const auto start = std::chrono::steady_clock::now();
   ChatResult r;

@@ -12,6 +12,8 @@
 
 namespace ks {
 
+struct LlmCallRecord;
+
 class ReplayChat : public ChatSource {
  public:
   // Reads every recorded call of the task from the archive at `path` now, so a missing file or
@@ -21,6 +23,8 @@ class ReplayChat : public ChatSource {
                   const std::atomic<bool>* cancel) override;
   std::string model() const override { return "replay:" + path_; }
   bool answers_at_once() const override { return true; }
+  // A resumed run goes on from the replies it used already: `used` are its recorded calls.
+  void skip_used(const std::vector<LlmCallRecord>& used);
   const std::string& path() const { return path_; }
   size_t recorded() const { return recorded_; }  // calls of the task in the archive
 

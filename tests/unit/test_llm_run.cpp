@@ -258,6 +258,31 @@ TEST(LlmRun, AReplayOfARecordedRunGivesTheSameCandidatesInTheSameOrder) {
   }
 }
 
+TEST(LlmRun, AResumedReplayGoesOnFromTheRepliesItUsed) {
+  test::TempDir t;
+  const std::string recorded = t.file("recorded.db"), replayed = t.file("replayed.db"), seed = t.file("wrong_seed.cu");
+  // Repair only, as above. The seed is one whose resumed session draws repair in its first tries:
+  // a session whose first draws all miss ends at once ("nothing new is left to try").
+  std::ofstream(seed) << rewrite_of_seed("wrong_seed", "wrong");
+  const std::string env = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
+  const std::string common = "run --task rmsnorm_linear --seeds " + seed +
+                             " --shape 16,4096,6144 --seed 2 --llm-concurrency 1 --llm-turns 1 --max-evals 500";
+  {
+    LoopbackHttpServer server({{200, reply_with(rewrite_of_seed("first", "wrong"), 600, 400), {}, 0},
+                               {200, reply_with(rewrite_of_seed("second", "wrong"), 600, 400), {}, 0}});
+    ASSERT_EQ(ksearch_env(env, common + " --llm-max-tokens-total 2000 --db " + recorded + " --llm-url " + server.url() +
+                                   " --llm-model scripted-model")
+                  .code,
+              0);
+  }
+  Outcome r = ksearch_env(env, common + " --llm-max-tokens-total 1000 --db " + replayed + " --llm-replay " + recorded);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = ksearch_env(env, "run --run 1 --llm-max-tokens-total 2000 --db " + replayed);  // the replay file is the run's
+  ASSERT_EQ(r.code, 0) << r.out;
+  Archive a(recorded, Archive::Mode::existing), b(replayed, Archive::Mode::existing);
+  EXPECT_EQ(call_outcomes(b), call_outcomes(a)) << "the resumed replay took the second reply, not the first again\n" << r.out;
+}
+
 TEST(LlmRun, AReplayThatRunsOutSaysSoOnceAndTheRunGoesOn) {
   test::TempDir t;
   const std::string recorded = t.file("recorded.db");
