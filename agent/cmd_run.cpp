@@ -343,7 +343,7 @@ Action add_run_command(CLI::App& app) {
   LlmOpts& l = o->llm;
   const char* group = "LLM proposals (off unless an endpoint is given; the API key is read from "
                       "KSEARCH_LLM_API_KEY only, and never printed or stored)";
-  cmd->add_option("--llm-url", l.url, "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (or KSEARCH_LLM_URL)")
+  auto* url = cmd->add_option("--llm-url", l.url, "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (or KSEARCH_LLM_URL)")
       ->group(group);
   cmd->add_option("--llm-model", l.model, "Model name the endpoint serves (or KSEARCH_LLM_MODEL)")->group(group);
   cmd->add_option("--llm-temperature", l.temperature, "Sampling temperature (default 0.7)")->check(CLI::Range(0.0, 2.0))->group(group);
@@ -359,6 +359,7 @@ Action add_run_command(CLI::App& app) {
   cmd->add_option("--llm-replay", l.replay,
                   "Answer the LLM calls from this archive's recorded replies (by task and operator, in order), "
                   "not an endpoint")
+      ->excludes(url)  // one answers or the other: never a silent choice
       ->group(group);
   cmd->add_option("--prompts", l.prompts, "A folder of prompt templates to use instead of prompts/")->group(group);
   return [o] { return run_search(*o); };

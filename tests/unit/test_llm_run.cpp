@@ -319,6 +319,10 @@ TEST(LlmRun, ABadReplayArchiveIsOneLineAndExit2BeforeAnyWork) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
   EXPECT_FALSE(std::filesystem::exists(t.file("a.db")) && Archive(t.file("a.db"), Archive::Mode::existing).runs().size())
       << "no run was started";
+  r = ksearch_env(fake, "run --task rmsnorm_linear --db " + t.file("a.db") + " --llm-replay " + t.file("a.db") +
+                            " --llm-url http://127.0.0.1:9/v1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--llm-url excludes --llm-replay"), std::string::npos) << r.out;
 }
 
 TEST(LlmRun, ABadEndpointOrPromptsFolderIsOneClearLineBeforeAnyWork) {
