@@ -13,6 +13,7 @@
 
 #include "agent/commands.h"
 #include "agent/llm_operators.h"
+#include "agent/llm_replay.h"
 #include "agent/prompts.h"
 #include "agent/progress.h"
 #include "agent/seed_files.h"
@@ -27,7 +28,7 @@ namespace {
 using nlohmann::json;
 
 struct LlmOpts {
-  std::optional<std::string> url, model, prompts;
+  std::optional<std::string> url, model, prompts, replay;
   std::optional<double> temperature, timeout_s;
   std::optional<int> max_tokens, concurrency, turns;
   std::optional<int64_t> max_tokens_total;
@@ -105,14 +106,21 @@ std::optional<std::string> from_env(const char* name) {
 // Everything that can be checked without a GPU is checked here: the URL, the model, the prompts.
 std::optional<LlmSearchOptions> llm_options(const LlmOpts& o, const json& stored, const Task& task) {
   const json st = stored.contains("llm") ? stored["llm"] : json::object();
+  // A replay needs no endpoint: its archive answers, read now so a bad file stops the run here.
+  const std::optional<std::string> replay = o.replay ? o.replay : pick_opt<std::string>(std::nullopt, st, "replay");
   std::optional<std::string> url = o.url ? o.url : from_env("KSEARCH_LLM_URL");
-  if (!url) url = pick_opt<std::string>(std::nullopt, st, "url");
-  if (!url) return std::nullopt;
+  if (!url && !replay) url = pick_opt<std::string>(std::nullopt, st, "url");
+  if (!url && !replay) return std::nullopt;
   LlmSearchOptions l;
-  l.client.base_url = *url;
-  std::optional<std::string> model = o.model ? o.model : from_env("KSEARCH_LLM_MODEL");
-  l.client.model = model ? *model : pick<std::string>(std::nullopt, st, "model", "");
-  l.client.api_key = from_env("KSEARCH_LLM_API_KEY").value_or("");
+  if (replay) {
+    l.replay = std::make_shared<ReplayChat>(*replay, task.name());
+    l.client.model = l.replay->model();
+  } else {
+    l.client.base_url = *url;
+    std::optional<std::string> model = o.model ? o.model : from_env("KSEARCH_LLM_MODEL");
+    l.client.model = model ? *model : pick<std::string>(std::nullopt, st, "model", "");
+    l.client.api_key = from_env("KSEARCH_LLM_API_KEY").value_or("");
+  }
   l.client.temperature = pick(o.temperature, st, "temperature", l.client.temperature);
   l.client.max_tokens = pick(o.max_tokens, st, "max_tokens", l.client.max_tokens);
   l.client.total_timeout_s = pick(o.timeout_s, st, "timeout_s", l.client.total_timeout_s);
@@ -122,15 +130,22 @@ std::optional<LlmSearchOptions> llm_options(const LlmOpts& o, const json& stored
   const std::string prompts = o.prompts ? *o.prompts : pick<std::string>(std::nullopt, st, "prompts", default_prompts_dir().string());
   l.prompts = load_prompts(prompts);
   check_templates(l.prompts);
-  LlmClient check(l.client);  // a URL or model that cannot work is an error now, not mid-run
-  l.client = check.config();
+  if (!l.replay) {
+    LlmClient check(l.client);  // a URL or model that cannot work is an error now, not mid-run
+    l.client = check.config();
+  }
   l.facts.task = &task;
   l.facts.contract = task_contract(task);
   l.facts.helpers = helper_summary(Compiler::default_options().ks_include);
   return l;
 }
 
-json llm_stored(const LlmSearchOptions& l) {  // what a resumed run reuses; never the key
+// What a resumed run reuses; never the key.
+json llm_stored(const LlmSearchOptions& l, const ReplayChat* replay) {
+  if (replay)
+    return {{"replay", replay->path()}, {"concurrency", l.concurrency}, {"turns", l.turns},
+            {"max_tokens_total", l.max_tokens_total ? json(*l.max_tokens_total) : json()},
+            {"prompts", l.prompts.dir.string()}};
   return {{"url", l.client.base_url}, {"model", l.client.model}, {"temperature", l.client.temperature},
           {"max_tokens", l.client.max_tokens}, {"timeout_s", l.client.total_timeout_s},
           {"concurrency", l.concurrency}, {"turns", l.turns},
@@ -185,6 +200,7 @@ int run_search(const Opts& o) {
   so.eval.timer.min_seconds = pick(o.min_ms, stored, "min_ms", so.eval.timer.min_seconds * 1e3) / 1e3;
   const double watchdog = pick(o.watchdog_s, stored, "watchdog", SupervisorOptions{}.watchdog_s);
   so.llm = llm_options(o.llm, stored, *task);
+  ReplayChat* replay = so.llm ? dynamic_cast<ReplayChat*>(so.llm->replay.get()) : nullptr;
 
   const double compile_timeout = pick(o.compile_timeout_s, stored, "compile_timeout", CompilerOptions{}.timeout_s);
   // One worker per GPU, all of one model: results are kept per GPU model.
@@ -209,6 +225,7 @@ int run_search(const Opts& o) {
     throw Error("run " + std::to_string(resumed->id) + " searched on " + resumed->device + "; this is a " + dev.name);
 
   RunRecord run = resumed ? *resumed : RunRecord{};
+  if (replay && resumed) replay->skip_used(archive.llm_calls(resumed->id));  // not the same replies again
   if (!resumed) {
     run.task = task->name();
     run.device = dev.name;
@@ -221,7 +238,7 @@ int run_search(const Opts& o) {
                   {"batch", so.batch}, {"seed_variants", so.seed_variants}, {"seeds", seed_files},
                   {"shapes", shape_texts}, {"devices", devices}, {"watchdog", watchdog}, {"compile_timeout", compile_timeout},
                   {"min_replays", so.eval.timer.min_replays}, {"min_ms", so.eval.timer.min_seconds * 1e3},
-                  {"llm", so.llm ? llm_stored(*so.llm) : json()}};
+                  {"llm", so.llm ? llm_stored(*so.llm, replay) : json()}};
   run.options = options.dump();
 
   const Ceilings& ceil = evaluators.front()->ceilings();
@@ -244,7 +261,11 @@ int run_search(const Opts& o) {
             << (so.minutes ? fixed(*so.minutes, 1) + " minutes" : "no time limit") << "; archive " << o.db
             << "\n";
   if (so.llm)
-    std::cerr << "LLM proposals: " << so.llm->client.model << " at " << so.llm->client.base_url << ", "
+    std::cerr << "LLM proposals: " << so.llm->client.model << " at "
+              << (replay ? "the " + std::to_string(replay->recorded()) + " recorded call(s) of " + task->name() +
+                               " in " + replay->path()
+                         : so.llm->client.base_url)
+              << ", "
               << so.llm->concurrency << " call(s) in flight, refine up to " << so.llm->turns << " turns, "
               << (so.llm->max_tokens_total ? std::to_string(*so.llm->max_tokens_total) + " tokens" : "no token limit")
               << ", prompts " << so.llm->prompts.dir.string() << "\n";
@@ -322,7 +343,7 @@ Action add_run_command(CLI::App& app) {
   LlmOpts& l = o->llm;
   const char* group = "LLM proposals (off unless an endpoint is given; the API key is read from "
                       "KSEARCH_LLM_API_KEY only, and never printed or stored)";
-  cmd->add_option("--llm-url", l.url, "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (or KSEARCH_LLM_URL)")
+  auto* url = cmd->add_option("--llm-url", l.url, "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (or KSEARCH_LLM_URL)")
       ->group(group);
   cmd->add_option("--llm-model", l.model, "Model name the endpoint serves (or KSEARCH_LLM_MODEL)")->group(group);
   cmd->add_option("--llm-temperature", l.temperature, "Sampling temperature (default 0.7)")->check(CLI::Range(0.0, 2.0))->group(group);
@@ -337,6 +358,11 @@ Action add_run_command(CLI::App& app) {
       ->check(CLI::Range(1, 20))->group(group);
   cmd->add_option("--llm-max-tokens-total", l.max_tokens_total, "Stop the run once its calls used this many tokens, prompt and completion")
       ->check(CLI::PositiveNumber)->group(group);
+  cmd->add_option("--llm-replay", l.replay,
+                  "Answer the LLM calls from this archive's recorded replies (by task and operator, in order), "
+                  "not an endpoint")
+      ->excludes(url)  // one answers or the other: never a silent choice
+      ->group(group);
   cmd->add_option("--prompts", l.prompts, "A folder of prompt templates to use instead of prompts/")->group(group);
   return [o] { return run_search(*o); };
 }

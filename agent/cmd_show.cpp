@@ -1,5 +1,6 @@
 // ksearch show ID: one candidate: where it came from, its evaluations on every shape and GPU
-// model, its children, and its source.
+// model, its children, the LLM conversation that produced it (if one did), and its source.
+#include <algorithm>
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,42 @@ std::string ids(const std::vector<int64_t>& v) {
   return s.empty() ? "none" : s;
 }
 
+// The LLM call that produced a candidate, as JSON: its row, the messages sent and the reply.
+nlohmann::json call_json(const LlmCallRecord& l) {
+  nlohmann::json j = {{"id", l.id}, {"operator", l.op}, {"model", l.model}, {"status", l.status},
+                      {"error", l.error}, {"messages", nlohmann::json::parse(l.messages)}, {"reply", l.reply}};
+  if (l.prompt_tokens) j["prompt_tokens"] = *l.prompt_tokens;
+  if (l.completion_tokens) j["completion_tokens"] = *l.completion_tokens;
+  if (l.latency_s) j["latency_s"] = *l.latency_s;
+  return j;
+}
+
+std::string size_of(const std::string& text) {
+  const size_t lines = std::count(text.begin(), text.end(), '\n') + (text.empty() || text.ends_with('\n') ? 0 : 1);
+  return std::to_string(text.size()) + " chars, " + std::to_string(lines) + " lines";
+}
+
+// The conversation whole: long texts are what a reader came for, so each is headed by its role and
+// size rather than cut.
+void print_conversation(std::ostream& out, const LlmCallRecord& l) {
+  auto tokens = [](const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "-"; };
+  out << "\nLLM call " << l.id << ": " << l.op << ", model " << l.model << ", " << tokens(l.prompt_tokens)
+      << " prompt + " << tokens(l.completion_tokens) << " completion tokens, status " << l.status
+      << (l.error.empty() ? "" : " (" + l.error + ")") << "\n";
+  const nlohmann::json messages = nlohmann::json::parse(l.messages);
+  if (messages.empty() && l.reply.empty()) {
+    out << "(its messages and reply were not kept: the call predates archive schema version 2)\n";
+    return;
+  }
+  for (const auto& m : messages) {
+    const std::string text = m.value("content", "");
+    out << "\n--- " << m.value("role", "?") << " (" << size_of(text) << ") ---\n"
+        << text << (text.ends_with('\n') ? "" : "\n");
+  }
+  out << "\n--- reply: assistant (" << size_of(l.reply) << ") ---\n" << l.reply
+      << (l.reply.empty() || l.reply.ends_with('\n') ? "" : "\n");
+}
+
 int show_candidate(const Opts& o) {
   Archive archive(o.db, Archive::Mode::existing);
   const std::optional<CandidateRecord> c = archive.candidate(o.id);
@@ -37,6 +74,7 @@ int show_candidate(const Opts& o) {
   const SourceRecord src = archive.source(c->source_id).value();
   const auto evs = archive.evaluations_of(c->id);
   const auto children = archive.children(c->id);
+  const std::optional<LlmCallRecord> call = archive.llm_call_of_candidate(c->id);
   if (o.json) {
     nlohmann::json j = {{"id", c->id}, {"task", c->task}, {"name", src.name}, {"params", c->params},
                         {"origin", c->origin}, {"parents", c->parents}, {"children", children},
@@ -44,6 +82,7 @@ int show_candidate(const Opts& o) {
                         {"source_hash", src.hash}, {"uses_helpers", src.uses_helpers},
                         {"evaluations", nlohmann::json::array()}};
     if (c->run_id) j["run"] = *c->run_id;
+    if (call) j["llm_call"] = call_json(*call);
     if (!o.no_source) j["source"] = src.text;
     for (auto& e : evs) {
       nlohmann::json ej = {{"device", e.device}, {"shape", e.shape}, {"status", e.status}, {"error", e.error},
@@ -80,6 +119,7 @@ int show_candidate(const Opts& o) {
     std::cout << "not evaluated yet\n";
   else
     t.print(std::cout);
+  if (call) print_conversation(std::cout, *call);
   if (!o.no_source) std::cout << "\n" << src.text << (src.text.ends_with('\n') ? "" : "\n");
   return 0;
 }

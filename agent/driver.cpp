@@ -371,6 +371,7 @@ struct SearchDriver::Impl {
     for (;;) {
       std::optional<Batch> b = next_batch();
       if (b || stopping() || (in_flight == 0 && !llm_waiting())) return b;
+      if (llm && llm->replies_ready()) continue;  // answered as they were asked (a replay): no wake will come
       cv.wait(lock);
     }
   }

@@ -39,6 +39,9 @@ struct ChatResult {
   int attempts = 0;
   bool cancelled = false;  // given up because `cancel` became true
   std::string error;     // why not ok, one line; never holds the key
+  // The call's status when the source decides it rather than HTTP (a replay: the recorded status
+  // of a failed call, or replay_exhausted); empty: derived from http_status.
+  std::string status;
 
   bool truncated() const { return finish_reason == "length"; }
 };

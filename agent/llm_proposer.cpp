@@ -2,8 +2,8 @@
 
 namespace ks {
 
-LlmProposer::LlmProposer(LlmConfig config, int concurrency, std::function<void()> on_reply)
-    : client_(std::move(config)), concurrency_(std::max(concurrency, 1)), on_reply_(std::move(on_reply)) {
+LlmProposer::LlmProposer(std::shared_ptr<ChatSource> source, int concurrency, std::function<void()> on_reply)
+    : source_(std::move(source)), concurrency_(std::max(concurrency, 1)), on_reply_(std::move(on_reply)) {
   for (int i = 0; i < concurrency_; ++i) threads_.emplace_back([this] { loop(); });
 }
 
@@ -17,6 +17,15 @@ LlmProposer::~LlmProposer() {
 }
 
 void LlmProposer::submit(LlmConversation c) {
+  if (source_->answers_at_once()) {
+    // Answered here, on the caller's thread: the caller takes it with its next take_replies, so
+    // on_reply (which may want the caller's own lock) is not called.
+    ChatResult r = source_->chat(c.op, c.messages, &cancel_);
+    std::lock_guard lock(mu_);
+    ++in_flight_;
+    done_.push_back({std::move(c), std::move(r)});
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     queue_.push_back(std::move(c));
@@ -31,6 +40,11 @@ std::vector<LlmExchange> LlmProposer::take_replies() {
   out.swap(done_);
   in_flight_ -= static_cast<int>(out.size());
   return out;
+}
+
+bool LlmProposer::replies_ready() const {
+  std::lock_guard lock(mu_);
+  return !done_.empty();
 }
 
 int LlmProposer::in_flight() const {
@@ -50,7 +64,7 @@ void LlmProposer::loop() {
     }
     ChatResult r;
     try {
-      r = client_.chat(c.messages, &cancel_);
+      r = source_->chat(c.op, c.messages, &cancel_);
     } catch (const std::exception& e) {  // libcurl refused an option: the call fails, the search goes on
       r.error = e.what();
     }

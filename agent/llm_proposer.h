@@ -6,11 +6,12 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#include "agent/llm_client.h"
+#include "agent/chat_source.h"
 #include "agent/llm_operators.h"
 
 namespace ks {
@@ -23,22 +24,24 @@ struct LlmExchange {
 class LlmProposer {
  public:
   // on_reply is called (on a calling thread, no lock of this object held) after each reply.
-  LlmProposer(LlmConfig config, int concurrency, std::function<void()> on_reply);
+  // `source` answers the calls: an endpoint (HttpChat) or a replay.
+  LlmProposer(std::shared_ptr<ChatSource> source, int concurrency, std::function<void()> on_reply);
   // Cancels the calls in flight (each ends within about a second) and joins the threads.
   ~LlmProposer();
   LlmProposer(const LlmProposer&) = delete;
   LlmProposer& operator=(const LlmProposer&) = delete;
 
-  void submit(LlmConversation c);
+  void submit(LlmConversation c);  // a source that answers at once answers here
   std::vector<LlmExchange> take_replies();
   int in_flight() const;  // submitted and not yet taken
+  bool replies_ready() const;  // answered and not yet taken
   int concurrency() const { return concurrency_; }
-  const LlmConfig& config() const { return client_.config(); }
+  std::string model() const { return source_->model(); }
 
  private:
   void loop();
 
-  LlmClient client_;
+  std::shared_ptr<ChatSource> source_;
   const int concurrency_;
   std::function<void()> on_reply_;
   mutable std::mutex mu_;

@@ -1,5 +1,7 @@
 #include "agent/llm_search.h"
 
+#include <nlohmann/json.hpp>
+
 #include "agent/llm_reply.h"
 
 namespace ks {
@@ -12,6 +14,13 @@ std::string failed_call_status(const ChatResult& r) {
   return "http_" + std::to_string(r.http_status);
 }
 
+// The messages sent, as llm_calls.messages keeps them.
+std::string messages_json(const std::vector<ChatMessage>& messages) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const ChatMessage& m : messages) j.push_back({{"role", m.role}, {"content", m.content}});
+  return j.dump();
+}
+
 }  // namespace
 
 LlmSearch::LlmSearch(LlmSearchOptions options, Archive& archive, int64_t run_id, std::function<void()> wake)
@@ -20,7 +29,8 @@ LlmSearch::LlmSearch(LlmSearchOptions options, Archive& archive, int64_t run_id,
   for (auto& [name, base] : llm_operator_bases()) weights_.add(name, base);
   if (opt_.turns <= 1) weights_.add("llm_refine", 0);  // a one-turn refine is a rewrite
   tokens_ = archive_.run_llm_tokens(run_id_);  // a resumed run's budget counts what it spent
-  proposer_ = std::make_unique<LlmProposer>(opt_.client, opt_.concurrency, std::move(wake));
+  std::shared_ptr<ChatSource> source = opt_.replay ? opt_.replay : std::make_shared<HttpChat>(opt_.client);
+  proposer_ = std::make_unique<LlmProposer>(std::move(source), opt_.concurrency, std::move(wake));
 }
 
 LlmSearch::~LlmSearch() = default;
@@ -76,7 +86,9 @@ void LlmSearch::record_reply(Population& pop, LlmExchange& x, std::vector<LlmChi
   LlmCallRecord rec;
   rec.run_id = run_id_;
   rec.op = c.op;
-  rec.model = proposer_->config().model;
+  rec.model = proposer_->model();
+  rec.messages = messages_json(c.messages);
+  rec.reply = r.content;
   if (r.prompt_tokens || r.completion_tokens) {
     rec.prompt_tokens = r.prompt_tokens;
     rec.completion_tokens = r.completion_tokens;
@@ -85,9 +97,10 @@ void LlmSearch::record_reply(Population& pop, LlmExchange& x, std::vector<LlmChi
 
   std::optional<size_t> child;
   if (!r.ok) {
-    rec.status = failed_call_status(r);
+    rec.status = r.status.empty() ? failed_call_status(r) : r.status;
     rec.error = r.error;
     if (r.http_status == 401 || r.http_status == 403 || r.http_status == 404) set_off(r.error);
+    if (r.status == "replay_exhausted") set_off(r.error);  // the replay has nothing more to say
     if (++failures_in_a_row_ >= opt_.max_failures_in_a_row)
       set_off("the endpoint failed " + std::to_string(failures_in_a_row_) + " calls in a row (last: " + r.error + ")");
   } else {

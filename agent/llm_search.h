@@ -19,6 +19,8 @@ namespace ks {
 
 struct LlmSearchOptions {
   LlmConfig client;
+  // Answers the calls instead of the endpoint in `client` (--llm-replay); none: the endpoint.
+  std::shared_ptr<ChatSource> replay;
   PromptSet prompts;
   LlmFacts facts;                           // task, contract, device, helpers, arch; the rest is filled in
   int concurrency = 2;                      // calls in flight
@@ -53,6 +55,8 @@ class LlmSearch {
 
   // A reply is awaited, or a child not yet evaluated.
   bool waiting() const;
+  // Replies are in, not yet taken.
+  bool replies_ready() const { return proposer_->replies_ready(); }
   // The token budget is used up: no new calls.
   bool spent() const;
   // Set aside for the rest of the run (a refused key, a wrong model, an endpoint that keeps failing).

@@ -398,9 +398,10 @@ int64_t Archive::add_llm_call(const LlmCallRecord& r) {
   sql::Transaction tx(conn_);
   sql::Statement s(conn_,
                    "INSERT INTO llm_calls (run_id, operator, model, status, error, prompt_tokens, "
-                   "completion_tokens, latency_s, candidate_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                   "completion_tokens, latency_s, candidate_id, created_at, messages, reply) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind_all(r.run_id, r.op, r.model, r.status, r.error, r.prompt_tokens, r.completion_tokens, r.latency_s,
-             r.candidate_id, r.created_at ? r.created_at : unix_now());
+             r.candidate_id, r.created_at ? r.created_at : unix_now(), r.messages, r.reply);
   s.step();
   const int64_t id = conn_.last_insert_id();
   tx.commit();
@@ -415,16 +416,45 @@ void Archive::set_llm_call_candidate(int64_t call_id, int64_t candidate_id) {
   tx.commit();
 }
 
-std::vector<LlmCallRecord> Archive::llm_calls(std::optional<int64_t> run_id) {
-  sql::Statement s(conn_,
-                   "SELECT id, run_id, operator, model, status, error, prompt_tokens, completion_tokens, latency_s, "
-                   "candidate_id, created_at FROM llm_calls WHERE ?1 IS NULL OR run_id = ?1 ORDER BY id");
-  s.bind_all(run_id);
+namespace {
+
+// The columns read_llm_calls expects, prefixed for a query that joins llm_calls as `l`.
+const char* const kLlmCallColumns =
+    "l.id, l.run_id, l.operator, l.model, l.status, l.error, l.prompt_tokens, l.completion_tokens, l.latency_s, "
+    "l.candidate_id, l.created_at, l.messages, l.reply";
+
+std::vector<LlmCallRecord> read_llm_calls(sql::Statement& s) {
   std::vector<LlmCallRecord> out;
   while (s.step())
     out.push_back({s.i64(0), s.opt_i64(1), s.text(2), s.text(3), s.text(4), s.text(5), s.opt_i64(6), s.opt_i64(7),
-                   s.opt_f64(8), s.opt_i64(9), s.f64(10)});
+                   s.opt_f64(8), s.opt_i64(9), s.f64(10), s.text(11), s.text(12)});
   return out;
+}
+
+}  // namespace
+
+std::vector<LlmCallRecord> Archive::llm_calls(std::optional<int64_t> run_id) {
+  sql::Statement s(conn_, std::string("SELECT ") + kLlmCallColumns +
+                              " FROM llm_calls l WHERE ?1 IS NULL OR l.run_id = ?1 ORDER BY l.id");
+  s.bind_all(run_id);
+  return read_llm_calls(s);
+}
+
+std::vector<LlmCallRecord> Archive::llm_calls_of_task(const std::string& task) {
+  sql::Statement s(conn_, std::string("SELECT ") + kLlmCallColumns +
+                              " FROM llm_calls l JOIN runs r ON r.id = l.run_id WHERE r.task = ? ORDER BY l.id");
+  s.bind_all(task);
+  return read_llm_calls(s);
+}
+
+std::optional<LlmCallRecord> Archive::llm_call_of_candidate(int64_t candidate_id) {
+  // The first: a duplicate reply may name the candidate too, after the call that produced it.
+  sql::Statement s(conn_, std::string("SELECT ") + kLlmCallColumns +
+                              " FROM llm_calls l WHERE l.candidate_id = ? ORDER BY l.id LIMIT 1");
+  s.bind_all(candidate_id);
+  std::vector<LlmCallRecord> v = read_llm_calls(s);
+  if (v.empty()) return std::nullopt;
+  return v.front();
 }
 
 int64_t Archive::run_llm_tokens(int64_t run_id) {
@@ -530,7 +560,7 @@ MergeStats Archive::merge_from(const std::string& other_path) {
   }
   st.llm_calls = copy_leaf_table(other.conn_, conn_, "llm_calls",
                                  {"run_id", "operator", "model", "status", "error", "prompt_tokens",
-                                  "completion_tokens", "latency_s", "candidate_id", "created_at"},
+                                  "completion_tokens", "latency_s", "candidate_id", "created_at", "messages", "reply"},
                                  runs, candidates);
   st.audits = copy_leaf_table(other.conn_, conn_, "audits",
                               {"candidate_id", "device", "shape", "seed", "status", "error",

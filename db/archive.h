@@ -69,6 +69,8 @@ struct LlmCallRecord {
   std::optional<double> latency_s;
   std::optional<int64_t> candidate_id;  // the candidate it produced, if any
   double created_at = 0;
+  std::string messages = "[]";  // JSON: the chat messages sent, [{"role": ..., "content": ...}]
+  std::string reply;            // the reply's text; empty when none came
 };
 
 // One re-verification of a candidate on one shape with one input seed (ksearch audit).
@@ -142,6 +144,10 @@ class Archive {
   int64_t add_llm_call(const LlmCallRecord& r);
   void set_llm_call_candidate(int64_t call_id, int64_t candidate_id);
   std::vector<LlmCallRecord> llm_calls(std::optional<int64_t> run_id);  // nullopt: every call
+  // The calls of every run of a task, in the order they were recorded (what a replay answers with).
+  std::vector<LlmCallRecord> llm_calls_of_task(const std::string& task);
+  // The call that produced the candidate, if an LLM call did.
+  std::optional<LlmCallRecord> llm_call_of_candidate(int64_t candidate_id);
   // Prompt and completion tokens a run's calls used, for its token budget.
   int64_t run_llm_tokens(int64_t run_id);
 

@@ -1,4 +1,4 @@
-// The archive's schema versions. Version 1 is schema.sql. To change the schema: edit schema.sql
+// The archive's schema versions; schema.sql is the newest. To change the schema: edit schema.sql
 // (what a new archive gets) and append here the migration that takes the previous version to the
 // new one; the archive test opens a version-1 file and checks it ends where a new one starts.
 #include "db/archive.h"
@@ -8,7 +8,14 @@ namespace ks {
 extern const char* const kSchemaSql;  // schema.sql, compiled in (see CMakeLists.txt)
 
 const Schema& archive_schema() {
-  static const Schema schema{1, kSchemaSql, {}};
+  static const Schema schema{
+      2, kSchemaSql,
+      {
+          // 1 -> 2: every LLM call keeps the messages it sent and the reply's text. Calls made
+          // before have neither: '[]' and '' say so.
+          "ALTER TABLE llm_calls ADD COLUMN messages TEXT NOT NULL DEFAULT '[]';"
+          "ALTER TABLE llm_calls ADD COLUMN reply TEXT NOT NULL DEFAULT '';",
+      }};
   return schema;
 }
 

@@ -1,5 +1,5 @@
--- The ksearch archive, schema version 1. A new archive is this file run once; later versions
--- add numbered migrations (db/migrations.cpp) and raise PRAGMA user_version. The file is marked
+-- The ksearch archive, schema version 2. A new archive is this file run once; an older one is
+-- brought here by the numbered migrations of db/migrations.cpp, which raise PRAGMA user_version. The file is marked
 -- as ksearch's by PRAGMA application_id (see archive.cpp).
 -- Times are unix seconds. Device is the GPU's name as CUDA reports it ("NVIDIA H100 80GB HBM3"):
 -- results are per GPU model, so archives from hosts with the same GPU merge into one population.
@@ -94,6 +94,9 @@ CREATE TABLE llm_calls (
   latency_s         REAL,
   candidate_id      INTEGER REFERENCES candidates(id),
   created_at        REAL NOT NULL,
+  -- What was said, so a candidate's conversation can be read and a run replayed (version 2):
+  messages          TEXT NOT NULL DEFAULT '[]', -- JSON: the chat messages sent, [{role, content}]
+  reply             TEXT NOT NULL DEFAULT '',   -- the reply's text; empty when none came
   UNIQUE (run_id, created_at, operator)
 );
 

@@ -151,6 +151,8 @@ TEST(Archive, LlmCallsAreKeptWithTheirCandidateAndCountTowardsTheTokenBudget) {
     ok.prompt_tokens = 1200;
     ok.completion_tokens = 800;
     ok.latency_s = 3.5;
+    ok.messages = R"([{"role":"system","content":"You write CUDA."},{"role":"user","content":"Faster, please."}])";
+    ok.reply = "Here:\n```cuda\n// the kernel\n```\n";
     call = a.add_llm_call(ok);
     LlmCallRecord bad = ok;
     bad.op = "repair";
@@ -163,6 +165,7 @@ TEST(Archive, LlmCallsAreKeptWithTheirCandidateAndCountTowardsTheTokenBudget) {
     down.status = "transport_error";
     down.prompt_tokens = down.completion_tokens = std::nullopt;  // no reply, no usage
     down.latency_s = std::nullopt;
+    down.reply = "";
     a.add_llm_call(down);
     cand = a.add_candidate(source("h9"), candidate("h9:THREADS=128"));
     a.set_llm_call_candidate(call, cand);
@@ -174,6 +177,14 @@ TEST(Archive, LlmCallsAreKeptWithTheirCandidateAndCountTowardsTheTokenBudget) {
   EXPECT_EQ(calls[0].op, "rewrite");
   EXPECT_EQ(calls[0].candidate_id, cand);
   EXPECT_EQ(calls[0].latency_s, 3.5);
+  EXPECT_NE(calls[0].messages.find("Faster, please."), std::string::npos) << calls[0].messages;
+  EXPECT_EQ(calls[0].reply, "Here:\n```cuda\n// the kernel\n```\n");
+  EXPECT_EQ(calls[2].reply, "");
+  ASSERT_TRUE(a.llm_call_of_candidate(cand));
+  EXPECT_EQ(a.llm_call_of_candidate(cand)->id, call);
+  EXPECT_FALSE(a.llm_call_of_candidate(cand + 1));
+  EXPECT_EQ(a.llm_calls_of_task("rmsnorm_linear").size(), 3u);
+  EXPECT_TRUE(a.llm_calls_of_task("swiglu_mlp").empty());
   EXPECT_EQ(calls[1].id, failed);
   EXPECT_EQ(calls[1].status, "no_code_block");
   EXPECT_FALSE(calls[1].candidate_id);
@@ -295,6 +306,62 @@ TEST(Archive, MigrationsRunInOrderOnceAndAFailedOneChangesNothing) {
     ASSERT_TRUE(s.step());
     EXPECT_EQ(s.i64(1), 21);
   }
+}
+
+TEST(Archive, AVersion1ArchiveMigratesKeepingItsRowsAndThenKeepsWhatWasSaid) {
+  TempDir t;
+  const std::string path = t.file("v1.db");
+  std::ifstream in(std::string(KSEARCH_SOURCE_DIR) + "/tests/fixtures/archive/schema_v1.sql");
+  const Schema v1{1, std::string(std::istreambuf_iterator<char>(in), {}), {}};
+  ASSERT_NE(v1.create_sql.find("CREATE TABLE llm_calls"), std::string::npos);
+  int64_t run_id, cand;
+  {
+    Archive a(path, Archive::Mode::create, v1);
+    ASSERT_EQ(a.schema_version(), 1);
+    RunRecord r;
+    r.task = "rmsnorm_linear";
+    r.device = "Fake GPU";
+    run_id = a.add_run(r);
+    cand = a.add_candidate(source("old"), candidate("old:1"));
+    // Version 1 has no messages or reply column: the row is written as that ksearch wrote it.
+    a.connection().exec("INSERT INTO llm_calls (run_id, operator, model, status, error, prompt_tokens, "
+                        "completion_tokens, latency_s, candidate_id, created_at) VALUES (" +
+                        std::to_string(run_id) + ", 'llm_rewrite', 'old-model', 'ok', '', 10, 20, 1.5, " +
+                        std::to_string(cand) + ", 1)");
+  }
+  Archive a(path, Archive::Mode::existing);
+  EXPECT_EQ(a.schema_version(), archive_schema().version);
+  EXPECT_EQ(a.runs().size(), 1u);
+  EXPECT_EQ(a.candidates("").size(), 1u);
+  auto calls = a.llm_calls(std::nullopt);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].model, "old-model");
+  EXPECT_EQ(calls[0].candidate_id, cand);
+  EXPECT_EQ(calls[0].prompt_tokens, 10);
+  EXPECT_EQ(calls[0].messages, "[]") << "an old call says it kept nothing";
+  EXPECT_EQ(calls[0].reply, "");
+  LlmCallRecord now;
+  now.run_id = run_id;
+  now.op = "llm_repair";
+  now.model = "new-model";
+  now.status = "no_code_block";
+  now.messages = R"([{"role":"user","content":"Fix it."}])";
+  now.reply = "I cannot.";
+  a.add_llm_call(now);
+  calls = a.llm_calls(run_id);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1].messages, now.messages);
+  EXPECT_EQ(calls[1].reply, "I cannot.");
+
+  // The migrated file is what a new archive is: the same llm_calls columns.
+  auto columns = [](Archive& x) {
+    std::vector<std::string> out;
+    sql::Statement s(x.connection(), "SELECT name FROM pragma_table_info('llm_calls') ORDER BY name");
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+  };
+  Archive fresh(t.file("fresh.db"));
+  EXPECT_EQ(columns(a), columns(fresh));
 }
 
 TEST(Archive, ACorruptFileIsAClearError) {
@@ -433,6 +500,15 @@ TEST(Archive, MergeAddsWhatIsNewAndRemapsIds) {
     EvaluationRecord e = evaluation(b_child, "M=16,K=4096,N=6144", 1.5);
     e.run_id = run;
     b.add_evaluation(e);
+    LlmCallRecord call;
+    call.run_id = run;
+    call.op = "llm_rewrite";
+    call.model = "m";
+    call.status = "ok";
+    call.candidate_id = b_child;
+    call.messages = R"([{"role":"user","content":"Make it faster."}])";
+    call.reply = "Done:\n```cuda\nint x;\n```\n";
+    b.add_llm_call(call);
     b.connection().exec("INSERT INTO audits (candidate_id, device, shape, seed, status, error, "
                         "deterministic, created_at) VALUES (" + std::to_string(b_child) +
                         ", 'Fake GPU', 'M=3,K=4096,N=4096', 5, 'ok', '', 1, 0)");
@@ -444,6 +520,7 @@ TEST(Archive, MergeAddsWhatIsNewAndRemapsIds) {
   EXPECT_EQ(st.candidates, 2);
   EXPECT_EQ(st.evaluations, 1);
   EXPECT_EQ(st.audits, 1);
+  EXPECT_EQ(st.llm_calls, 1);
   MergeStats again = a.merge_from(pb);
   EXPECT_EQ(again.runs + again.sources + again.candidates + again.evaluations + again.audits, 0);
 
@@ -459,6 +536,11 @@ TEST(Archive, MergeAddsWhatIsNewAndRemapsIds) {
       EXPECT_EQ(e.run_id, a.runs().at(0).id);
     }
   }
+  const auto calls = a.llm_calls(std::nullopt);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].candidate_id, by_key["only_b:2"].id);
+  EXPECT_EQ(calls[0].messages, R"([{"role":"user","content":"Make it faster."}])") << "merge carries what was said";
+  EXPECT_EQ(calls[0].reply, "Done:\n```cuda\nint x;\n```\n");
   EXPECT_THROW(a.merge_from(pa), Error);
 }
 

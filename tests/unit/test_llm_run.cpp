@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -250,6 +251,184 @@ TEST(LlmRun, AReplyCutAtTheTokenLimitIsTruncatedNeverACandidateAndTheRunGoesOn) 
   EXPECT_EQ(calls[1].status, "ok") << "the run went on to the next call";
   EXPECT_TRUE(calls[1].candidate_id);
   for (auto& src : a.sources("rmsnorm_linear")) EXPECT_NE(src.name, "cut") << "the cut reply's block was kept";
+}
+
+TEST(LlmRun, ShowPrintsTheConversationThatProducedACandidate) {
+  test::TempDir t;
+  const std::string db = t.file("a.db");
+  LoopbackHttpServer server({
+      {200, reply_with(rewrite_of_seed("fast", "us=20")), {}, 0},
+      {401, "{}", {}, 0},  // the LLM is set aside: the run ends with what it has
+  });
+  const Outcome r = llm_run(db, server, "--llm-concurrency 1 --llm-turns 1 --max-evals 200");
+  ASSERT_EQ(r.code, 0) << r.out;
+  int64_t id = 0;
+  {
+    Archive a(db, Archive::Mode::existing);
+    const std::vector<LlmCallRecord> calls = a.llm_calls(std::nullopt);
+    ASSERT_FALSE(calls.empty());
+    ASSERT_TRUE(calls[0].candidate_id) << calls[0].status;
+    id = *calls[0].candidate_id;
+    EXPECT_NE(calls[0].messages.find("\"role\":\"system\""), std::string::npos) << "the messages sent are kept";
+    EXPECT_NE(calls[0].reply.find("I unrolled the K loop."), std::string::npos) << "the reply is kept";
+  }
+  const Outcome shown = cli_test::ksearch("show " + std::to_string(id) + " --db " + db);
+  ASSERT_EQ(shown.code, 0) << shown.out;
+  EXPECT_NE(shown.out.find("model scripted-model, 1000 prompt + 500 completion tokens, status ok"), std::string::npos)
+      << shown.out;
+  EXPECT_NE(shown.out.find("--- system ("), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("--- user ("), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find(" chars, "), std::string::npos) << "each message says its size: " << shown.out;
+  EXPECT_NE(shown.out.find("--- reply: assistant ("), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("I unrolled the K loop."), std::string::npos) << shown.out;
+  const Outcome json = cli_test::ksearch("show " + std::to_string(id) + " --json --db " + db);
+  ASSERT_EQ(json.code, 0) << json.out;
+  const nlohmann::json j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["llm_call"]["operator"].get<std::string>().substr(0, 4), "llm_");
+  EXPECT_EQ(j["llm_call"]["prompt_tokens"], 1000);
+  EXPECT_EQ(j["llm_call"]["messages"][0]["role"], "system");
+  EXPECT_NE(j["llm_call"]["reply"].get<std::string>().find("```cuda"), std::string::npos);
+}
+
+// The LLM's calls of a run, each as its operator, status and the key of the candidate it produced.
+std::vector<std::string> call_outcomes(Archive& a) {
+  std::map<int64_t, std::string> key_of;
+  for (auto& c : a.candidates("")) key_of[c.id] = c.key;
+  std::vector<std::string> out;
+  for (auto& c : a.llm_calls(std::nullopt))
+    out.push_back(c.op + " " + c.status + " " + (c.candidate_id ? key_of.at(*c.candidate_id) : "-"));
+  return out;
+}
+
+std::vector<std::string> candidate_keys(Archive& a) {  // in id order: the order they came out
+  std::vector<std::string> out;
+  for (auto& c : a.candidates("")) out.push_back(c.key + " " + c.origin.substr(0, c.origin.find(' ')));
+  return out;
+}
+
+// Which operator asks a call follows the GPU work's timing (the search's draws interleave with
+// the batches), so this run is built to offer the LLM one operator only: the seed is wrong and
+// every reply's candidate fails too (wrong, or does not compile), so there is never a correct
+// parent to rewrite or cross, only failures to repair. Then the recorded run and its replay make
+// the same calls, and the same candidates come out in the same order.
+TEST(LlmRun, AReplayOfARecordedRunGivesTheSameCandidatesInTheSameOrder) {
+  test::TempDir t;
+  const std::string recorded = t.file("recorded.db"), replayed = t.file("replayed.db"), seed = t.file("wrong_seed.cu");
+  std::ofstream(seed) << rewrite_of_seed("wrong_seed", "wrong");
+  std::string not_compiling = rewrite_of_seed("broken", "us=10");
+  not_compiling.insert(not_compiling.find("#include <cuda_bf16.h>"), "this is not CUDA;\n");
+  std::vector<ScriptedReply> script = {
+      {200, reply_with(rewrite_of_seed("first", "wrong"), 600, 400), {}, 0},
+      {200, reply_with(not_compiling, 600, 400), {}, 0},
+      {200, reply_with(rewrite_of_seed("second", "wrong"), 600, 400), {}, 0},
+      {200, reply_with(rewrite_of_seed("third", "wrong"), 600, 400), {}, 0},
+      {200, reply_with(rewrite_of_seed("fourth", "wrong"), 600, 400), {}, 0},
+  };
+  const std::string env = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
+  const std::string common = "run --task rmsnorm_linear --seeds " + seed +
+                             " --shape 16,4096,6144 --seed 3 --llm-concurrency 1 --llm-turns 1 "
+                             "--llm-max-tokens-total 5000 --max-evals 500";
+  {
+    LoopbackHttpServer server(script);
+    const Outcome r = ksearch_env(env + " KSEARCH_LLM_API_KEY=" + kKey,
+                                  common + " --db " + recorded + " --llm-url " + server.url() + " --llm-model scripted-model");
+    ASSERT_EQ(r.code, 0) << r.out;
+  }
+  // No endpoint, no model, no key: the recorded archive answers.
+  const Outcome r = ksearch_env(env + " KSEARCH_LLM_URL= KSEARCH_LLM_MODEL=", common + " --db " + replayed + " --llm-replay " + recorded);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("LLM proposals: replay:" + recorded + " at the 5 recorded call(s) of rmsnorm_linear"),
+            std::string::npos)
+      << r.out;
+
+  // A replay answers as it is asked: replayed again, it repeats itself exactly.
+  const std::string again = t.file("again.db");
+  ASSERT_EQ(ksearch_env(env, common + " --db " + again + " --llm-replay " + recorded).code, 0);
+
+  Archive a(recorded, Archive::Mode::existing), b(replayed, Archive::Mode::existing), c(again, Archive::Mode::existing);
+  EXPECT_EQ(candidate_keys(c), candidate_keys(b));
+  EXPECT_EQ(call_outcomes(c), call_outcomes(b));
+  const std::vector<std::string> want = call_outcomes(a);
+  ASSERT_EQ(want.size(), 5u);
+  for (auto& w : want) EXPECT_TRUE(w.starts_with("llm_repair ")) << w;
+  EXPECT_EQ(call_outcomes(b), want);
+  EXPECT_EQ(candidate_keys(b), candidate_keys(a)) << "the same candidates, in the same order";
+  EXPECT_EQ(candidate_keys(a).size(), 2u + 5u) << "the seed's two variants and a candidate per reply";
+  EXPECT_EQ(b.run_llm_tokens(1), a.run_llm_tokens(1)) << "the recorded tokens are the calls'";
+  const std::vector<LlmCallRecord> ca = a.llm_calls(std::nullopt), cb = b.llm_calls(std::nullopt);
+  ASSERT_EQ(cb.size(), ca.size());
+  for (size_t i = 0; i < ca.size(); ++i) {
+    EXPECT_EQ(cb[i].model, "replay:" + recorded);
+    EXPECT_EQ(cb[i].reply, ca[i].reply) << "call " << i;
+    EXPECT_EQ(cb[i].prompt_tokens, 600);
+  }
+}
+
+TEST(LlmRun, AResumedReplayGoesOnFromTheRepliesItUsed) {
+  test::TempDir t;
+  const std::string recorded = t.file("recorded.db"), replayed = t.file("replayed.db"), seed = t.file("wrong_seed.cu");
+  // Repair only, as above. The seed is one whose resumed session draws repair in its first tries:
+  // a session whose first draws all miss ends at once ("nothing new is left to try").
+  std::ofstream(seed) << rewrite_of_seed("wrong_seed", "wrong");
+  const std::string env = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
+  const std::string common = "run --task rmsnorm_linear --seeds " + seed +
+                             " --shape 16,4096,6144 --seed 2 --llm-concurrency 1 --llm-turns 1 --max-evals 500";
+  {
+    LoopbackHttpServer server({{200, reply_with(rewrite_of_seed("first", "wrong"), 600, 400), {}, 0},
+                               {200, reply_with(rewrite_of_seed("second", "wrong"), 600, 400), {}, 0}});
+    ASSERT_EQ(ksearch_env(env, common + " --llm-max-tokens-total 2000 --db " + recorded + " --llm-url " + server.url() +
+                                   " --llm-model scripted-model")
+                  .code,
+              0);
+  }
+  Outcome r = ksearch_env(env, common + " --llm-max-tokens-total 1000 --db " + replayed + " --llm-replay " + recorded);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = ksearch_env(env, "run --run 1 --llm-max-tokens-total 2000 --db " + replayed);  // the replay file is the run's
+  ASSERT_EQ(r.code, 0) << r.out;
+  Archive a(recorded, Archive::Mode::existing), b(replayed, Archive::Mode::existing);
+  EXPECT_EQ(call_outcomes(b), call_outcomes(a)) << "the resumed replay took the second reply, not the first again\n" << r.out;
+}
+
+TEST(LlmRun, AReplayThatRunsOutSaysSoOnceAndTheRunGoesOn) {
+  test::TempDir t;
+  const std::string recorded = t.file("recorded.db");
+  {
+    LoopbackHttpServer server({{200, reply_with(rewrite_of_seed("fast", "us=20")), {}, 0}, {401, "{}", {}, 0}});
+    ASSERT_EQ(llm_run(recorded, server, "--llm-concurrency 1 --llm-turns 1 --max-evals 200").code, 0);
+  }
+  // Drop the 401: the replay has one reply, then nothing.
+  { Archive a(recorded, Archive::Mode::existing); a.connection().exec("DELETE FROM llm_calls WHERE status != 'ok'"); }
+  const Outcome r = ksearch_env(std::string("KSEARCH_WORKER=") + FAKE_WORKER,
+                                "run --task rmsnorm_linear --seeds " + kSeed + " --shape 16,4096,6144 --db " +
+                                    t.file("b.db") + " --seed 7 --llm-concurrency 1 --llm-turns 1 --max-evals 200 "
+                                    "--llm-replay " + recorded);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("LLM proposals are off for the rest of this run: " + recorded + " has no llm_"), std::string::npos)
+      << r.out;
+  Archive b(t.file("b.db"), Archive::Mode::existing);
+  const auto calls = b.llm_calls(std::nullopt);
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls.back().status, "replay_exhausted");
+}
+
+TEST(LlmRun, ABadReplayArchiveIsOneLineAndExit2BeforeAnyWork) {
+  test::TempDir t;
+  const std::string fake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
+  Outcome r = ksearch_env(fake, "run --task rmsnorm_linear --db " + t.file("a.db") + " --llm-replay " + t.file("none.db"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--llm-replay: no archive at " + t.file("none.db")), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  std::ofstream(t.file("notes.txt")) << "not an archive\n";
+  r = ksearch_env(fake, "run --task rmsnorm_linear --db " + t.file("a.db") + " --llm-replay " + t.file("notes.txt"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--llm-replay: " + t.file("notes.txt") + " is not a ksearch archive"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(t.file("a.db")) && Archive(t.file("a.db"), Archive::Mode::existing).runs().size())
+      << "no run was started";
+  r = ksearch_env(fake, "run --task rmsnorm_linear --db " + t.file("a.db") + " --llm-replay " + t.file("a.db") +
+                            " --llm-url http://127.0.0.1:9/v1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--llm-url excludes --llm-replay"), std::string::npos) << r.out;
 }
 
 TEST(LlmRun, ABadEndpointOrPromptsFolderIsOneClearLineBeforeAnyWork) {
