@@ -24,6 +24,9 @@ class ChatSource {
   // as it is submitted, so when a reply is taken does not hang on thread timing and a replayed
   // run repeats itself exactly.
   virtual bool answers_at_once() const { return false; }
+  // How long one call may still take once made (a run ending on a budget waits that long for
+  // the calls in flight: their replies are paid for).
+  virtual double call_timeout_s() const { return 0; }
 };
 
 // An OpenAI-compatible endpoint: LlmClient as it is.
@@ -35,6 +38,7 @@ class HttpChat : public ChatSource {
     return client_.chat(messages, cancel);
   }
   std::string model() const override { return client_.config().model; }
+  double call_timeout_s() const override { return client_.config().total_timeout_s; }
 
  private:
   LlmClient client_;

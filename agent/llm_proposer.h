@@ -37,6 +37,7 @@ class LlmProposer {
   bool replies_ready() const;  // answered and not yet taken
   int concurrency() const { return concurrency_; }
   std::string model() const { return source_->model(); }
+  double call_timeout_s() const { return source_->call_timeout_s(); }
 
  private:
   void loop();

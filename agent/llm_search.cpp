@@ -106,7 +106,7 @@ void LlmSearch::record_reply(Population& pop, LlmExchange& x, std::vector<LlmChi
   } else {
     failures_in_a_row_ = 0;
     const std::string origin = c.op + " reply " + std::to_string(calls_) + " of run " + std::to_string(run_id_);
-    ReplyCandidate rc = r.truncated() ? truncated_reply(proposer_->config().max_tokens)
+    ReplyCandidate rc = r.truncated() ? truncated_reply(opt_.client.max_tokens)
                                       : candidate_from_reply(r.content, *opt_.facts.task, origin);
     rec.status = rc.status;
     rec.error = rc.reason;

@@ -68,7 +68,7 @@ class LlmSearch {
   int64_t tokens() const { return tokens_; }
   int in_flight() const { return proposer_->in_flight(); }
   // How long a call in flight may still take: one attempt's timeout.
-  double call_timeout_s() const { return proposer_->config().total_timeout_s; }
+  double call_timeout_s() const { return proposer_->call_timeout_s(); }
   // Lines worth a user's attention since the last call (the LLM set aside, the budget spent, the
   // first reply cut at the completion-token limit).
   std::vector<std::string> take_notices();
