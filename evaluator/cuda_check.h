@@ -20,6 +20,10 @@ void cuda_check(cudaError_t e, const char* call);
 void cublas_check(cublasStatus_t s, const char* call);
 std::string cuda_error_text(cudaError_t e);  // "cudaErrorIllegalAddress: an illegal memory access..."
 
+// A driver function (cuXxx), reached through the runtime since ksearch never links libcuda; null
+// when the driver lacks it at `version` (the runtime's error is cleared).
+void* driver_entry_point(const char* name, int version);
+
 }  // namespace ks
 
 #define KS_CUDA(call) ::ks::cuda_check((call), #call)

@@ -394,12 +394,8 @@ EvalRow EvalEngine::run(const RowRequest& req, const std::function<void()>& on_c
   // and the worker restarts after it.
   try {
     I.evaluate(row, *task, req, p, fx, clock);
-  } catch (const CudaError& e) {
-    if (e.sticky()) throw;
-    (void)cudaGetLastError();
-    row.status = Status::crash;
-    row.error = std::string("while the candidate ran: ") + e.what();
   } catch (const std::exception& e) {
+    if (auto* cuda = dynamic_cast<const CudaError*>(&e); cuda && cuda->sticky()) throw;
     (void)cudaGetLastError();
     row.status = Status::crash;
     row.error = std::string("while the candidate ran: ") + e.what();

@@ -29,15 +29,8 @@ struct Vmm {
 
 template <class F>
 bool entry(const char* name, F& fn) {
-  void* p = nullptr;
-  cudaDriverEntryPointQueryResult q{};
-  if (cudaGetDriverEntryPointByVersion(name, &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-      q != cudaDriverEntryPointSuccess || p == nullptr) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  fn = reinterpret_cast<F>(p);
-  return true;
+  fn = reinterpret_cast<F>(driver_entry_point(name, 12000));
+  return fn != nullptr;
 }
 
 const Vmm* vmm() {

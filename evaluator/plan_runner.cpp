@@ -13,17 +13,7 @@ namespace {
 using ParamInfoFn = int (*)(cudaKernel_t, size_t, size_t*, size_t*);
 
 ParamInfoFn param_info_fn() {
-  static ParamInfoFn fn = [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuKernelGetParamInfo", &p, 12040, cudaEnableDefault,
-                                         &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
-      (void)cudaGetLastError();
-      return ParamInfoFn(nullptr);
-    }
-    return reinterpret_cast<ParamInfoFn>(p);
-  }();
+  static const ParamInfoFn fn = reinterpret_cast<ParamInfoFn>(driver_entry_point("cuKernelGetParamInfo", 12040));
   return fn;
 }
 

@@ -54,6 +54,18 @@ void L2Flusher::enqueue(cudaStream_t s) const {
   KS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(kernel_.kernel), dim3(blocks_), dim3(512), args, 0, s));
 }
 
+// One replay of a side, outside the events: new output and workspace contents, the L2 flushed;
+// inside them (when given) the graph; after them its verification.
+static void enqueue_replay(const TimedSide& side, size_t set, const L2Flusher& flush, cudaStream_t stream,
+                           cudaEvent_t start, cudaEvent_t stop) {
+  side.poison(stream);
+  flush.enqueue(stream);
+  if (start) KS_CUDA(cudaEventRecord(start, stream));
+  KS_CUDA(cudaGraphLaunch(side.graph(set), stream));
+  if (stop) KS_CUDA(cudaEventRecord(stop, stream));
+  if (side.verify) side.verify(set, stream);
+}
+
 PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size_t sets,
                      const L2Flusher& flush, cudaStream_t stream, const TimerOptions& opt,
                      uint64_t rng_seed) {
@@ -68,12 +80,7 @@ PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size
   std::mt19937_64 rng(rng_seed);
   const TimedSide* sides[2] = {&candidate, &baseline};
   auto replay = [&](const TimedSide& side, size_t set, cudaEvent_t start, cudaEvent_t stop) {
-    side.poison(stream);
-    flush.enqueue(stream);
-    if (start) KS_CUDA(cudaEventRecord(start, stream));
-    KS_CUDA(cudaGraphLaunch(side.graph(set), stream));
-    if (stop) KS_CUDA(cudaEventRecord(stop, stream));
-    if (side.verify) side.verify(set, stream);
+    enqueue_replay(side, set, flush, stream, start, stop);
   };
   auto any_set = [&] { return static_cast<size_t>(rng() % sets); };
 
@@ -119,11 +126,7 @@ PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size
 
 double time_one(const TimedSide& side, size_t set, const L2Flusher& flush, cudaStream_t stream) {
   Event start = make_event(), stop = make_event();
-  side.poison(stream);
-  flush.enqueue(stream);
-  KS_CUDA(cudaEventRecord(start.get(), stream));
-  KS_CUDA(cudaGraphLaunch(side.graph(set), stream));
-  KS_CUDA(cudaEventRecord(stop.get(), stream));
+  enqueue_replay(side, set, flush, stream, start.get(), stop.get());
   KS_CUDA(cudaStreamSynchronize(stream));
   float ms = 0;
   KS_CUDA(cudaEventElapsedTime(&ms, start.get(), stop.get()));
