@@ -136,6 +136,10 @@ int run_eval(const Opts& o) {
     for (auto& r : rows)
       if (r.error.size() > 60)
         std::cout << task->format_shape(r.shape) << ' ' << format_variant(r.variant) << ": " << r.error << '\n';
+    for (auto& r : rows)
+      if (!r.steps.empty())
+        std::cout << task->format_shape(r.shape) << ' ' << format_variant(r.variant)
+                  << ": time per step " << step_split(r.steps) << '\n';
     for (auto& r : rows) {
       if (r.output_bytes == 0 || r.status == Status::ok || r.status == Status::not_applicable) continue;
       constexpr size_t kShown = 4096;

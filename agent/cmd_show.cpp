@@ -8,6 +8,7 @@
 #include "agent/commands.h"
 #include "agent/table.h"
 #include "db/archive.h"
+#include "evaluator/row_json.h"
 
 namespace ks::cli {
 namespace {
@@ -87,7 +88,8 @@ int show_candidate(const Opts& o) {
     for (auto& e : evs) {
       nlohmann::json ej = {{"device", e.device}, {"shape", e.shape}, {"status", e.status}, {"error", e.error},
                            {"nondeterministic", e.nondeterministic}, {"seconds", e.seconds},
-                           {"resources", nlohmann::json::parse(e.resources)}};
+                           {"resources", nlohmann::json::parse(e.resources)},
+                           {"steps", nlohmann::json::parse(e.steps)}};
       for (auto [k, v] : {std::pair{"median_us", e.median_us}, {"p10_us", e.p10_us}, {"p90_us", e.p90_us},
                           {"baseline_us", e.baseline_us}, {"speedup", e.speedup}, {"floor_us", e.floor_us}})
         if (v) ej[k] = *v;
@@ -119,6 +121,9 @@ int show_candidate(const Opts& o) {
     std::cout << "not evaluated yet\n";
   else
     t.print(std::cout);
+  for (auto& e : evs)
+    if (e.steps != "[]")
+      std::cout << e.shape << ": time per step " << step_split(steps_from_json(nlohmann::json::parse(e.steps))) << "\n";
   if (call) print_conversation(std::cout, *call);
   if (!o.no_source) std::cout << "\n" << src.text << (src.text.ends_with('\n') ? "" : "\n");
   return 0;

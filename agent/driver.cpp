@@ -41,6 +41,11 @@ ShapeResult result_of(const EvaluationRecord& e) {
   r.registers = e.registers;
   r.smem_bytes = e.smem_bytes;
   r.spill_bytes = e.spill_bytes;
+  try {
+    r.steps = steps_from_json(nlohmann::json::parse(e.steps));
+  } catch (const nlohmann::json::exception& x) {
+    throw Error("the archive's evaluation " + std::to_string(e.id) + " has step times that are not JSON: " + x.what());
+  }
   return r;
 }
 
@@ -96,6 +101,7 @@ EvaluationRecord to_record(const EvalRow& row, int64_t candidate_id, int64_t run
     e.spill_bytes = spills;
     e.resources = to_json(row.resources).dump();  // as the worker protocol writes it
   }
+  if (!row.steps.empty()) e.steps = to_json(row.steps).dump();
   e.seed = static_cast<int64_t>(settings.seed);
   e.seconds = seconds;
   e.created_at = unix_now();

@@ -128,6 +128,7 @@ std::string member_results(const Population& pop, size_t member, const LlmFacts&
     if (r.spill_bytes) o << ", " << *r.spill_bytes << " B spilled";
     if (is_code_failure(r.status) && !r.error.empty()) o << ": " << r.error.substr(0, 300);
     o << "\n";
+    if (!r.steps.empty()) o << "    time per step: " << cli::step_split(r.steps) << "\n";  // where the time goes
   }
   return o.str();
 }

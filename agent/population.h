@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "evaluator/eval_types.h"
 #include "evaluator/plan.h"
 #include "evaluator/status.h"
 
@@ -30,6 +31,7 @@ struct ShapeResult {
   std::optional<double> speedup, median_us;  // ok rows that were timed
   std::string error;                         // the compile log's head or the check's finding
   std::optional<int64_t> registers, smem_bytes, spill_bytes;  // the most of any kernel (spills: all)
+  std::vector<StepTime> steps;  // each step's share of the time, for plans of several steps
 };
 
 struct Source {

@@ -36,4 +36,10 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
+std::string step_split(const std::vector<StepTime>& steps) {
+  std::string s;
+  for (auto& st : steps) s += (s.empty() ? "" : "; ") + st.step + " " + fixed(st.median_us, 1) + " us";
+  return s;
+}
+
 }  // namespace ks::cli

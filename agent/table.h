@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "evaluator/eval_types.h"
+
 namespace ks::cli {
 
 class Table {
@@ -18,5 +20,7 @@ class Table {
 };
 
 std::string fixed(double v, int decimals);  // "12.34"; "-" for NaN
+// "plan.steps[0] (rms_rows) 2.3 us; plan.steps[1] (gemm) 11.0 us"
+std::string step_split(const std::vector<StepTime>& steps);
 
 }  // namespace ks::cli

@@ -99,7 +99,7 @@ constexpr const char* kEvaluationColumns =
     "e.id, e.candidate_id, e.run_id, e.device, e.shape, e.status, e.error, e.nondeterministic, "
     "e.median_us, e.p10_us, e.p90_us, e.baseline_us, e.speedup, e.floor_us, e.max_scaled_error, "
     "e.rel_l2_error, e.registers, e.smem_bytes, e.spill_bytes, e.resources, e.seed, e.seconds, "
-    "e.created_at";
+    "e.created_at, e.steps";
 
 EvaluationRecord evaluation_from(const sql::Statement& s) {
   EvaluationRecord e;
@@ -126,6 +126,7 @@ EvaluationRecord evaluation_from(const sql::Statement& s) {
   e.seed = s.opt_i64(20);
   e.seconds = s.f64(21);
   e.created_at = s.f64(22);
+  e.steps = s.text(23);
   return e;
 }
 
@@ -135,13 +136,13 @@ bool insert_evaluation(sql::Connection& c, const EvaluationRecord& e) {
                    "INSERT INTO evaluations (candidate_id, run_id, device, shape, status, error, "
                    "nondeterministic, median_us, p10_us, p90_us, baseline_us, speedup, floor_us, "
                    "max_scaled_error, rel_l2_error, registers, smem_bytes, spill_bytes, resources, "
-                   "seed, seconds, created_at) VALUES "
-                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                   "seed, seconds, created_at, steps) VALUES "
+                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                    "ON CONFLICT (candidate_id, shape, device) DO NOTHING");
   s.bind_all(e.candidate_id, e.run_id, e.device, e.shape, e.status, e.error,
              static_cast<int64_t>(e.nondeterministic), e.median_us, e.p10_us, e.p90_us,
              e.baseline_us, e.speedup, e.floor_us, e.max_scaled_error, e.rel_l2_error, e.registers,
-             e.smem_bytes, e.spill_bytes, e.resources, e.seed, e.seconds, e.created_at);
+             e.smem_bytes, e.spill_bytes, e.resources, e.seed, e.seconds, e.created_at, e.steps);
   s.run();
   return c.changes() > 0;
 }

@@ -54,6 +54,7 @@ struct EvaluationRecord {
   std::string resources = "[]";  // JSON
   std::optional<int64_t> seed;
   double seconds = 0, created_at = 0;
+  std::string steps = "[]";  // JSON: each step's share of the time, [{"step", "median_us"}]
 };
 
 // One call to the LLM: what it cost and what came of it. Holds nothing of the key.

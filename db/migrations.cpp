@@ -9,12 +9,14 @@ extern const char* const kSchemaSql;  // schema.sql, compiled in (see CMakeLists
 
 const Schema& archive_schema() {
   static const Schema schema{
-      2, kSchemaSql,
+      3, kSchemaSql,
       {
           // 1 -> 2: every LLM call keeps the messages it sent and the reply's text. Calls made
           // before have neither: '[]' and '' say so.
           "ALTER TABLE llm_calls ADD COLUMN messages TEXT NOT NULL DEFAULT '[]';"
           "ALTER TABLE llm_calls ADD COLUMN reply TEXT NOT NULL DEFAULT '';",
+          // 2 -> 3: timed evaluations of plans with several steps keep each step's time.
+          "ALTER TABLE evaluations ADD COLUMN steps TEXT NOT NULL DEFAULT '[]';",
       }};
   return schema;
 }

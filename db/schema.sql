@@ -1,4 +1,4 @@
--- The ksearch archive, schema version 2. A new archive is this file run once; an older one is
+-- The ksearch archive, schema version 3. A new archive is this file run once; an older one is
 -- brought here by the numbered migrations of db/migrations.cpp, which raise PRAGMA user_version. The file is marked
 -- as ksearch's by PRAGMA application_id (see archive.cpp).
 -- Times are unix seconds. Device is the GPU's name as CUDA reports it ("NVIDIA H100 80GB HBM3"):
@@ -76,6 +76,9 @@ CREATE TABLE evaluations (
   seed             INTEGER,               -- input seed
   seconds          REAL NOT NULL,         -- wall time of the evaluation
   created_at       REAL NOT NULL,
+  -- Where a timed plan of several steps spends its time (version 3): JSON
+  -- [{"step": "plan.steps[1] (gemm)", "median_us": 12.5}], measured apart from the ranked timing.
+  steps            TEXT NOT NULL DEFAULT '[]',
   UNIQUE (candidate_id, shape, device)
 );
 CREATE INDEX evaluations_device_shape ON evaluations(device, shape);

@@ -12,6 +12,7 @@
 #include "evaluator/checker.h"
 #include "evaluator/fill.h"
 #include "evaluator/replay_verifier.h"
+#include "evaluator/step_profile.h"
 #include "evaluator/cuda_handles.h"
 #include "evaluator/input_set.h"
 #include "evaluator/plan_instance.h"
@@ -356,6 +357,11 @@ struct EvalEngine::Impl {
     if (last.status != Status::ok) {
       row.status = last.status;
       row.error = "after timing: " + last.error;
+      return;
+    }
+    if (inst->bound(0).step_count() > 1) {
+      row.steps = time_steps(*inst, side(*inst), fx.sets.size(), *flusher, stream.get());
+      clock.mark("steps");
     }
   }
 };

@@ -29,6 +29,13 @@ struct RowRequest {
   EvalSettings settings;
 };
 
+// One step of a plan and its share of the plan's time (step_profile.h): shown to the LLM so it
+// sees where the time goes; never used for ranking.
+struct StepTime {
+  std::string step;  // "plan.steps[0] (rmsnorm_rows)", "plan.steps[1] (gemm)"
+  double median_us = 0;
+};
+
 struct EvalRow {
   Shape shape;
   Variant variant;
@@ -36,6 +43,7 @@ struct EvalRow {
   std::string error;
   bool nondeterministic = false;     // two runs on the same inputs gave different bits
   std::optional<PairTiming> timing;  // when checked ok and timing was asked for
+  std::vector<StepTime> steps;       // with timing, for plans of more than one step
   double floor_us = 0;               // roofline floor of the shape on this device
   double max_scaled = 0, rel_l2 = 0; // accuracy against the reference (worst input set)
   std::vector<KernelResources> resources;

@@ -21,6 +21,7 @@ class PlanInstance {
                const LtContext& lt, size_t smem_limit);
 
   void enqueue(size_t set, cudaStream_t s) const { bound_.at(set).enqueue(s); }
+  const BoundPlan& bound(size_t set) const { return bound_.at(set); }
   cudaGraphExec_t graph(size_t set, cudaStream_t s);  // captured on first use
 
   // Every byte of the outputs (workspace) set to `byte`: 0xFF is NaN in bf16, f16 and f32; the

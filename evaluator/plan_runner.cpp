@@ -79,6 +79,7 @@ BoundPlan::BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t sme
     const std::string where = "plan.steps[" + std::to_string(i) + "]";
     if (auto* g = std::get_if<GemmStep>(&plan.steps[i].op)) {
       steps_.emplace_back(std::make_unique<LtGemm>(*g, where, b.env, b.buffers, b.lt));
+      names_.push_back(where + " (gemm)");
       continue;
     }
     const auto& ks = std::get<KernelStep>(plan.steps[i].op);
@@ -121,23 +122,27 @@ BoundPlan::BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t sme
                       " bytes, the plan's args give " + list(arg_sizes) +
                       " (pointers 8, constants float 4, expressions int 4)");
     }
+    names_.push_back(L.where);
     steps_.emplace_back(std::move(L));
   }
 }
 
 void BoundPlan::enqueue(cudaStream_t stream) const {
-  for (auto& step : steps_) {
-    if (auto* g = std::get_if<std::unique_ptr<LtGemm>>(&step)) {
-      (*g)->enqueue(stream);
-      continue;
-    }
-    const auto& L = std::get<KernelLaunch>(step);
-    std::vector<void*> argv;
-    for (auto& v : L.values) argv.push_back(const_cast<std::byte*>(v.data()));
-    cudaError_t e = cudaLaunchKernel(reinterpret_cast<const void*>(L.kernel), L.grid, L.block,
-                                     argv.data(), L.smem, stream);
-    if (e != cudaSuccess) throw CudaError(e, L.where + ": cudaLaunchKernel: " + cuda_error_text(e));
+  for (size_t i = 0; i < steps_.size(); ++i) enqueue_step(i, stream);
+}
+
+void BoundPlan::enqueue_step(size_t i, cudaStream_t stream) const {
+  const auto& step = steps_.at(i);
+  if (auto* g = std::get_if<std::unique_ptr<LtGemm>>(&step)) {
+    (*g)->enqueue(stream);
+    return;
   }
+  const auto& L = std::get<KernelLaunch>(step);
+  std::vector<void*> argv;
+  for (auto& v : L.values) argv.push_back(const_cast<std::byte*>(v.data()));
+  cudaError_t e = cudaLaunchKernel(reinterpret_cast<const void*>(L.kernel), L.grid, L.block,
+                                   argv.data(), L.smem, stream);
+  if (e != cudaSuccess) throw CudaError(e, L.where + ": cudaLaunchKernel: " + cuda_error_text(e));
 }
 
 }  // namespace ks

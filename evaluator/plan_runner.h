@@ -41,7 +41,12 @@ class BoundPlan {
   // Throws PlanError for what the plan asks wrongly (an arg the kernel does not take, smem over
   // the device's limit, a bad grid), CudaError for the runtime's refusals.
   BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t smem_limit);
-  void enqueue(cudaStream_t stream) const;
+  void enqueue(cudaStream_t stream) const;  // every step, in order
+
+  // One step alone, for timing where a plan's time goes: "plan.steps[1] (gemm)" names it.
+  size_t step_count() const { return steps_.size(); }
+  const std::string& step_name(size_t i) const { return names_.at(i); }
+  void enqueue_step(size_t i, cudaStream_t stream) const;
 
  private:
   struct KernelLaunch {
@@ -52,6 +57,7 @@ class BoundPlan {
     std::vector<std::array<std::byte, 8>> values;  // one slot per parameter
   };
   std::vector<std::variant<KernelLaunch, std::unique_ptr<LtGemm>>> steps_;
+  std::vector<std::string> names_;  // one per step
 };
 
 }  // namespace ks

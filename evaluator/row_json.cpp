@@ -97,6 +97,20 @@ json to_json(const std::vector<KernelResources>& kernels) {
   return a;
 }
 
+json to_json(const std::vector<StepTime>& steps) {
+  json a = json::array();
+  for (auto& s : steps) a.push_back({{"step", s.step}, {"median_us", number(s.median_us)}});
+  return a;
+}
+
+std::vector<StepTime> steps_from_json(const json& j) {
+  return parse("step times", [&] {
+    std::vector<StepTime> r;
+    for (auto& s : j) r.push_back({s.at("step").get<std::string>(), number_from(s.at("median_us"))});
+    return r;
+  });
+}
+
 json to_json(const EvalRow& r) {
   json j = {{"shape", r.shape}, {"variant", variant_json(r.variant)},
             {"status", status_name(r.status)}, {"error", r.error},
@@ -107,6 +121,7 @@ json to_json(const EvalRow& r) {
     j["output"] = r.output;
     j["output_bytes"] = r.output_bytes;
   }
+  if (!r.steps.empty()) j["steps"] = to_json(r.steps);
   if (r.timing) {
     const PairTiming& t = *r.timing;
     j["timing"] = {{"candidate", stats_json(t.candidate)}, {"baseline", stats_json(t.baseline)},
@@ -134,6 +149,7 @@ EvalRow row_from_json(const json& j) {
                              k.at("stack_bytes").get<int>(), k.at("static_smem_bytes").get<int>()});
     r.output = j.value("output", "");
     r.output_bytes = j.value("output_bytes", size_t{0});
+    if (j.contains("steps")) r.steps = steps_from_json(j.at("steps"));
     if (j.contains("timing")) {
       const json& t = j.at("timing");
       r.timing = PairTiming{stats_from(t.at("candidate")), stats_from(t.at("baseline")),

@@ -14,6 +14,9 @@ RowRequest request_from_json(const nlohmann::json& j);  // throws ks::Error nami
 nlohmann::json to_json(const EvalRow& r);
 nlohmann::json to_json(const std::vector<KernelResources>& kernels);  // ptxas's report, per kernel
 EvalRow row_from_json(const nlohmann::json& j);
+// [{"step": "plan.steps[1] (gemm)", "median_us": 12.5}, ...]: also the archive's form.
+nlohmann::json to_json(const std::vector<StepTime>& steps);
+std::vector<StepTime> steps_from_json(const nlohmann::json& j);  // throws ks::Error
 
 nlohmann::json to_json(const DeviceInfo& d);
 DeviceInfo device_from_json(const nlohmann::json& j);

@@ -12,7 +12,8 @@
 # and prints evaluations per second for each (what a change to the evaluator costs);
 # `gpu-check.sh llm [MINUTES]` runs a softmax_matmul search (default 2 minutes) whose LLM calls
 # are answered by scripts/llm_script_server.py with the hand-written replies in
-# bench/llm-replies/, and prints every LLM candidate's outcome on every search shape; `gpu-check.sh bench [DB]` runs `ksearch bench` over
+# bench/llm-replies/, runs it again answered from that archive (--llm-replay), and prints every
+# LLM candidate's outcome on every search shape (scripts/llm_summary.py); `gpu-check.sh bench [DB]` runs `ksearch bench` over
 # the archive DB (default: the search's, else the seeds alone) and prints the results table; no
 # argument runs tests and evals. Logs: gpu-tests.log, summary.txt, evals.tgz (every eval's table
 # and JSON), search.db, search-TASK.jsonl, search.txt, bench.txt, bench.json in $OUT, or in
@@ -112,31 +113,14 @@ if [ "$what" = llm ]; then
   echo "ksearch run (LLM replies scripted) exit code $?"
   kill $server 2>/dev/null
   grep -E "^LLM|evaluations in|pending" "$out/llm-run.txt"
-  python3 - "$out/llm.db" <<'PY' | tee "$out/llm-table.txt"
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-print("| call | status | candidate | " + " | ".join(s for (s,) in db.execute(
-    "SELECT DISTINCT shape FROM evaluations ORDER BY shape")) + " |")
-shapes = [s for (s,) in db.execute("SELECT DISTINCT shape FROM evaluations ORDER BY shape")]
-print("|---|---|---|" + "---|" * len(shapes))
-seen = set()
-for cid, op, status, cand in db.execute("SELECT id, operator, status, candidate_id FROM llm_calls WHERE status != 'duplicate' ORDER BY id"):
-    if (status, cand) in seen:
-        continue
-    seen.add((status, cand))
-    cells = []
-    name = "-"
-    if cand:
-        name = db.execute("SELECT s.name FROM candidates c JOIN sources s ON s.id = c.source_id WHERE c.id = ?",
-                          (cand,)).fetchone()[0]
-        for s in shapes:
-            r = db.execute("SELECT status, median_us FROM evaluations WHERE candidate_id = ? AND shape = ?",
-                           (cand, s)).fetchone()
-            cells.append("-" if r is None else r[0] + (f" {r[1]:.1f} us" if r[1] else ""))
-    else:
-        cells = [""] * len(shapes)
-    print(f"| {cid} {op} | {status} | {name} | " + " | ".join(cells) + " |")
-PY
+  # The same run again, its LLM calls answered from the archive just recorded: how a user
+  # reproduces or shares an LLM run.
+  rm -f "$out/llm-replay.db"*
+  $ks run --task softmax_matmul --minutes "$minutes" --seed 1 --db "$out/llm-replay.db" \
+    --llm-replay "$out/llm.db" --llm-concurrency 2 --llm-turns 1 >"$out/llm-replay-run.txt" 2>&1
+  echo "ksearch run --llm-replay exit code $?"
+  grep -E "^LLM|evaluations in|pending" "$out/llm-replay-run.txt"
+  python3 scripts/llm_summary.py "$out/llm.db" "$out/llm-replay.db" | tee "$out/llm-table.txt"
 fi
 if [ "$what" = bench ]; then
   db="${2:-$out/search.db}"

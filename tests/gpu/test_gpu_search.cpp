@@ -1,9 +1,12 @@
 // A short real search on the GPU: `ksearch run` as a user runs it, two shapes of rmsnorm_linear,
 // then resumed; every result is in the archive with its times, and nothing is evaluated twice.
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "db/archive.h"
+#include "tasks/paths.h"
 #include "gpu/gpu_test.h"
 #include "unit/run_ksearch.h"
 
@@ -49,6 +52,37 @@ TEST(GpuSearch, AShortRealSearchKeepsEveryResultAndResumes) {
   EXPECT_EQ(ran, 24);
   EXPECT_EQ(ok, 24);
   for (auto ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
+}
+
+// A plan of a kernel and a gemm: each step's time is measured apart from the ranked timing and
+// adds up to about the plan's; on a prefill shape the gemm's share dominates.
+TEST(GpuSearch, EvalSplitsAPlanOfSeveralStepsIntoEachStepsTime) {
+  KS_REQUIRE_GPU();
+  const std::string out = (std::filesystem::temp_directory_path() / ("ksearch_steps_" + std::to_string(getpid()) + ".json")).string();
+  const cli_test::Outcome r = cli_test::ksearch("eval " + (project_root() / "seeds/rmsnorm_linear/baseline.cu").string() +
+                                                "  --shape 1,4096,4096 --shape 512,4096,4096 --save-json " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::cout << r.out;
+  std::ifstream in(out);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  ASSERT_EQ(j.at("rows").size(), 2u);
+  for (auto& row : j.at("rows")) {
+    ASSERT_EQ(row.at("status"), "ok") << row.dump();
+    ASSERT_TRUE(row.contains("steps")) << row.dump();
+    const auto& steps = row.at("steps");
+    ASSERT_EQ(steps.size(), 2u);
+    EXPECT_EQ(steps[0].at("step"), "plan.steps[0] (rmsnorm)") << steps.dump();
+    EXPECT_EQ(steps[1].at("step"), "plan.steps[1] (gemm)");
+    const double total = row.at("timing").at("candidate").at("median_us").get<double>();
+    const double sum = steps[0].at("median_us").get<double>() + steps[1].at("median_us").get<double>();
+    EXPECT_GT(steps[0].at("median_us").get<double>(), 0);
+    EXPECT_GT(sum, 0.6 * total) << steps.dump() << " against " << total;
+    EXPECT_LT(sum, 1.5 * total + 5) << steps.dump() << " against " << total;
+  }
+  const auto& prefill = j.at("rows")[1].at("steps");
+  EXPECT_GT(prefill[1].at("median_us").get<double>(), prefill[0].at("median_us").get<double>())
+      << "the 512x4096x4096 gemm takes longer than the norm of 512 rows: " << prefill.dump();
+  std::filesystem::remove(out);
 }
 
 }  // namespace

@@ -58,6 +58,7 @@ EvaluationRecord evaluation(int64_t candidate_id, const std::string& shape, doub
   e.smem_bytes = 4096;
   e.spill_bytes = 0;
   e.resources = R"([{"kernel":"k","registers":64}])";
+  e.steps = R"x([{"step":"plan.steps[1] (gemm)","median_us":6.0}])x";
   e.seed = 42;
   e.seconds = 0.4;
   e.created_at = 1700000001.25;
@@ -123,6 +124,7 @@ TEST(Archive, RoundTripsEveryRecord) {
   EXPECT_EQ(evs[0].speedup, 1.25);
   EXPECT_EQ(evs[0].median_us, 8.0);
   EXPECT_EQ(evs[0].resources, R"([{"kernel":"k","registers":64}])");
+  EXPECT_EQ(evs[0].steps, R"x([{"step":"plan.steps[1] (gemm)","median_us":6.0}])x");
   EXPECT_EQ(evs[0].seed, 42);
   EXPECT_EQ(evs[0].run_id, run_id);
   EXPECT_EQ(evs[1].status, "wrong");

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "agent/driver.h"
+#include "evaluator/row_json.h"
 
 namespace ks {
 namespace {
@@ -72,6 +73,7 @@ class FakeEvaluator final : public DeviceEvaluator {
     t.candidate.median_us = 100 / speedup;
     t.speedup = speedup;
     row.timing = t;
+    row.steps = {{"plan.steps[0] (k)", 0.25 * t.candidate.median_us}, {"plan.steps[1] (gemm)", 0.75 * t.candidate.median_us}};
     return row;
   }
   std::atomic<int> calls{0};
@@ -217,6 +219,28 @@ TEST(Driver, ResumesAfterAStopWithoutRepeatingWork) {
   SearchDriver d2(a, second, {&fake2}, options(20));
   d2.run(stop);
   for (auto& e : history(a, second.id)) EXPECT_EQ(std::count(all.begin(), all.end(), e), 0) << e;
+}
+
+TEST(Driver, EachStepsTimeReachesTheArchive) {
+  TempArchive t;
+  Archive a(t.path);
+  RunRecord run = new_run(a, 8);
+  FakeEvaluator fake;
+  std::atomic<bool> stop{false};
+  SearchDriver(a, run, {&fake}, options(12)).run(stop);
+  int timed = 0;
+  for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU")) {
+    if (!e.median_us) {
+      EXPECT_EQ(e.steps, "[]");
+      continue;
+    }
+    ++timed;
+    const auto steps = steps_from_json(nlohmann::json::parse(e.steps));
+    ASSERT_EQ(steps.size(), 2u) << e.steps;
+    EXPECT_EQ(steps[1].step, "plan.steps[1] (gemm)");
+    EXPECT_NEAR(steps[0].median_us + steps[1].median_us, *e.median_us, 1e-9);
+  }
+  EXPECT_GT(timed, 0);
 }
 
 TEST(Driver, RespectsATimeBudget) {

@@ -90,6 +90,20 @@ TEST(LlmOperators, RewriteShowsTheParentItsMeasurementsTheBestAndTheGpu) {
       << "no correct parent on that shape";
 }
 
+TEST(LlmOperators, AParentOfSeveralStepsShowsWhereItsTimeGoes) {
+  Fixture f;
+  for (size_t m : {f.a, f.b})
+    f.pop.members()[m].results[kShape].steps = {{"plan.steps[0] (rms_rows)", 2.31}, {"plan.steps[1] (gemm)", 10.96}};
+  f.pop.members()[f.a].results["M=1,K=4096,N=4096"].median_us = 5.0;  // one step: no split shown
+  Rng rng(5);
+  auto c = open_conversation("llm_rewrite", f.pop, kShape, f.facts, {}, rng);
+  ASSERT_TRUE(c);
+  const std::string& u = c->messages[1].content;
+  EXPECT_TRUE(has(u, "\n    time per step: plan.steps[0] (rms_rows) 2.3 us; plan.steps[1] (gemm) 11.0 us\n")) << u;
+  EXPECT_EQ(u.find("time per step"), u.rfind("time per step")) << "only the shape that has a split";
+  EXPECT_TRUE(has(u, "each step's time")) << "the template says what the split is";
+}
+
 TEST(LlmOperators, RepairSendsAFailureWithItsLogOnceAndRefineContinuesTheConversation) {
   Fixture f;
   Rng rng(2);

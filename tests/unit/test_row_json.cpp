@@ -20,7 +20,12 @@ TEST(RowJson, RowRoundTripsWithTimingResourcesAndInfiniteError) {
   r.rel_l2 = std::numeric_limits<double>::quiet_NaN();
   r.resources = {{"gemv", 40, 8, 16, 32, 1024}};
   r.timing = PairTiming{{10, 9, 11}, {20, 19, 21}, 2.0, 64, 2};
+  r.steps = {{"plan.steps[0] (gemv)", 4.5}, {"plan.steps[1] (gemm)", 5.25}};
   EvalRow back = row_from_json(nlohmann::json::parse(to_json(r).dump()));
+  ASSERT_EQ(back.steps.size(), 2u);
+  EXPECT_EQ(back.steps[1].step, "plan.steps[1] (gemm)");
+  EXPECT_EQ(back.steps[1].median_us, 5.25);
+  EXPECT_FALSE(to_json(EvalRow{}).contains("steps")) << "rows without a split say nothing of it";
   EXPECT_EQ(back.shape, r.shape);
   EXPECT_EQ(back.variant, r.variant);
   EXPECT_EQ(back.status, Status::wrong);
