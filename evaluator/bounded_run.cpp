@@ -13,7 +13,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "tasks/error.h"
+#include "base/error.h"
 
 namespace ks {
 namespace {

@@ -4,7 +4,7 @@
 #include <functional>
 #include <vector>
 
-#include "tasks/random.h"
+#include "base/random.h"
 
 namespace ks {
 

@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "tasks/error.h"
+#include "base/error.h"
 
 extern char** environ;
 

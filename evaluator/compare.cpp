@@ -1,5 +1,5 @@
+#include "base/parallel.h"
 #include "evaluator/compare.h"
-#include "tasks/parallel.h"
 
 #include <atomic>
 #include <cmath>

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <system_error>
 
-#include "tasks/error.h"
+#include "base/error.h"
 
 namespace ks {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "tasks/error.h"
+#include "base/error.h"
 
 namespace ks {
 

@@ -9,15 +9,15 @@
 #include <map>
 #include <random>
 
+#include "base/paths.h"
+#include "base/random.h"
 #include "evaluator/checker.h"
-#include "evaluator/fill.h"
-#include "evaluator/replay_verifier.h"
-#include "evaluator/step_profile.h"
 #include "evaluator/cuda_handles.h"
+#include "evaluator/fill.h"
 #include "evaluator/input_set.h"
 #include "evaluator/plan_instance.h"
-#include "tasks/paths.h"
-#include "tasks/random.h"
+#include "evaluator/replay_verifier.h"
+#include "evaluator/step_profile.h"
 
 namespace ks {
 namespace {

@@ -36,6 +36,9 @@ struct StepTime {
   double median_us = 0;
 };
 
+// "plan.steps[0] (rms_rows) 2.3 us; plan.steps[1] (gemm) 11.0 us"
+std::string format_steps(const std::vector<StepTime>& steps);
+
 struct EvalRow {
   Shape shape;
   Variant variant;

@@ -6,8 +6,8 @@
 #include <random>
 #include <thread>
 
+#include "base/parallel.h"
 #include "evaluator/cuda_check.h"
-#include "tasks/parallel.h"
 
 namespace ks {
 namespace {

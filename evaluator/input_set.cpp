@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "tasks/random.h"
+#include "base/random.h"
 
 namespace ks {
 

@@ -11,13 +11,13 @@
 #include <system_error>
 #include <thread>
 
+#include "base/error.h"
+#include "base/parallel.h"
+#include "base/paths.h"
 #include "evaluator/cubin_cache.h"
 #include "evaluator/include_policy.h"
 #include "evaluator/nvrtc_sandbox.h"
-#include "tasks/parallel.h"
 #include "evaluator/ptxas_report.h"
-#include "tasks/error.h"
-#include "tasks/paths.h"
 
 namespace ks {
 namespace {

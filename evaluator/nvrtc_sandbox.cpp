@@ -13,9 +13,9 @@
 #include <optional>
 #include <string_view>
 
+#include "base/error.h"
 #include "evaluator/bounded_run.h"
 #include "evaluator/nvrtc_frames.h"
-#include "tasks/error.h"
 
 #ifndef KSEARCH_NVRTC_HELPER
 #error "KSEARCH_NVRTC_HELPER (the built helper's path) comes from evaluator/CMakeLists.txt"

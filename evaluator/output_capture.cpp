@@ -9,7 +9,7 @@
 #include <cstring>
 #include <utility>
 
-#include "tasks/error.h"
+#include "base/error.h"
 
 namespace ks {
 

@@ -1,7 +1,7 @@
 #include "tasks/hard_rows.h"
 
-#include "tasks/parallel.h"
-#include "tasks/random.h"
+#include "base/parallel.h"
+#include "base/random.h"
 
 namespace ks {
 

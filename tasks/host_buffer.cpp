@@ -2,7 +2,9 @@
 
 #include <cstring>
 
-#include "tasks/error.h"
+#include "base/error.h"
+#include "base/parallel.h"
+#include "base/random.h"
 
 namespace ks {
 
@@ -42,6 +44,12 @@ void HostBuffer::set(size_t i, double v) {
     case DType::f64: as<double>()[i] = v; break;
     case DType::i32: as<int32_t>()[i] = static_cast<int32_t>(v); break;
   }
+}
+
+void fill_normal(HostBuffer& b, uint64_t stream, double mean, double stddev) {
+  parallel_for(b.count(), [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) b.set(i, mean + stddev * normal_at(stream, i));
+  });
 }
 
 }  // namespace ks

@@ -26,4 +26,7 @@ struct HostBuffer {
 
 using HostBuffers = std::map<std::string, HostBuffer>;
 
+// b[i] = mean + stddev * normal_at(stream, i) (base/random.h), in parallel.
+void fill_normal(HostBuffer& b, uint64_t stream, double mean, double stddev);
+
 }  // namespace ks

@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "tasks/error.h"
+#include "base/error.h"
 #include "tasks/task.h"
 
 namespace ks {

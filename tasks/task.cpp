@@ -4,8 +4,8 @@
 #include <charconv>
 #include <sstream>
 
-#include "tasks/error.h"
-#include "tasks/parallel.h"
+#include "base/error.h"
+#include "base/parallel.h"
 #include "tasks/rmsnorm_linear/rmsnorm_linear.h"
 #include "tasks/softmax_matmul/softmax_matmul.h"
 #include "tasks/swiglu_mlp/swiglu_mlp.h"

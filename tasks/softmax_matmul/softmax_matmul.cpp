@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "tasks/parallel.h"
-#include "tasks/random.h"
+#include "base/parallel.h"
+#include "base/random.h"
 
 namespace ks {
 namespace {

@@ -2,9 +2,9 @@
 
 #include <cmath>
 
+#include "base/parallel.h"
+#include "base/random.h"
 #include "tasks/hard_rows.h"
-#include "tasks/parallel.h"
-#include "tasks/random.h"
 
 namespace ks {
 namespace {

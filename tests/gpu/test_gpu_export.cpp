@@ -14,10 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/paths.h"
 #include "db/archive.h"
-#include "tasks/paths.h"
-#include "tasks/task.h"
 #include "gpu_test.h"
+#include "tasks/task.h"
 
 namespace ks {
 namespace {

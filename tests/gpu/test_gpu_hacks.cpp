@@ -7,10 +7,10 @@
 
 #include <cstdlib>
 
+#include "base/paths.h"
 #include "evaluator/input_buffer.h"
 #include "evaluator/supervisor.h"
 #include "gpu/gpu_test.h"
-#include "tasks/paths.h"
 
 namespace ks {
 namespace {

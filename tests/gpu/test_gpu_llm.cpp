@@ -7,9 +7,9 @@
 #include <iomanip>
 #include <regex>
 
+#include "base/paths.h"
 #include "db/archive.h"
 #include "gpu/gpu_test.h"
-#include "tasks/paths.h"
 #include "unit/loopback_http.h"
 #include "unit/run_ksearch.h"
 

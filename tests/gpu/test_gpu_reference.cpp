@@ -2,12 +2,12 @@
 // shapes with random and hard inputs.
 #include <cmath>
 
+#include "base/paths.h"
 #include "evaluator/checker.h"
 #include "evaluator/cuda_handles.h"
 #include "evaluator/device.h"
 #include "evaluator/plan_instance.h"
 #include "gpu/gpu_test.h"
-#include "tasks/paths.h"
 
 namespace ks {
 namespace {

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/paths.h"
 #include "db/archive.h"
-#include "tasks/paths.h"
 #include "gpu/gpu_test.h"
 #include "unit/run_ksearch.h"
 

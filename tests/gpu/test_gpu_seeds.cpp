@@ -3,9 +3,9 @@
 // checks every variant it tries anyway; this keeps the GPU test's time bounded as spaces grow).
 #include <filesystem>
 
+#include "base/paths.h"
 #include "evaluator/supervisor.h"
 #include "gpu/gpu_test.h"
-#include "tasks/paths.h"
 
 namespace ks {
 namespace {

@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/paths.h"
 #include "evaluator/device.h"
 #include "tasks/task.h"
-#include "tasks/paths.h"
 #include "unit/run_ksearch.h"
 
 namespace ks {

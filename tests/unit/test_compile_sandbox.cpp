@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "agent/worker_evaluator.h"
+#include "agent/search/worker_evaluator.h"
+#include "base/error.h"
+#include "base/paths.h"
 #include "evaluator/nvrtc_compiler.h"
 #include "evaluator/nvrtc_sandbox.h"
-#include "tasks/error.h"
-#include "tasks/paths.h"
 #include "unit/run_ksearch.h"
 #include "unit/temp_dir.h"
 

@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "agent/driver.h"
+#include "agent/search/driver.h"
 #include "evaluator/row_json.h"
 
 namespace ks {

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "agent/export_library.h"
+#include "agent/export/export_library.h"
 #include "db/archive.h"
 #include "evaluator/nvrtc_compiler.h"
 #include "run_ksearch.h"

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "agent/llm_client.h"
-#include "tasks/error.h"
+#include "agent/llm/llm_client.h"
+#include "base/error.h"
 #include "unit/loopback_http.h"
 
 namespace ks {

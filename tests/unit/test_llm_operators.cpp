@@ -6,9 +6,9 @@
 
 #include <fstream>
 
-#include "agent/llm_operators.h"
-#include "agent/operator_weights.h"
-#include "tasks/paths.h"
+#include "agent/llm/llm_operators.h"
+#include "agent/search/operator_weights.h"
+#include "base/paths.h"
 
 namespace ks {
 namespace {

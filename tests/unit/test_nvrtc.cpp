@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+#include "base/paths.h"
 #include "evaluator/nvrtc_compiler.h"
 #include "evaluator/ptxas_report.h"
-#include "tasks/error.h"
-#include "tasks/paths.h"
 
 namespace ks {
 namespace {

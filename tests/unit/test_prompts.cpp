@@ -6,9 +6,9 @@
 #include <fstream>
 #include <variant>
 
-#include "agent/llm_reply.h"
-#include "agent/prompts.h"
-#include "tasks/paths.h"
+#include "agent/llm/llm_reply.h"
+#include "agent/llm/prompts.h"
+#include "base/paths.h"
 #include "unit/temp_dir.h"
 
 namespace ks {

@@ -8,7 +8,7 @@
 #include <iterator>
 #include <set>
 
-#include "agent/report_html.h"
+#include "agent/report/report_html.h"
 #include "db/archive.h"
 #include "unit/run_ksearch.h"
 #include "unit/temp_dir.h"

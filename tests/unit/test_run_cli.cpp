@@ -13,9 +13,9 @@
 #include <set>
 
 #include "db/archive.h"
-#include "unit/temp_dir.h"
 #include "evaluator/device.h"
 #include "unit/run_ksearch.h"
+#include "unit/temp_dir.h"
 
 extern char** environ;
 

@@ -12,9 +12,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/paths.h"
 #include "evaluator/nvrtc_compiler.h"
 #include "evaluator/plan.h"
-#include "tasks/paths.h"
 
 namespace ks {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "tasks/error.h"
+#include "base/error.h"
 #include "tasks/task.h"
 
 namespace ks {

@@ -1,0 +1,146 @@
+// ksearch audit: re-verifies the archive's best candidates on this GPU model where the search never
+// looked. Each is checked on the task's held-out shapes (and the search shapes it won on) with
+// fresh input seeds, hard inputs included, twice per shape with two different seeds; each check
+// runs the candidate twice on the same inputs, so bitwise determinism is recorded too. Every row
+// goes to the audits table; export trusts only candidates whose every row passed.
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "agent/cli/archived_candidate.h"
+#include "agent/cli/commands.h"
+#include "agent/search/worker_evaluator.h"
+#include "base/random.h"
+#include "base/table.h"
+#include "evaluator/evaluate.h"
+#include "evaluator/supervisor.h"
+
+namespace ks::cli {
+namespace {
+
+struct Opts {
+  std::string db, task;
+  int top = 3, device = 0;
+  std::optional<uint64_t> seed;
+  double min_ms = 100, watchdog_s = 10;
+  bool json = false;
+};
+
+// The candidates to audit, by id: per search shape, the `top` fastest correct ones on the device;
+// for each, the search shapes it is among them on.
+std::map<int64_t, std::set<std::string>> leaders(Archive& archive, const Task& task, const std::string& device, int top) {
+  std::map<std::string, std::vector<EvaluationRecord>> ok;
+  for (auto& e : archive.evaluations(task.name(), device))
+    if (e.status == "ok" && e.speedup) ok[e.shape].push_back(e);
+  std::map<int64_t, std::set<std::string>> out;
+  for (auto& [shape, rows] : ok) {
+    std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return *a.speedup > *b.speedup; });
+    for (size_t i = 0; i < rows.size() && static_cast<int>(i) < top; ++i) out[rows[i].candidate_id].insert(shape);
+  }
+  return out;
+}
+
+int run_audit(const Opts& o) {
+  std::vector<const Task*> tasks = all_tasks();
+  if (!o.task.empty()) {
+    const Task* t = find_task(o.task);
+    if (!t) throw Error("unknown task '" + o.task + "' (`ksearch tasks` lists them)");
+    tasks = {t};
+  }
+  Archive archive(o.db, Archive::Mode::existing);
+  Compiler compiler(Compiler::default_options());
+  WorkerSupervisor runner(SupervisorOptions{worker_command(o.device), o.watchdog_s});
+  const DeviceInfo& dev = runner.device();
+  const uint64_t seed = o.seed.value_or(std::random_device{}());
+  std::cerr << "auditing on " << dev.name << ", seed " << seed << '\n';
+
+  Table table({"task", "candidate", "shape", "seed", "status", "deterministic", "median us", "error"});
+  nlohmann::json rows = nlohmann::json::array();
+  int audited = 0, failed = 0, n = 0;
+  for (const Task* task : tasks) {
+    const auto chosen = leaders(archive, *task, dev.name, o.top);
+    for (auto& [id, won_on] : chosen) {
+      const ArchivedCandidate a = load_archived(archive, id);
+      const CompileResult compiled = compiler.compile({a.candidate->source, a.candidate->origin, a.variant, dev.arch});
+      // Held-out shapes first (the point of an audit), then the search shapes it leads on.
+      std::vector<Shape> shapes = task->audit_shapes();
+      for (auto& s : won_on) shapes.push_back(task->parse_shape(s));
+      int rows_of_candidate = 0, passed = 0;
+      for (const Shape& shape : shapes) {
+        for (int twice = 0; twice < 2; ++twice) {
+          EvalSettings settings;
+          // Fresh, repeatable from --seed, and below 2^63: SQLite integers are signed.
+          settings.seed = mix64(seed ^ static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(n++)) >> 1;
+          settings.timer.min_seconds = o.min_ms / 1e3;
+          const EvalRow r = evaluate_variant(runner, *task, *a.candidate, a.variant, compiled, shape, settings);
+          if (r.status == Status::not_applicable) break;  // its plan does not take this shape
+          AuditRecord rec;
+          rec.candidate_id = id;
+          rec.device = dev.name;
+          rec.shape = task->format_shape(shape);
+          rec.seed = static_cast<int64_t>(settings.seed);
+          rec.status = std::string(status_name(r.status));
+          rec.error = r.error;
+          rec.deterministic = !r.nondeterministic;
+          if (r.timing) rec.median_us = r.timing->candidate.median_us;
+          if (r.status == Status::ok || r.status == Status::wrong) {
+            rec.max_scaled_error = r.max_scaled;
+            rec.rel_l2_error = r.rel_l2;
+          }
+          archive.add_audit(rec);
+          ++rows_of_candidate;
+          passed += audit_passed(rec);
+          std::cerr << task->name() << ' ' << a.label() << ' ' << rec.shape << ": " << rec.status
+                    << (rec.deterministic ? "" : ", nondeterministic")
+                    << (rec.median_us ? " " + fixed(*rec.median_us, 1) + " us" : " " + rec.error.substr(0, 120)) << '\n';
+          table.add({task->name(), "#" + std::to_string(id) + " " + a.name, rec.shape, std::to_string(rec.seed),
+                     rec.status, rec.deterministic ? "yes" : "NO", rec.median_us ? fixed(*rec.median_us, 1) : "-",
+                     rec.error.substr(0, 60)});
+          rows.push_back({{"task", task->name()}, {"candidate", id}, {"shape", rec.shape}, {"seed", rec.seed},
+                          {"status", rec.status}, {"deterministic", rec.deterministic},
+                          {"median_us", rec.median_us ? nlohmann::json(*rec.median_us) : nlohmann::json()},
+                          {"error", rec.error}});
+        }
+      }
+      ++audited;
+      if (passed != rows_of_candidate || rows_of_candidate == 0) ++failed;
+    }
+  }
+  if (audited == 0)
+    throw Error("nothing to audit: no correct candidate on " + dev.name + " in " + o.db +
+                (o.task.empty() ? "" : " for " + o.task) + " (run `ksearch run` first)");
+  if (o.json) {
+    std::cout << nlohmann::json{{"device", dev.name}, {"seed", seed}, {"candidates", audited}, {"failed", failed},
+                                {"rows", rows}}.dump(2)
+              << '\n';
+  } else {
+    table.print(std::cout);
+    std::cout << audited << " candidate(s) audited on " << dev.name << ": " << audited - failed << " passed every row, "
+              << failed << " did not; rows are in the audits table of " << o.db << '\n';
+  }
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+Action add_audit_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "audit", "Re-verify the best candidates on held-out shapes, hard inputs and fresh seeds, twice each (needs a GPU)");
+  auto o = std::make_shared<Opts>();
+  add_db_option(cmd, o->db);
+  cmd->add_option("--task", o->task, "Only this task (default: every task)");
+  cmd->add_option("--top", o->top, "Candidates per search shape: the fastest correct ones on this GPU model (default 3)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--device", o->device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", o->seed, "Seed the audit's input seeds come from (default: a fresh one, printed)");
+  cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", o->json, "Print JSON instead of the table");
+  return [o] { return run_audit(*o); };
+}
+
+}  // namespace ks::cli

@@ -1,0 +1,196 @@
+// ksearch bench: the results table, measured now. For every task (or the given ones) and search
+// shape, the contenders are the archive's best candidate on this GPU model and every seed at its
+// default variant; each is checked on fresh inputs and timed interleaved with the baseline, and
+// the fastest correct one is reported beside the shape's roofline floor and, where
+// bench/targets.json has the shape, the issues' PyTorch times and target (met or missed).
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "agent/cli/archived_candidate.h"
+#include "agent/cli/commands.h"
+#include "agent/search/seed_files.h"
+#include "agent/search/worker_evaluator.h"
+#include "base/paths.h"
+#include "base/table.h"
+#include "db/archive.h"
+#include "evaluator/evaluate.h"
+#include "evaluator/supervisor.h"
+
+namespace ks::cli {
+namespace {
+
+struct Opts {
+  std::string db, targets = (project_root() / "bench" / "targets.json").string();
+  std::vector<std::string> tasks;
+  int device = 0;
+  std::optional<uint64_t> seed;
+  double min_ms = 200, watchdog_s = 10;
+  bool json = false, seeds_only = false;
+};
+
+struct Contender {
+  std::shared_ptr<const Candidate> candidate;
+  Variant variant;
+  std::string label;  // "wgmma_fused BM=128,... (seed)" or "... (archive #42)"
+};
+
+// The issues' reference times and target for one (task, shape text).
+struct Target {
+  double pytorch_eager_us = 0, torch_compile_us = 0, target_us = 0;
+};
+using Targets = std::map<std::pair<std::string, std::string>, Target>;
+
+Targets load_targets(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read the targets file " + path + " (give --targets FILE, or --targets '' for none)");
+  Targets out;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(in);
+    for (auto& r : j.at("rows"))
+      out[{r.at("task").get<std::string>(), r.at("shape").get<std::string>()}] = {
+          r.at("pytorch_eager_us").get<double>(), r.at("torch_compile_us").get<double>(), r.at("target_us").get<double>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("targets file " + path + " is not valid: " + e.what());
+  }
+  return out;
+}
+
+std::vector<const Task*> chosen_tasks(const Opts& o) {
+  if (o.tasks.empty()) return all_tasks();
+  std::vector<const Task*> out;
+  for (auto& name : o.tasks) {
+    const Task* t = find_task(name);
+    if (!t) throw Error("unknown task '" + name + "' (`ksearch tasks` lists them)");
+    out.push_back(t);
+  }
+  return out;
+}
+
+// Per shape text: the archive's fastest correct candidate on this GPU model, if any.
+std::map<std::string, Contender> archive_best(Archive& archive, const Task& task, const std::string& device) {
+  std::map<std::string, EvaluationRecord> best;
+  for (auto& e : archive.evaluations(task.name(), device))
+    if (e.status == "ok" && e.median_us && (!best.count(e.shape) || *e.median_us < *best[e.shape].median_us))
+      best[e.shape] = e;
+  std::map<std::string, Contender> out;
+  for (auto& [shape, e] : best) {
+    const ArchivedCandidate a = load_archived(archive, e.candidate_id);
+    out[shape] = {a.candidate, a.variant, a.label()};
+  }
+  return out;
+}
+
+int run_bench(const Opts& o) {
+  const std::vector<const Task*> tasks = chosen_tasks(o);
+  const Targets targets = o.targets.empty() ? Targets{} : load_targets(o.targets);
+  std::unique_ptr<Archive> archive;
+  if (!o.seeds_only) {
+    if (!std::filesystem::exists(o.db))
+      throw Error("no archive at " + o.db + " (give --db, or --seeds-only to bench the seeds alone)");
+    archive = std::make_unique<Archive>(o.db, Archive::Mode::existing);
+  }
+  EvalSettings settings;
+  settings.seed = o.seed.value_or(std::random_device{}());
+  settings.timer.min_seconds = o.min_ms / 1e3;
+  Compiler compiler(Compiler::default_options());
+  WorkerSupervisor runner(SupervisorOptions{worker_command(o.device), o.watchdog_s});
+  const DeviceInfo& dev = runner.device();
+  const Ceilings& ceil = runner.ceilings();
+  std::cerr << dev.name << ": " << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
+            << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16 measured; seed " << settings.seed << '\n';
+
+  Table table({"task", "shape", "eager us", "compile us", "floor us", "target us", "baseline us", "best us", "% floor",
+               "speedup", "target", "candidate"});
+  nlohmann::json out = nlohmann::json::array();
+  int missing = 0;
+  for (const Task* task : tasks) {
+    std::vector<Contender> seeds;
+    for (auto& f : default_seed_files(*task)) {
+      auto c = load_seed(f, *task);
+      Variant v = default_variant(c->plan.params);
+      seeds.push_back({c, v, c->plan.name + " " + format_variant(v) + " (seed)"});
+    }
+    const auto from_archive = archive ? archive_best(*archive, *task, dev.name) : std::map<std::string, Contender>{};
+    for (const Shape& shape : task->search_shapes()) {
+      const std::string shape_text = task->format_shape(shape);
+      std::vector<Contender> contenders = seeds;
+      if (auto it = from_archive.find(shape_text); it != from_archive.end()) contenders.push_back(it->second);
+      std::optional<EvalRow> best;
+      std::string best_label;
+      for (auto& ct : contenders) {
+        const CompileResult compiled = compiler.compile({ct.candidate->source, ct.candidate->origin, ct.variant, dev.arch});
+        EvalRow r = evaluate_variant(runner, *task, *ct.candidate, ct.variant, compiled, shape, settings);
+        if (r.status == Status::not_applicable) continue;
+        std::cerr << task->name() << ' ' << shape_text << ' ' << ct.label << ": " << status_name(r.status)
+                  << (r.timing ? " " + fixed(r.timing->candidate.median_us, 1) + " us" : " " + r.error) << '\n';
+        if (r.status == Status::ok && r.timing &&
+            (!best || r.timing->candidate.median_us < best->timing->candidate.median_us)) {
+          best = r;
+          best_label = ct.label;
+        }
+      }
+      const auto target = targets.find({task->name(), shape_text});
+      const bool has_target = target != targets.end();
+      auto ref = [&](double Target::*field) { return has_target ? fixed(target->second.*field, 1) : "-"; };
+      if (!best) {
+        ++missing;
+        table.add({task->name(), shape_text, ref(&Target::pytorch_eager_us), ref(&Target::torch_compile_us), "-",
+                   ref(&Target::target_us), "-", "-", "-", "-", "-", "no correct candidate"});
+        continue;
+      }
+      const auto& t = *best->timing;
+      const double pct = 100 * best->floor_us / t.candidate.median_us;
+      const bool met = has_target && t.candidate.median_us <= target->second.target_us;
+      table.add({task->name(), shape_text, ref(&Target::pytorch_eager_us), ref(&Target::torch_compile_us),
+                 fixed(best->floor_us, 1), ref(&Target::target_us), fixed(t.baseline.median_us, 1),
+                 fixed(t.candidate.median_us, 1), fixed(pct, 0), fixed(t.speedup, 2) + "x",
+                 has_target ? (met ? "met" : "missed") : "-", best_label});
+      nlohmann::json row = {{"task", task->name()}, {"shape", shape_text}, {"floor_us", best->floor_us},
+                            {"baseline_us", t.baseline.median_us}, {"best_us", t.candidate.median_us},
+                            {"pct_of_floor", pct}, {"speedup", t.speedup}, {"candidate", best_label}};
+      if (has_target) {
+        row["pytorch_eager_us"] = target->second.pytorch_eager_us;
+        row["torch_compile_us"] = target->second.torch_compile_us;
+        row["target_us"] = target->second.target_us;
+        row["target_met"] = met;
+      }
+      out.push_back(row);
+    }
+  }
+  if (o.json) {
+    std::cout << nlohmann::json{{"device", dev.name}, {"bandwidth_tbs", ceil.bytes_per_s / 1e12},
+                                {"peak_tflops", ceil.flops_per_s / 1e12}, {"seed", settings.seed}, {"rows", out}}.dump(2)
+              << '\n';
+  } else {
+    std::cout << "ksearch bench on " << dev.name << " (" << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
+              << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed " << settings.seed << '\n';
+    table.print(std::cout);
+  }
+  return missing ? 1 : 0;
+}
+
+}  // namespace
+
+Action add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "bench", "The results table: the best candidate per task and shape (the archive's best on this GPU and every seed's default), measured now against the baseline (needs a GPU)");
+  auto o = std::make_shared<Opts>();
+  add_db_option(cmd, o->db);
+  cmd->add_option("--task", o->tasks, "Only these tasks (default: every task)");
+  cmd->add_option("--targets", o->targets,
+                  "JSON of per-shape PyTorch times and targets to print beside the measured columns (default: bench/targets.json; '' for none)");
+  cmd->add_flag("--seeds-only", o->seeds_only, "Bench the seeds at their defaults, without an archive");
+  cmd->add_option("--device", o->device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");
+  cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 200)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", o->json, "Print JSON instead of the table");
+  return [o] { return run_bench(*o); };
+}
+
+}  // namespace ks::cli

@@ -1,0 +1,375 @@
+// ksearch run: the evolutionary search of one task on this host's GPUs, every result kept in the
+// archive; stops at its budget or Ctrl-C (after the evaluation in flight) and resumes.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "agent/cli/commands.h"
+#include "agent/llm/llm_operators.h"
+#include "agent/llm/llm_replay.h"
+#include "agent/llm/llm_search.h"
+#include "agent/llm/prompts.h"
+#include "agent/search/progress.h"
+#include "agent/search/seed_files.h"
+#include "agent/search/worker_evaluator.h"
+#include "base/paths.h"
+#include "base/table.h"
+#include "evaluator/evaluate.h"
+
+namespace ks::cli {
+namespace {
+
+using nlohmann::json;
+
+struct LlmOpts {
+  std::optional<std::string> url, model, prompts, replay;
+  std::optional<double> temperature, timeout_s;
+  std::optional<int> max_tokens, concurrency, turns;
+  std::optional<int64_t> max_tokens_total;
+};
+
+struct Opts {
+  LlmOpts llm;
+  std::string task, db, devices = "0";
+  bool resume = false, json = false;
+  std::optional<int64_t> run_id, max_evals, seed;
+  std::optional<double> minutes;
+  std::optional<int> batch, seed_variants, min_replays;
+  std::optional<double> min_ms, watchdog_s, compile_timeout_s;
+  std::vector<std::string> seeds, shapes;
+};
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) {
+  if (g_stop.exchange(true)) _exit(130);  // a second Ctrl-C: now (the archive stays consistent)
+  const char msg[] = "\nksearch: stopping after the evaluation in flight (Ctrl-C again to quit now)\n";
+  (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::vector<int> parse_devices(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    size_t used = 0;
+    int d = -1;
+    try {
+      d = std::stoi(item, &used);
+    } catch (const std::exception&) {
+    }
+    if (d < 0 || used != item.size())
+      throw Error("--devices: '" + item + "' is not a device index (give e.g. 0 or 0,1,2,3)");
+    if (std::find(out.begin(), out.end(), d) != out.end())
+      throw Error("--devices: device " + item + " is given twice");
+    out.push_back(d);
+  }
+  if (out.empty()) throw Error("--devices: no device given");
+  return out;
+}
+
+// A value given on the command line, else the resumed run's, else the default.
+template <class T>
+T pick(const std::optional<T>& given, const json& stored, const char* key, T fallback) {
+  if (given) return *given;
+  if (stored.contains(key) && !stored[key].is_null()) return stored[key].get<T>();
+  return fallback;
+}
+
+template <class T>
+std::optional<T> pick_opt(const std::optional<T>& given, const json& stored, const char* key) {
+  if (given) return given;
+  if (stored.contains(key) && !stored[key].is_null()) return stored[key].get<T>();
+  return std::nullopt;
+}
+
+std::optional<std::string> from_env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::optional<std::string>(v) : std::nullopt;
+}
+
+// The LLM settings: a flag, else the environment (URL and model), else the resumed run's; nothing
+// when no endpoint is given. The key comes from KSEARCH_LLM_API_KEY alone and is never stored.
+// Everything that can be checked without a GPU is checked here: the URL, the model, the prompts.
+std::optional<LlmSearchOptions> llm_options(const LlmOpts& o, const json& stored, const Task& task) {
+  const json st = stored.contains("llm") ? stored["llm"] : json::object();
+  // A replay needs no endpoint: its archive answers, read now so a bad file stops the run here.
+  const std::optional<std::string> replay = o.replay ? o.replay : pick_opt<std::string>(std::nullopt, st, "replay");
+  std::optional<std::string> url = o.url ? o.url : from_env("KSEARCH_LLM_URL");
+  if (!url && !replay) url = pick_opt<std::string>(std::nullopt, st, "url");
+  if (!url && !replay) return std::nullopt;
+  LlmSearchOptions l;
+  if (replay) {
+    l.replay = std::make_shared<ReplayChat>(*replay, task.name());
+    l.client.model = l.replay->model();
+  } else {
+    l.client.base_url = *url;
+    std::optional<std::string> model = o.model ? o.model : from_env("KSEARCH_LLM_MODEL");
+    l.client.model = model ? *model : pick<std::string>(std::nullopt, st, "model", "");
+    l.client.api_key = from_env("KSEARCH_LLM_API_KEY").value_or("");
+  }
+  l.client.temperature = pick(o.temperature, st, "temperature", l.client.temperature);
+  l.client.max_tokens = pick(o.max_tokens, st, "max_tokens", l.client.max_tokens);
+  l.client.total_timeout_s = pick(o.timeout_s, st, "timeout_s", l.client.total_timeout_s);
+  l.concurrency = pick(o.concurrency, st, "concurrency", l.concurrency);
+  l.turns = pick(o.turns, st, "turns", l.turns);
+  l.max_tokens_total = pick_opt(o.max_tokens_total, st, "max_tokens_total");
+  const std::string prompts = o.prompts ? *o.prompts : pick<std::string>(std::nullopt, st, "prompts", default_prompts_dir().string());
+  l.prompts = load_prompts(prompts);
+  check_templates(l.prompts);
+  if (!l.replay) {
+    LlmClient check(l.client);  // a URL or model that cannot work is an error now, not mid-run
+    l.client = check.config();
+  }
+  l.facts.task = &task;
+  l.facts.contract = task_contract(task);
+  l.facts.helpers = helper_summary(Compiler::default_options().ks_include);
+  return l;
+}
+
+// What a resumed run reuses; never the key.
+json llm_stored(const LlmSearchOptions& l, const ReplayChat* replay) {
+  if (replay)
+    return {{"replay", replay->path()}, {"concurrency", l.concurrency}, {"turns", l.turns},
+            {"max_tokens_total", l.max_tokens_total ? json(*l.max_tokens_total) : json()},
+            {"prompts", l.prompts.dir.string()}};
+  return {{"url", l.client.base_url}, {"model", l.client.model}, {"temperature", l.client.temperature},
+          {"max_tokens", l.client.max_tokens}, {"timeout_s", l.client.total_timeout_s},
+          {"concurrency", l.concurrency}, {"turns", l.turns},
+          {"max_tokens_total", l.max_tokens_total ? json(*l.max_tokens_total) : json()},
+          {"prompts", l.prompts.dir.string()}};
+}
+
+int run_search(const Opts& o) {
+  Archive archive(o.db);
+
+  // The run to resume, if any, decides the task.
+  std::optional<RunRecord> resumed;
+  if (o.run_id) {
+    resumed = archive.run(*o.run_id);
+    if (!resumed) throw Error("run " + std::to_string(*o.run_id) + " is not in " + o.db);
+    if (!o.task.empty() && o.task != resumed->task)
+      throw Error("run " + std::to_string(*o.run_id) + " searches " + resumed->task + ", not " + o.task);
+  } else if (o.task.empty()) {
+    throw Error("--task is required (or --run ID to resume a run); `ksearch tasks` lists them");
+  }
+  const std::string task_name = resumed ? resumed->task : o.task;
+  const Task* task = find_task(task_name);
+  if (!task) throw Error("unknown task '" + task_name + "' (`ksearch tasks` lists them)");
+
+  // What the user gave is checked before any GPU is touched.
+  const std::vector<int> devices = parse_devices(o.devices);
+  json stored = resumed ? json::parse(resumed->options) : json::object();
+  std::vector<std::string> seed_files = !o.seeds.empty() ? o.seeds
+                                        : stored.contains("seeds") ? stored["seeds"].get<std::vector<std::string>>()
+                                                                   : default_seed_files(*task);
+  std::vector<std::shared_ptr<const Candidate>> seeds;
+  for (auto& f : seed_files) seeds.push_back(load_seed(f, *task));
+  seed_files.clear();
+  for (auto& s : seeds) seed_files.push_back(s->origin);
+  if (seeds.empty()) throw Error("no seeds for " + task->name() + " (give --seeds FILE...)");
+  std::vector<std::string> shape_texts = !o.shapes.empty() ? o.shapes
+                                         : stored.contains("shapes") ? stored["shapes"].get<std::vector<std::string>>()
+                                                                     : std::vector<std::string>{};
+  std::vector<Shape> shapes;
+  for (auto& s : shape_texts) shapes.push_back(task->parse_shape(s));
+  if (shapes.empty()) shapes = task->search_shapes();
+  for (auto& s : shapes) check_shape(*task, s);
+
+  SearchOptions so;  // its defaults are the fallbacks
+  so.shapes = shapes;
+  so.seeds = seeds;
+  so.max_evals = pick_opt(o.max_evals, stored, "max_evals");
+  so.minutes = pick_opt(o.minutes, stored, "minutes");
+  so.batch = pick(o.batch, stored, "batch", so.batch);
+  so.seed_variants = pick(o.seed_variants, stored, "seed_variants", so.seed_variants);
+  so.eval.timer.min_replays = pick(o.min_replays, stored, "min_replays", so.eval.timer.min_replays);
+  so.eval.timer.min_seconds = pick(o.min_ms, stored, "min_ms", so.eval.timer.min_seconds * 1e3) / 1e3;
+  const double watchdog = pick(o.watchdog_s, stored, "watchdog", SupervisorOptions{}.watchdog_s);
+  std::optional<LlmSearchOptions> llm = llm_options(o.llm, stored, *task);
+  ReplayChat* replay = llm ? dynamic_cast<ReplayChat*>(llm->replay.get()) : nullptr;
+
+  const double compile_timeout = pick(o.compile_timeout_s, stored, "compile_timeout", CompilerOptions{}.timeout_s);
+  // One worker per GPU, all of one model: results are kept per GPU model.
+  CompilerOptions copts = Compiler::default_options();
+  copts.timeout_s = compile_timeout;
+  Compiler compiler(copts);
+  std::vector<std::unique_ptr<WorkerEvaluator>> evaluators;
+  for (int d : devices) {
+    evaluators.push_back(std::make_unique<WorkerEvaluator>(compiler, SupervisorOptions{worker_command(d, compile_timeout), watchdog}));
+    if (evaluators.back()->device().name != evaluators.front()->device().name)
+      throw Error("--devices: device " + std::to_string(d) + " is a " + evaluators.back()->device().name +
+                  ", device " + std::to_string(devices[0]) + " a " + evaluators.front()->device().name +
+                  ": one run searches one GPU model");
+  }
+  const DeviceInfo& dev = evaluators.front()->device();
+
+  if (o.resume && !resumed) {
+    resumed = archive.latest_run(task->name(), dev.name);
+    if (!resumed) throw Error("no run of " + task->name() + " on " + dev.name + " in " + o.db + " to resume");
+  }
+  if (resumed && resumed->device != dev.name)
+    throw Error("run " + std::to_string(resumed->id) + " searched on " + resumed->device + "; this is a " + dev.name);
+
+  RunRecord run = resumed ? *resumed : RunRecord{};
+  if (replay && resumed) replay->skip_used(archive.llm_calls(resumed->id));  // not the same replies again
+  if (!resumed) {
+    run.task = task->name();
+    run.device = dev.name;
+    run.arch = dev.arch;
+    run.seed = static_cast<uint64_t>(o.seed.value_or(static_cast<int64_t>(std::random_device{}() >> 1)));
+  }
+  so.eval.seed = run.seed;
+  json options = {{"max_evals", so.max_evals ? json(*so.max_evals) : json()},
+                  {"minutes", so.minutes ? json(*so.minutes) : json()},
+                  {"batch", so.batch}, {"seed_variants", so.seed_variants}, {"seeds", seed_files},
+                  {"shapes", shape_texts}, {"devices", devices}, {"watchdog", watchdog}, {"compile_timeout", compile_timeout},
+                  {"min_replays", so.eval.timer.min_replays}, {"min_ms", so.eval.timer.min_seconds * 1e3},
+                  {"llm", llm ? llm_stored(*llm, replay) : json()}};
+  run.options = options.dump();
+
+  const Ceilings& ceil = evaluators.front()->ceilings();
+  if (llm) {
+    llm->facts.device = device_facts(dev, ceil);
+    llm->facts.arch = dev.arch;
+  }
+  run.bandwidth = ceil.bytes_per_s;
+  run.peak_flops = ceil.flops_per_s;
+  if (resumed)
+    archive.update_run(run);
+  else
+    run.id = archive.add_run(run);
+
+  std::cerr << (resumed ? "resuming" : "starting") << " run " << run.id << ": " << task->name() << " on "
+            << devices.size() << " x " << dev.name << " (" << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
+            << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed " << run.seed << ", "
+            << seeds.size() << " seed file(s), " << shapes.size() << " shapes; budget: "
+            << (so.max_evals ? std::to_string(*so.max_evals) + " evaluations" : "no evaluation limit") << ", "
+            << (so.minutes ? fixed(*so.minutes, 1) + " minutes" : "no time limit") << "; archive " << o.db
+            << "\n";
+  if (llm)
+    std::cerr << "LLM proposals: " << llm->client.model << " at "
+              << (replay ? "the " + std::to_string(replay->recorded()) + " recorded call(s) of " + task->name() +
+                               " in " + replay->path()
+                         : llm->client.base_url)
+              << ", "
+              << llm->concurrency << " call(s) in flight, refine up to " << llm->turns << " turns, "
+              << (llm->max_tokens_total ? std::to_string(*llm->max_tokens_total) + " tokens" : "no token limit")
+              << ", prompts " << llm->prompts.dir.string() << "\n";
+
+  if (llm)  // the driver makes the LLM's part once, when it starts
+    so.llm = [l = std::make_shared<LlmSearchOptions>(std::move(*llm))](Archive& a, int64_t run_id, std::function<void()> wake) {
+      return std::unique_ptr<LlmProposals>(std::make_unique<LlmSearch>(std::move(*l), a, run_id, std::move(wake)));
+    };
+  std::vector<DeviceEvaluator*> devs;
+  for (auto& e : evaluators) devs.push_back(e.get());
+  SearchDriver driver(archive, run, devs, so);
+  ProgressPrinter printer(o.json, driver.population());
+  install_signal_handlers();
+  SearchSummary sum;
+  try {
+    sum = driver.run(g_stop, [&](const SearchProgress& p) { printer.update(p); });
+  } catch (...) {
+    printer.finish();
+    throw;
+  }
+  printer.finish();
+  if (o.json) {
+    json shapes_json = json::array();
+    for (auto& s : sum.shapes) {
+      json j = {{"shape", s.shape}, {"floor_us", s.floor_us}};
+      if (s.baseline_us) j["baseline_us"] = *s.baseline_us;
+      if (s.best_seed_default) j["best_seed_default_speedup"] = *s.best_seed_default;
+      if (s.best) {
+        j["best_candidate"] = driver.population().members()[*s.best].id;
+        j["best_speedup"] = *s.best_speedup;
+        if (s.best_us) j["best_us"] = *s.best_us;
+      }
+      if (s.seconds_to_95) j["seconds_to_95"] = *s.seconds_to_95;
+      shapes_json.push_back(j);
+    }
+    std::cout << json{{"event", "done"}, {"run", run.id}, {"stop_reason", sum.stop_reason},
+                      {"evals", sum.progress.evals}, {"evals_this_session", sum.progress.evals_this_session},
+                      {"seconds", sum.progress.session_seconds}, {"by_status", sum.progress.by_status},
+                      {"by_operator", sum.progress.by_operator}, {"operator_shares", sum.progress.op_shares},
+                      {"llm_calls", sum.progress.llm_calls}, {"llm_tokens", sum.progress.llm_tokens},
+                      {"shapes", shapes_json}}
+                     .dump()
+              << std::endl;
+  } else {
+    print_summary(std::cout, sum, driver.population(), run, o.db);
+  }
+  return sum.stop_reason == "stopped" ? 130 : 0;
+}
+
+}  // namespace
+
+Action add_run_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "run", "Search one task for faster fused kernels on this host's GPUs; every result goes to the archive");
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("--task", o->task, "The task to search (see `ksearch tasks`)");
+  add_db_option(cmd, o->db);
+  cmd->add_option("--max-evals", o->max_evals, "Stop after this many evaluations in the run (candidate x shape, on a GPU)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--minutes", o->minutes, "Stop after this many minutes of searching in the run")->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", o->seed, "Seed of the search's choices and of the inputs (default: a fresh one, printed)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--resume", o->resume, "Continue the latest run of the task on this GPU model");
+  cmd->add_option("--run", o->run_id, "Continue this run (an id from `ksearch best` or `ksearch show`)");
+  cmd->add_option("--devices", o->devices, "CUDA devices, one worker each, e.g. 0,1,2,3 (default 0)");
+  cmd->add_option("--seeds", o->seeds, "Seed candidate files (default: seeds/<task>/*.cu but baseline.cu)");
+  cmd->add_option("--shape", o->shapes, "Only these shapes, e.g. 16,4096,6144 (default: the task's search shapes)");
+  cmd->add_option("--batch", o->batch, "Children proposed per step (default 4)")->check(CLI::Range(1, 256));
+  cmd->add_option("--seed-variants", o->seed_variants, "Variants of each seed sampled into generation 0 (default 16)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(CLI::PositiveNumber);
+  cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 100)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--compile-timeout", o->compile_timeout_s, "Seconds one NVRTC compile may take before it is killed, a compile_error (default 60)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", o->json, "One JSON object per evaluation on stdout, and a summary object last");
+  LlmOpts& l = o->llm;
+  const char* group = "LLM proposals (off unless an endpoint is given; the API key is read from "
+                      "KSEARCH_LLM_API_KEY only, and never printed or stored)";
+  auto* url = cmd->add_option("--llm-url", l.url, "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (or KSEARCH_LLM_URL)")
+      ->group(group);
+  cmd->add_option("--llm-model", l.model, "Model name the endpoint serves (or KSEARCH_LLM_MODEL)")->group(group);
+  cmd->add_option("--llm-temperature", l.temperature, "Sampling temperature (default 0.7)")->check(CLI::Range(0.0, 2.0))->group(group);
+  cmd->add_option("--llm-max-tokens", l.max_tokens,
+                  "Completion tokens per call, at most (default " + std::to_string(LlmConfig{}.max_tokens) +
+                      "; a reply cut at it is recorded as truncated)")
+      ->check(CLI::PositiveNumber)->group(group);
+  cmd->add_option("--llm-timeout", l.timeout_s, "Seconds one attempt of a call may take, reply included (default 300)")
+      ->check(CLI::PositiveNumber)->group(group);
+  cmd->add_option("--llm-concurrency", l.concurrency, "Calls in flight at once (default 2)")->check(CLI::Range(1, 64))->group(group);
+  cmd->add_option("--llm-turns", l.turns, "Turns of a refine conversation: its child's failure goes back to the LLM (default 3)")
+      ->check(CLI::Range(1, 20))->group(group);
+  cmd->add_option("--llm-max-tokens-total", l.max_tokens_total, "Stop the run once its calls used this many tokens, prompt and completion")
+      ->check(CLI::PositiveNumber)->group(group);
+  cmd->add_option("--llm-replay", l.replay,
+                  "Answer the LLM calls from this archive's recorded replies (by task and operator, in order), "
+                  "not an endpoint")
+      ->excludes(url)  // one answers or the other: never a silent choice
+      ->group(group);
+  cmd->add_option("--prompts", l.prompts, "A folder of prompt templates to use instead of prompts/")->group(group);
+  return [o] { return run_search(*o); };
+}
+
+}  // namespace ks::cli

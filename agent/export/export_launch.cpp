@@ -1,0 +1,299 @@
+// The exported library's C++ source: each exported plan's steps as plain launch code (every
+// expression printed as C++ over the sizes, params substituted as constants), the dispatcher
+// choosing a plan per shape, and the C entry points. The fixed helpers are export_runtime.cpp's.
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+#include "agent/export/export_library.h"
+
+namespace ks::exporter {
+namespace {
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string quoted(const std::string& s) {  // a C string literal of plain text
+  std::string o = "\"";
+  for (char c : s) o += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  return o + "\"";
+}
+
+std::string float_literal(double v) {  // the float the evaluator passes: static_cast<float>(v)
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "float(%.17g)", v);
+  return buf;
+}
+
+// Prints a plan's expressions: sizes read from `s`, params as their values.
+class Printer {
+ public:
+  Printer(const Task& task, const Variant& v) : v_(v) {
+    for (auto& n : task.size_symbols()) sizes_.insert(n);
+  }
+  std::string operator()(const Expr& e) const {
+    return e.to_cpp([this](const std::string& n) -> std::string {
+      if (sizes_.count(n)) return "s." + n;
+      for (auto& [p, value] : v_)
+        if (p == n) return "int64_t(" + std::to_string(value) + ")";
+      throw Error("export: expression name '" + n + "' is neither a size nor a param");
+    });
+  }
+
+ private:
+  std::set<std::string> sizes_;
+  Variant v_;
+};
+
+struct KernelRef {
+  size_t plan;
+  std::string name;
+};
+
+std::string plan_comment(const ExportedPlan& p) {
+  return (p.candidate_id ? "candidate #" + std::to_string(*p.candidate_id) : std::string("baseline")) + " " +
+         p.plan.name + " (" + p.params + ")";
+}
+
+// plan<i>_applies, plan<i>_workspace and plan<i>_run.
+void emit_plan(std::ostringstream& o, const ExportInput& in, size_t i, const std::vector<KernelRef>& kernels) {
+  const Task& task = *in.task;
+  const ExportedPlan& p = in.plans[i];
+  const Printer print(task, p.variant);
+  const std::string fn = "plan" + std::to_string(i);
+  bool has_gemm = false;
+  for (auto& st : p.plan.steps) has_gemm = has_gemm || std::holds_alternative<GemmStep>(st.op);
+
+  o << "\n// ---- " << plan_comment(p) << ": " << p.source_file << "\n\n";
+  o << "int64_t " << fn << "_applies(const Sizes& s) {\n  (void)s;\n  return "
+    << (p.plan.applies ? print(*p.plan.applies) : std::string("1")) << ";\n}\n\n";
+
+  // Workspace: each entry at a 256-byte boundary, then cuBLASLt's share; -1 for a negative size.
+  const size_t n_ws = p.plan.workspace.size();
+  o << "// Fills off[0.." << n_ws << "] (entries, then cuBLASLt's); returns the total bytes, -1 for a negative size.\n"
+    << "int64_t " << fn << "_workspace(const Sizes& s, int64_t* off) {\n  (void)s;\n  int64_t at = 0;\n";
+  for (size_t w = 0; w < n_ws; ++w)
+    o << "  {  // " << p.plan.workspace[w].first << "\n    const int64_t bytes = " << print(p.plan.workspace[w].second)
+      << ";\n    if (bytes < 0) return -1;\n    off[" << w << "] = at;\n    at = ks_cdiv(at + bytes, "
+      << kWorkspaceAlign << ") * " << kWorkspaceAlign << ";\n  }\n";
+  o << "  off[" << n_ws << "] = at;\n  return at + " << (has_gemm ? kLtWorkspaceBytes : 0) << ";\n}\n\n";
+
+  o << "int " << fn << "_run(DeviceState& dev, const Buffers& b, const Sizes& s, char* ws, cudaStream_t stream) {\n"
+    << "  int64_t off[" << n_ws + 1 << "];\n  if (" << fn << "_workspace(s, off) < 0) return fail("
+    << upper(library_name(task)) << "_ERROR_SHAPE, \"a workspace size is negative for this shape\");\n";
+  std::map<std::string, std::string> pointer;  // buffer or workspace name -> C++ expression
+  std::map<std::string, DType> dtype;
+  for (auto& bs : task.buffers()) pointer[bs.name] = "b." + bs.name, dtype[bs.name] = bs.dtype;
+  for (size_t w = 0; w < n_ws; ++w) {
+    const std::string& name = p.plan.workspace[w].first;
+    o << "  void* ws_" << name << " = ws + off[" << w << "];\n";
+    pointer[name] = "ws_" + name;
+    dtype[name] = DType::bf16;  // as the evaluator binds workspace entries
+  }
+  if (has_gemm) o << "  void* lt_ws = ws + off[" << n_ws << "];\n";
+  o << "  (void)ws;\n";
+  std::map<std::string, double> constants;
+  for (auto& c : task.constants()) constants[c.name] = c.value;
+
+  for (size_t k = 0; k < p.plan.steps.size(); ++k) {
+    const std::string where = fn + " step " + std::to_string(k);
+    if (auto* g = std::get_if<GemmStep>(&p.plan.steps[k].op)) {
+      o << "  {  // step " << k << ": gemm " << g->d << " = " << g->a << (g->trans_a ? "^T" : "") << " @ " << g->b
+        << (g->trans_b ? "^T" : "") << " (cuBLASLt)\n"
+        << "    if (int st = gemm(dev, " << pointer.at(g->a) << ", " << cuda_data_type(dtype.at(g->a)) << ", "
+        << pointer.at(g->b) << ", " << cuda_data_type(dtype.at(g->b)) << ", " << pointer.at(g->d) << ", "
+        << cuda_data_type(dtype.at(g->d)) << ",\n                      " << print(g->m) << ", " << print(g->n) << ", "
+        << print(g->k) << ", " << (g->trans_a ? "true" : "false") << ", " << (g->trans_b ? "true" : "false") << ", "
+        << (g->batch ? print(*g->batch) : std::string("1")) << ", lt_ws, " << kLtWorkspaceBytes
+        << ", stream, " << quoted(where + " (gemm)") << "))\n      return st;\n  }\n";
+      continue;
+    }
+    const auto& ks = std::get<KernelStep>(p.plan.steps[k].op);
+    size_t kernel = 0;
+    while (!(kernels[kernel].plan == i && kernels[kernel].name == ks.kernel)) ++kernel;
+    auto dims = [&](const std::vector<Expr>& e) {
+      std::string d;
+      for (size_t j = 0; j < 3; ++j) d += (j ? ", " : "") + (j < e.size() ? print(e[j]) : std::string("1"));
+      return d;
+    };
+    o << "  {  // step " << k << ": " << ks.kernel << "\n"
+      << "    const int64_t grid[3] = {" << dims(ks.grid) << "};\n"
+      << "    const int64_t block[3] = {" << dims(ks.block) << "};\n"
+      << "    const int64_t smem = " << (ks.smem ? print(*ks.smem) : std::string("0")) << ";\n";
+    std::string argv;
+    for (size_t a = 0; a < ks.args.size(); ++a) {
+      const std::string& name = ks.args[a];
+      const std::string var = "a" + std::to_string(a);
+      if (pointer.count(name)) {
+        o << "    void* " << var << " = " << pointer[name] << ";\n";
+      } else if (constants.count(name)) {
+        o << "    float " << var << " = " << float_literal(constants[name]) << ";  // " << name << "\n";
+      } else {  // an integer expression, passed as int
+        o << "    const int64_t " << var << "_wide = " << print(Expr::parse(name, where)) << ";  // " << name << "\n"
+          << "    if (!fits_int(" << var << "_wide)) return fail(" << upper(library_name(task))
+          << "_ERROR_SHAPE, " << quoted(where + ": '" + name + "' does not fit an int") << ");\n"
+          << "    int32_t " << var << " = static_cast<int32_t>(" << var << "_wide);\n";
+      }
+      argv += (argv.empty() ? "" : ", ") + ("&" + var);
+    }
+    o << "    void* args[] = {" << (argv.empty() ? "nullptr" : argv) << "};\n"
+      << "    if (int st = launch(dev, " << kernel << ", grid, block, smem, args, stream, "
+      << quoted(where + " (" + ks.kernel + ")") << ")) return st;\n  }\n";
+  }
+  o << "  return 0;\n}\n";
+}
+
+}  // namespace
+
+std::string generate_dispatch(const ExportInput& in) {
+  const Task& task = *in.task;
+  const std::string lib = library_name(task), macro = upper(lib);
+  const auto syms = task.size_symbols();
+  std::vector<KernelRef> kernels;
+  for (size_t i = 0; i < in.plans.size(); ++i)
+    for (auto& st : in.plans[i].plan.steps)
+      if (auto* ks = std::get_if<KernelStep>(&st.op)) {
+        bool seen = false;
+        for (auto& r : kernels) seen = seen || (r.plan == i && r.name == ks->kernel);
+        if (!seen) kernels.push_back({i, ks->kernel});
+      }
+  if (kernels.empty()) kernels.push_back({0, ""});  // never looked up; keeps the arrays non-empty
+  bool needs_lt = false;
+  for (auto& p : in.plans)
+    for (auto& st : p.plan.steps) needs_lt = needs_lt || std::holds_alternative<GemmStep>(st.op);
+
+  std::ostringstream o;
+  o << "// " << lib << ".cpp: generated by `ksearch export` for " << in.device << " (" << in.arch << ").\n"
+    << "// " << task.semantics() << "\n"
+    << "#include \"" << lib << ".h\"\n\n#include <cublasLt.h>\n\n"
+    << "#include <array>\n#include <atomic>\n#include <cstdint>\n#include <cmath>\n#include <map>\n#include <memory>\n"
+    << "#include <mutex>\n#include <string>\n\n"
+    << "extern \"C\" const unsigned char* const " << lib << "_cubin_data[];\n"
+    << "extern \"C\" const size_t " << lib << "_cubin_size[];\n\nnamespace {\n\n"
+    << "constexpr int kCubins = " << in.plans.size() << ";  // one per plan, in plan order\n"
+    << "constexpr bool kNeedsLt = " << (needs_lt ? "true" : "false") << ";\n"
+    << "struct KernelRef { int cubin; const char* name; };\n"
+    << "constexpr KernelRef kKernels[] = {";
+  for (auto& k : kernels) o << "{" << k.plan << ", " << quoted(k.name) << "}, ";
+  o << "};\nconstexpr int kKernelCount = " << kernels.size() << ";\n"
+    << runtime_source(lib, macro) << "\nstruct Sizes { int64_t";
+  for (size_t j = 0; j < syms.size(); ++j) o << (j ? ", " : " ") << syms[j];
+  o << "; };\nstruct Buffers { void*";
+  auto bufs = task.buffers();
+  for (size_t j = 0; j < bufs.size(); ++j) o << (j ? ", *" : " ") << bufs[j].name;
+  o << "; };\n";
+  for (size_t i = 0; i < in.plans.size(); ++i) emit_plan(o, in, i, kernels);
+
+  // The dispatcher.
+  const Printer sizes_only(task, {});
+  std::string cs = "{";
+  for (size_t j = 0; j < syms.size(); ++j) cs += (j ? ", s." : "s.") + syms[j];
+  cs += "}";
+  size_t max_ws = 0;
+  for (auto& p : in.plans) max_ws = std::max(max_ws, p.plan.workspace.size());
+  o << "\n// ---- dispatch\n\n// Every size positive (first, so a constraint may divide by one), then the task's constraints.\n"
+    << "bool shape_ok(const Sizes& s) {\n  return ";
+  for (auto& sym : syms) o << "s." << sym << " > 0 && ";
+  for (auto& c : task.constraints()) o << sizes_only(Expr::parse(c, "constraint")) << " != 0 && ";
+  o << "true;\n}\n\n";
+  auto switch_over = [&](const std::string& sig, const std::string& suffix, const std::string& args,
+                         const std::string& otherwise) {
+    o << sig << " {\n  switch (plan) {\n";
+    for (size_t i = 0; i < in.plans.size(); ++i)
+      o << "    case " << i << ": return plan" << i << suffix << "(" << args << ");\n";
+    o << "  }\n  return " << otherwise << ";\n}\n\n";
+  };
+  switch_over("int64_t plan_applies(int plan, const Sizes& s)", "_applies", "s", "0");
+  switch_over("int64_t plan_workspace(int plan, const Sizes& s, int64_t* off)", "_workspace", "s, off", "-1");
+  switch_over("int plan_run(int plan, DeviceState& dev, const Buffers& b, const Sizes& s, char* ws, cudaStream_t stream)",
+              "_run", "dev, b, s, ws, stream", "fail(" + macro + "_ERROR_SHAPE, \"no such plan\")");
+
+  o << "// The measured shapes (" ;
+  for (size_t j = 0; j < syms.size(); ++j) o << (j ? "," : "") << syms[j];
+  o << ") and the plan exported for each: plan 0 is the baseline.\n"
+    << "struct Measured { int64_t sizes[" << syms.size() << "]; int plan; };\n"
+    << "constexpr int kMeasuredCount = " << in.shapes.size() << ";\n"
+    << "constexpr Measured kMeasured[] = {\n";
+  for (auto& sc : in.shapes) {
+    o << "  {{";
+    for (size_t j = 0; j < syms.size(); ++j) o << (j ? ", " : "") << sc.shape.at(syms[j]);
+    o << "}, " << sc.plan << "},  // " << plan_comment(in.plans[sc.plan]) << "\n";
+  }
+  if (in.shapes.empty()) o << "  {{}, -1},  // none: keeps the array non-empty\n";
+  o << "};\n\n"
+    << "// The plan for a shape: the measured shape's own if the shape was measured; else that of the\n"
+    << "// nearest measured shape whose plan applies here, nearest meaning the smallest\n"
+    << "// |log(size) - log(size')| of the first size symbol (" << syms.at(0) << "), ties broken by the next\n"
+    << "// symbols in order (lexicographic), then by table order; else the baseline. -1: none applies.\n"
+    << "int choose_plan(const Sizes& s) {\n"
+    << "  const int64_t v[] = " << cs << ";\n"
+    << "  constexpr int n = " << syms.size() << ";\n"
+    << "  for (int i = 0; i < kMeasuredCount; ++i) {\n"
+    << "    bool same = true;\n"
+    << "    for (int j = 0; j < n; ++j) same = same && kMeasured[i].sizes[j] == v[j];\n"
+    << "    if (same && plan_applies(kMeasured[i].plan, s)) return kMeasured[i].plan;\n"
+    << "  }\n"
+    << "  int best = -1;\n  double best_key[n] = {};\n"
+    << "  for (int i = 0; i < kMeasuredCount; ++i) {\n"
+    << "    if (!plan_applies(kMeasured[i].plan, s)) continue;\n"
+    << "    double key[n];\n"
+    << "    for (int j = 0; j < n; ++j) key[j] = std::fabs(std::log(double(v[j])) - std::log(double(kMeasured[i].sizes[j])));\n"
+    << "    bool better = best < 0;\n"
+    << "    for (int j = 0; j < n && !better; ++j) {\n"
+    << "      if (key[j] < best_key[j]) better = true;\n"
+    << "      if (key[j] != best_key[j]) break;\n"
+    << "    }\n"
+    << "    if (better) {\n      best = i;\n      for (int j = 0; j < n; ++j) best_key[j] = key[j];\n    }\n"
+    << "  }\n"
+    << "  if (best >= 0) return kMeasured[best].plan;\n"
+    << "  return plan_applies(0, s) ? 0 : -1;\n}\n\n"
+    << "std::string shape_text(const Sizes& s) {\n  return std::string(\"\")";
+  for (size_t j = 0; j < syms.size(); ++j)
+    o << " + \"" << (j ? "," : "") << syms[j] << "=\" + std::to_string(s." << syms[j] << ")";
+  o << ";\n}\n\n}  // namespace\n\n";
+
+  // The C entry points.
+  std::string sizes_params, sizes_init;
+  for (auto& sym : syms) {
+    sizes_params += (sizes_params.empty() ? "" : ", ") + std::string("int64_t ") + sym;
+    sizes_init += (sizes_init.empty() ? "" : ", ") + sym;
+  }
+  o << "extern \"C\" size_t " << lib << "_workspace_size(" << sizes_params << ") {\n"
+    << "  const Sizes s{" << sizes_init << "};\n"
+    << "  if (!shape_ok(s)) return 0;\n  const int plan = choose_plan(s);\n  int64_t off[" << max_ws + 1 << "];\n"
+    << "  const int64_t bytes = plan < 0 ? -1 : plan_workspace(plan, s, off);\n"
+    << "  return bytes < 0 ? 0 : static_cast<size_t>(bytes);\n}\n\n"
+    << "extern \"C\" int " << lib << "(";
+  for (auto& bs : bufs) o << (bs.role == Role::in ? "const void* " : "void* ") << bs.name << ", ";
+  o << sizes_params << ", void* workspace, cudaStream_t stream) {\n"
+    << "  try {\n    const Sizes s{" << sizes_init << "};\n"
+    << "    if (!shape_ok(s))\n      return fail(" << macro << "_ERROR_SHAPE, \"" << lib << ": \" + shape_text(s) +\n"
+    << "                  \" breaks the task's constraints (" ;
+  for (auto& c : task.constraints()) o << c << "; ";
+  o << "every size positive)\");\n"
+    << "    const int plan = choose_plan(s);\n"
+    << "    if (plan < 0) return fail(" << macro << "_ERROR_SHAPE, \"" << lib << ": no plan applies to \" + shape_text(s));\n"
+    << "    int64_t off[" << max_ws + 1 << "];\n"
+    << "    const int64_t need = plan_workspace(plan, s, off);\n"
+    << "    if (need < 0) return fail(" << macro << "_ERROR_SHAPE, \"" << lib << ": a workspace size is negative for \" + shape_text(s));\n"
+    << "    if (need > 0 && workspace == nullptr)\n"
+    << "      return fail(" << macro << "_ERROR_WORKSPACE, \"" << lib << ": \" + shape_text(s) + \" needs \" + std::to_string(need) +\n"
+    << "                  \" bytes of workspace (" << lib << "_workspace_size), got NULL\");\n"
+    << "    if (reinterpret_cast<uintptr_t>(workspace) % " << kWorkspaceAlign << " != 0)\n"
+    << "      return fail(" << macro << "_ERROR_WORKSPACE, \"" << lib << ": the workspace must be " << kWorkspaceAlign << "-byte aligned\");\n"
+    << "    DeviceState* dev = nullptr;\n    if (int st = device_state(&dev)) return st;\n"
+    << "    const Buffers b{";
+  for (size_t j = 0; j < bufs.size(); ++j) o << (j ? ", " : "") << "const_cast<void*>(static_cast<const void*>(" << bufs[j].name << "))";
+  o << "};\n"
+    << "    return plan_run(plan, *dev, b, s, static_cast<char*>(workspace), stream);\n"
+    << "  } catch (const std::exception& e) {  // nothing may cross the C boundary\n"
+    << "    return fail(" << macro << "_ERROR_CUDA, std::string(\"" << lib << ": \") + e.what());\n  }\n}\n\n"
+    << "extern \"C\" const char* " << lib << "_last_error(void) { return g_last_error.c_str(); }\n";
+  return o.str();
+}
+
+}  // namespace ks::exporter

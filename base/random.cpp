@@ -1,0 +1,31 @@
+#include "base/random.h"
+
+#include <cmath>
+#include <numbers>
+
+namespace ks {
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+uint64_t stream_seed(uint64_t seed, std::string_view stream) {
+  uint64_t h = mix64(seed);
+  for (char c : stream) h = mix64(h ^ static_cast<unsigned char>(c));
+  return h;
+}
+
+double uniform_at(uint64_t stream, uint64_t i) {
+  return (static_cast<double>(mix64(stream ^ mix64(i)) >> 11) + 0.5) * 0x1.0p-53;
+}
+
+double normal_at(uint64_t stream, uint64_t i) {
+  // Box-Muller on two independent uniforms of this element.
+  double u1 = uniform_at(stream, 2 * i), u2 = uniform_at(stream, 2 * i + 1);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+}  // namespace ks
