@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "evaluator/row_json.h"
 #include "base/random.h"
+#include "evaluator/row_json.h"
 
 namespace ks {
 namespace {
@@ -121,10 +121,15 @@ struct SearchDriver::Impl {
 
   Population pop;
   Rng rng;
-  std::vector<std::string> shapes;         // texts, in the task's order
-  std::map<std::string, Shape> shape_of;
-  std::map<std::string, double> floor_of, baseline_of;
-  std::set<std::string> exhausted;         // shapes where no operator found anything new
+  // What the search knows of one search shape.
+  struct ShapeState {
+    std::string text;                       // "M=16,K=4096,N=6144": the key everywhere
+    Shape shape;
+    std::optional<double> floor_us, baseline_us;
+    bool exhausted = false;                 // no operator found anything new here
+  };
+  std::vector<ShapeState> shapes;           // in the task's order
+  std::map<std::string, size_t> shape_index;
   std::deque<Batch> seed_batches;          // generation 0, not yet handed out
   OperatorWeights weights;                 // of the parameter operators
   std::unique_ptr<LlmProposals> llm;       // with an LLM endpoint
@@ -154,8 +159,8 @@ struct SearchDriver::Impl {
       : archive(a), run(r), devices(std::move(d)), opt(std::move(o)), ops(std::move(w)),
         task(*find_task(r.task)), device_name(r.device) {
     for (const Shape& s : opt.shapes) {
-      shapes.push_back(task.format_shape(s));
-      shape_of[shapes.back()] = s;
+      shape_index[task.format_shape(s)] = shapes.size();
+      shapes.push_back({task.format_shape(s), s, std::nullopt, std::nullopt, false});
     }
     base_seconds = run.active_seconds;
     progress.run_id = run.id;
@@ -218,13 +223,20 @@ struct SearchDriver::Impl {
       const ShapeResult r = result_of(e);
       const Status status = r.status;
       pop.members()[m->second].results[e.shape] = r;
-      if (e.floor_us) floor_of[e.shape] = *e.floor_us;
-      if (e.baseline_us) baseline_of[e.shape] = *e.baseline_us;
+      if (ShapeState* st = state_of(e.shape)) {
+        if (e.floor_us) st->floor_us = e.floor_us;
+        if (e.baseline_us) st->baseline_us = e.baseline_us;
+      }
       if (status == Status::ok && e.speedup && *e.speedup > progress.best[e.shape]) {
         progress.best[e.shape] = *e.speedup;
         improvements.push_back({0, e.shape, *e.speedup});  // known at the start
       }
     }
+  }
+
+  ShapeState* state_of(const std::string& text) {  // null for a shape that is not searched
+    auto it = shape_index.find(text);
+    return it == shape_index.end() ? nullptr : &shapes[it->second];
   }
 
   // The seeds' sampled variants on every shape, shape by shape, skipping what is known.
@@ -244,7 +256,8 @@ struct SearchDriver::Impl {
       }
     }
     const size_t per_batch = static_cast<size_t>(std::max(opt.batch, 1));
-    for (const std::string& shape : shapes) {
+    for (const ShapeState& st : shapes) {
+      const std::string& shape = st.text;
       Batch b{shape, {}, {}, {}};
       for (size_t m : members) {
         if (pop.known(m, shape)) continue;
@@ -265,15 +278,15 @@ struct SearchDriver::Impl {
   std::optional<std::string> pick_shape(bool include_exhausted = false) {
     std::vector<std::string> open;
     std::vector<double> gaps;
-    for (const std::string& s : shapes) {
-      if (!include_exhausted && exhausted.count(s)) continue;
+    for (const ShapeState& st : shapes) {
+      if (!include_exhausted && st.exhausted) continue;
+      const std::string& s = st.text;
       double gap = 1;  // nothing measured yet
-      auto floor = floor_of.find(s);
-      if (floor != floor_of.end() && floor->second > 0) {
+      if (st.floor_us && *st.floor_us > 0) {
         if (auto best = pop.best_on(s); best && pop.members()[*best].results.at(s).median_us)
-          gap = *pop.members()[*best].results.at(s).median_us / floor->second - 1;
-        else if (baseline_of.count(s))
-          gap = baseline_of[s] / floor->second - 1;
+          gap = *pop.members()[*best].results.at(s).median_us / *st.floor_us - 1;
+        else if (st.baseline_us)
+          gap = *st.baseline_us / *st.floor_us - 1;
       }
       open.push_back(s);
       gaps.push_back(std::max(gap, 0.05));
@@ -317,7 +330,12 @@ struct SearchDriver::Impl {
     progress.notices = llm->take_notices();
     if (!progress.notices.empty() && on_progress) on_progress(progress);  // now: no evaluation may follow
     progress.notices.clear();
-    llm->set_shape_times(floor_of, baseline_of);
+    std::map<std::string, double> floor_us, baseline_us;
+    for (const ShapeState& st : shapes) {
+      if (st.floor_us) floor_us[st.text] = *st.floor_us;
+      if (st.baseline_us) baseline_us[st.text] = *st.baseline_us;
+    }
+    llm->set_shape_times(floor_us, baseline_us);
     if (!stopping()) llm->start_calls(pop, [this] { return pick_shape(true); }, rng);
   }
 
@@ -357,7 +375,7 @@ struct SearchDriver::Impl {
       Batch b{*shape, {}, {}, {}};
       fill(b);
       if (!b.members.empty()) return b;
-      exhausted.insert(*shape);
+      state_of(*shape)->exhausted = true;
     }
     return std::nullopt;
   }
@@ -431,8 +449,9 @@ struct SearchDriver::Impl {
     store(c.member);
     if (c.call_id) archive.set_llm_call_candidate(c.call_id, pop.members()[c.member].id);
     llm_ready.push_back(c);
-    for (const std::string& s : shapes)
-      if (s != c.shape && !pop.known(c.member, s)) llm_ready.push_back({c.member, s, c.op, c.parents, c.call_id});
+    for (const ShapeState& st : shapes)
+      if (st.text != c.shape && !pop.known(c.member, st.text))
+        llm_ready.push_back({c.member, st.text, c.op, c.parents, c.call_id});
   }
 
   static bool from_llm(const Member& m) { return m.origin.rfind("llm_", 0) == 0; }
@@ -443,8 +462,8 @@ struct SearchDriver::Impl {
     for (size_t i = 0; i < pop.members().size(); ++i) {
       const Member& m = pop.members()[i];
       if (!from_llm(m)) continue;
-      for (const std::string& s : shapes)
-        if (!pop.known(i, s)) llm_ready.push_back({i, s, m.origin, {}, 0});
+      for (const ShapeState& st : shapes)
+        if (!pop.known(i, st.text)) llm_ready.push_back({i, st.text, m.origin, {}, 0});
     }
   }
 
@@ -471,25 +490,44 @@ struct SearchDriver::Impl {
     return out;
   }
 
-  // One result: to the archive, the population, the operators' weights and the progress.
+  // One result, in three steps: kept, learned from, reported.
   void record(const Batch& b, size_t i, const EvalRow& row, double seconds) {  // mu held
-    const size_t idx = b.members[i];
-    const std::string& shape = b.shape;
+    const ShapeResult& r = keep(b.members[i], b.shape, row, seconds);
+    learn(b, i, row.status, r);
+    report(b.members[i], b.shape, row);
+  }
+
+  // To the archive (the member first, if new), the population and the shape's times.
+  const ShapeResult& keep(size_t idx, const std::string& shape, const EvalRow& row, double seconds) {
     Member& m = pop.members()[idx];
     store(idx);
     const EvaluationRecord rec = to_record(row, m.id, run.id, device_name, shape, opt.eval, seconds);
     archive.add_evaluation(rec);
-    const ShapeResult r = result_of(rec);
-    if (row.timing) baseline_of[shape] = row.timing->baseline.median_us;
-    m.results[shape] = r;
-    const bool applicable = row.status != Status::not_applicable;
-    const bool paid_off = row.status == Status::ok && r.speedup && *r.speedup > b.to_beat[i];
-    if (applicable) weights.record(b.ops[i], paid_off);
-    if (llm) llm->on_result(pop, idx, shape, paid_off, applicable);
     m.pending.erase(shape);
-    if (row.floor_us > 0) floor_of[shape] = row.floor_us;
+    ShapeState& st = *state_of(shape);
+    if (row.timing) st.baseline_us = row.timing->baseline.median_us;
+    if (row.floor_us > 0) st.floor_us = row.floor_us;
+    return m.results[shape] = result_of(rec);
+  }
 
+  // What the result teaches: the operator's weight, the LLM's conversation, the best so far.
+  void learn(const Batch& b, size_t i, Status status, const ShapeResult& r) {
+    const size_t idx = b.members[i];
+    const bool applicable = status != Status::not_applicable;
+    const bool paid_off = status == Status::ok && r.speedup && *r.speedup > b.to_beat[i];
+    if (applicable) weights.record(b.ops[i], paid_off);
+    if (llm) llm->on_result(pop, idx, b.shape, paid_off, applicable);
     progress.seconds = seconds_now();
+    if (r.speedup && status == Status::ok && *r.speedup > progress.best[b.shape]) {
+      progress.best[b.shape] = *r.speedup;
+      improvements.push_back({progress.seconds, b.shape, *r.speedup});
+      for (ShapeState& st : shapes) st.exhausted = false;  // a new good candidate: migration and mutation have new ground
+    }
+  }
+
+  // Counts and budgets, the run's record, and the progress callback.
+  void report(size_t idx, const std::string& shape, const EvalRow& row) {
+    const Member& m = pop.members()[idx];
     progress.session_seconds = progress.seconds - base_seconds;
     if (row.status != Status::not_applicable) {
       ++progress.evals;
@@ -497,11 +535,6 @@ struct SearchDriver::Impl {
     }
     ++progress.by_status[std::string(status_name(row.status))];
     progress.generation = std::max(progress.generation, m.generation);
-    if (r.speedup && row.status == Status::ok && *r.speedup > progress.best[shape]) {
-      progress.best[shape] = *r.speedup;
-      improvements.push_back({progress.seconds, shape, *r.speedup});
-      exhausted.clear();  // a new good candidate: migration and mutation have new ground
-    }
     run.active_seconds = progress.seconds;
     archive.update_run(run);
     if ((opt.max_evals && progress.evals >= *opt.max_evals) ||
@@ -549,7 +582,7 @@ struct SearchDriver::Impl {
           if (!claim()) break;
           lock.unlock();
           const auto t0 = Clock::now();
-          EvalRow row = dev.evaluate(jobs[i], shape_of.at(cur.shape), opt.eval);
+          EvalRow row = dev.evaluate(jobs[i], state_of(cur.shape)->shape, opt.eval);
           const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
           lock.lock();
           --running;
@@ -578,11 +611,12 @@ struct SearchDriver::Impl {
 
   std::vector<ShapeSummary> summarize() {
     std::vector<ShapeSummary> out;
-    for (const std::string& s : shapes) {
+    for (const ShapeState& st : shapes) {
+      const std::string& s = st.text;
       ShapeSummary sum;
       sum.shape = s;
-      sum.floor_us = floor_of.count(s) ? floor_of[s] : 0;
-      if (baseline_of.count(s)) sum.baseline_us = baseline_of[s];
+      sum.floor_us = st.floor_us.value_or(0);
+      sum.baseline_us = st.baseline_us;
       for (size_t i = 0; i < pop.members().size(); ++i) {
         const Member& m = pop.members()[i];
         const double sp = pop.speedup_on(i, s);
