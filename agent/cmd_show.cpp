@@ -8,6 +8,7 @@
 #include "agent/commands.h"
 #include "agent/table.h"
 #include "db/archive.h"
+#include "evaluator/json_text.h"
 
 namespace ks::cli {
 namespace {
@@ -68,7 +69,7 @@ void print_conversation(std::ostream& out, const LlmCallRecord& l) {
 }
 
 int show_candidate(const Opts& o) {
-  Archive archive(o.db, Archive::Mode::existing);
+  Archive archive(o.db, Archive::Mode::read);  // one snapshot, read-only
   const std::optional<CandidateRecord> c = archive.candidate(o.id);
   if (!c) throw Error("no candidate " + std::to_string(o.id) + " in " + o.db + " (`ksearch best` lists the leaders)");
   const SourceRecord src = archive.source(c->source_id).value();
@@ -93,7 +94,7 @@ int show_candidate(const Opts& o) {
         if (v) ej[k] = *v;
       j["evaluations"].push_back(ej);
     }
-    std::cout << j.dump(2) << '\n';
+    std::cout << json_text(j, 2) << '\n';
     return 0;
   }
   std::cout << "candidate #" << c->id << ": " << src.name << " " << c->params << " (" << c->task << ")\n"

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "evaluator/json_text.h"
 #include "evaluator/row_json.h"
 #include "tasks/random.h"
 
@@ -94,7 +95,7 @@ EvaluationRecord to_record(const EvalRow& row, int64_t candidate_id, int64_t run
     e.registers = regs;
     e.smem_bytes = smem;
     e.spill_bytes = spills;
-    e.resources = to_json(row.resources).dump();  // as the worker protocol writes it
+    e.resources = json_text(to_json(row.resources));  // as the worker protocol writes it
   }
   e.seed = static_cast<int64_t>(settings.seed);
   e.seconds = seconds;
