@@ -88,9 +88,9 @@ TEST(CompileChecks, CompileHonoursAppliesUnlessAllVariants) {
   EXPECT_EQ(named.code, 1) << named.out;
 }
 
-TEST(CompileChecks, EveryShippedSeedCompilesWithTheCommandsDefaults) {
-  // The four seeds issue 18 saw exit 1: their excluded variants are no longer compiled. One arch
-  // and a variant cap keep CI's time bounded: the seed-compile test covers the rest.
+TEST(CompileChecks, ASeedWithExcludedVariantsCompilesWithTheCommandsDefaults) {
+  // One of the seeds issue 18 saw exit 1 (5 of its 27 variants apply to no shape), on one arch
+  // to keep CI's time bounded; test_seeds_compile covers every shipped file's variants.
   for (const char* seed : {"seeds/rmsnorm_linear/wgmma_fused.cu"}) {
     auto r = ksearch("compile " + (std::filesystem::path(KSEARCH_SOURCE_DIR) / seed).string() + " --arch sm_90a");
     EXPECT_EQ(r.code, 0) << seed << "\n" << r.out.substr(0, 4000);
