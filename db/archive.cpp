@@ -38,13 +38,30 @@ std::vector<int64_t> parents_from(const std::string& text) {
 
 // Opens the connection after checking what the path is: a folder, or a missing file where one is
 // required, is the user's error before SQLite sees it.
-sql::Connection open_connection(const std::string& path, Archive::Mode mode) {
+//
+// A reader opens the file read-only. SQLite reads a WAL file through its -wal and -shm, creating
+// them when they are missing, and a read-only connection cannot remove them when it closes. So:
+// - a -wal beside the file means a connection is open on it (or a writer was killed): the files
+//   are there already, and a plain read-only open uses them;
+// - no -wal, and this process cannot write the file or its folder: no connection is open on the
+//   file (the last one to close removes the -wal) and none can be from here, and SQLite cannot
+//   read it otherwise: it is opened immutable (no locks, no -shm);
+// - no -wal, and this process could write both: read-only, and `tidy` names the file, so that the
+//   -wal and -shm the read made are removed afterwards (Archive::Tidy).
+sql::Connection open_connection(const std::string& path, Archive::Mode mode, std::string& tidy) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw Error(path + " is a folder, not an archive file");
-  if (mode == Archive::Mode::existing && !fs::exists(path, ec))
+  if (mode != Archive::Mode::create && !fs::exists(path, ec))
     throw Error("no archive at " + path + " (`ksearch run` creates one)");
-  return sql::Connection(path, mode == Archive::Mode::create);
+  if (mode != Archive::Mode::read) return sql::Connection(path, mode == Archive::Mode::create);
+  if (fs::exists(path + "-wal", ec)) return sql::Connection(path, sql::Connection::ReadOnly{});
+  std::string dir = fs::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const bool writable = access(path.c_str(), W_OK) == 0 && access(dir.c_str(), W_OK) == 0;
+  if (!writable) return sql::Connection(path, sql::Connection::ReadOnly{.immutable = true});
+  tidy = path;
+  return sql::Connection(path, sql::Connection::ReadOnly{});
 }
 
 constexpr const char* kRunColumns =
@@ -220,28 +237,76 @@ void refuse_foreign(const std::string& path, const FileKind& k, int schema_versi
     throw Error(path + " is a damaged ksearch archive (it has no schema version)");
 }
 
-}  // namespace
-
-Archive::Archive(const std::string& path, Mode mode, const Schema& schema)
-    : conn_(open_connection(path, mode)) {
-  // Identify the file before anything could write to it.
-  FileKind kind;
+// What the file holds, in the snapshot the caller is in; SQLite's verdicts on a file that is no
+// database, or a corrupt one, become one line.
+FileKind identify(sql::Connection& c, const std::string& path) {
   try {
-    conn_.exec("BEGIN");
-    kind = read_kind(conn_);
-    conn_.exec("COMMIT");
+    return read_kind(c);
   } catch (const sql::SqlError& e) {
     if (e.code == SQLITE_NOTADB) throw Error(path + " is not a ksearch archive (not an SQLite database)");
     if (e.code == SQLITE_CORRUPT) throw Error(path + " is a corrupt archive (" + e.what() + ")");
     throw;
   }
+}
+
+void quick_check(sql::Connection& c, const std::string& path) {
+  sql::Statement check(c, "PRAGMA quick_check(1)");
+  const std::string verdict = check.step() ? check.text(0) : "no answer";
+  if (verdict != "ok") throw Error(path + " is a corrupt archive (" + verdict + ")");
+}
+
+}  // namespace
+
+Archive::Tidy::~Tidy() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty() || !(fs::exists(path + "-wal", ec) || fs::exists(path + "-shm", ec))) return;
+  // The last connection to close a WAL file checkpoints it and removes its -wal and -shm; a
+  // read-only one cannot, so a brief read-write one that only reads does it. When another
+  // connection is open, SQLite leaves the files to it. Nothing of the database is written.
+  try {
+    sql::Connection c(path, false);
+    sql::Statement s(c, "SELECT count(*) FROM sqlite_master");
+    s.step();
+  } catch (const std::exception&) {
+    // Tidying is a courtesy: the read has succeeded, and leftover files are harmless.
+  }
+}
+
+Archive::Archive(const std::string& path, Mode mode, const Schema& schema)
+    : conn_(open_connection(path, mode, tidy_.path)) {
+  if (mode == Mode::read) {
+    snapshot_.emplace(conn_);  // every read from here on sees this one snapshot
+    const FileKind kind = identify(conn_, path);
+    refuse_foreign(path, kind, schema.version);
+    if (kind.empty()) throw Error(path + " is an empty file, not a ksearch archive");
+    quick_check(conn_, path);
+    if (kind.version < schema.version) {
+      // An older archive is brought up to date once, by a writer, then read as it is now.
+      snapshot_.reset();
+      try {
+        Archive upgrade(path, Mode::existing, schema);
+      } catch (const std::exception& e) {
+        throw Error(path + " has archive schema version " + std::to_string(kind.version) +
+                    ", older than this ksearch's (" + std::to_string(schema.version) +
+                    "), and cannot be upgraded here: " + e.what());
+      }
+      std::string unused;
+      conn_ = open_connection(path, mode, unused);
+      snapshot_.emplace(conn_);
+      refuse_foreign(path, identify(conn_, path), schema.version);
+    }
+    return;
+  }
+  // Identify the file before anything could write to it.
+  FileKind kind;
+  {
+    sql::ReadTransaction read(conn_);
+    kind = identify(conn_, path);
+  }
   refuse_foreign(path, kind, schema.version);
   if (kind.empty() && mode == Mode::existing) throw Error(path + " is an empty file, not a ksearch archive");
-  if (!kind.empty()) {
-    sql::Statement check(conn_, "PRAGMA quick_check(1)");
-    const std::string verdict = check.step() ? check.text(0) : "no answer";
-    if (verdict != "ok") throw Error(path + " is a corrupt archive (" + verdict + ")");
-  }
+  if (!kind.empty()) quick_check(conn_, path);
 
   conn_.exec("PRAGMA journal_mode = WAL");
   conn_.exec("PRAGMA synchronous = NORMAL");
@@ -267,6 +332,8 @@ Archive::Archive(const std::string& path, Mode mode, const Schema& schema)
   if (kind.version != schema.version) conn_.exec("PRAGMA user_version = " + std::to_string(schema.version));
   tx.commit();
 }
+
+Archive::~Archive() = default;
 
 int Archive::schema_version() { return static_cast<int>(pragma_int(conn_, "user_version")); }
 
@@ -527,7 +594,7 @@ MergeStats Archive::merge_from(const std::string& other_path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::equivalent(other_path, path(), ec)) throw Error("cannot merge " + other_path + " into itself");
-  Archive other(other_path, Mode::existing);
+  Archive other(other_path, Mode::read);  // one snapshot of it, read-only
   MergeStats st;
   sql::Transaction tx(conn_);
   std::map<int64_t, int64_t> runs, sources, candidates;

@@ -63,7 +63,8 @@ struct LlmCallRecord {
   std::optional<int64_t> run_id;
   std::string op;      // the operator that asked: rewrite, repair, crossover, refine
   std::string model;
-  // ok, truncated, no_code_block, bad_plan, wrong_task, duplicate, bad_response, unreachable, http_NNN
+  // ok, truncated, no_code_block, bad_plan, wrong_task, duplicate, bad_response, unreachable,
+  // too_large (a reply over the size limit), http_NNN, replay_exhausted
   std::string status;
   std::string error;
   std::optional<int64_t> prompt_tokens, completion_tokens;
@@ -106,11 +107,24 @@ class Archive {
   enum class Mode {
     create,    // a missing or empty file becomes a new archive
     existing,  // the file must already be an archive
+    // The file must already be an archive, and is only read: opened SQLITE_OPEN_READONLY (no
+    // write lock, so never waiting behind a writer; a read-only file or folder is enough), read
+    // in one snapshot for the Archive's whole life, and nothing is left beside it. What every
+    // command that only reads uses (best, show, report, export, a merge's source, a replay).
+    read,
   };
-  // Opens the archive at path and brings an older schema up to date. Throws ks::Error with one
-  // line when the file is not a ksearch archive, comes from a newer ksearch, or is corrupt; such
-  // a file is never written.
+  // Opens the archive at path and brings an older schema up to date (a read-only archive is
+  // upgraded by a brief writer first, when it has to be). Throws ks::Error with one line when
+  // the file is not a ksearch archive, comes from a newer ksearch, or is corrupt; such a file is
+  // never written.
   explicit Archive(const std::string& path, Mode mode = Mode::create, const Schema& schema = archive_schema());
+  ~Archive();
+  Archive(const Archive&) = delete;
+  Archive& operator=(const Archive&) = delete;
+
+  // A read transaction: what is read while it lives is one snapshot, for a command that reads
+  // several tables and then writes (audit). A Mode::read archive is one snapshot already.
+  sql::ReadTransaction snapshot() { return sql::ReadTransaction(conn_); }
 
   const std::string& path() const { return conn_.path(); }
   int schema_version();
@@ -163,7 +177,13 @@ class Archive {
   MergeStats merge_from(const std::string& other_path);
 
  private:
+  // Declared first, so destroyed last: after the connection closed (db/archive.cpp).
+  struct Tidy {
+    std::string path;  // empty: nothing to tidy
+    ~Tidy();
+  } tidy_;
   sql::Connection conn_;
+  std::optional<sql::ReadTransaction> snapshot_;  // Mode::read: the one snapshot
 };
 
 }  // namespace ks

@@ -1,5 +1,9 @@
 #include "db/sqlite.h"
 
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+
 namespace ks::sql {
 namespace {
 
@@ -12,16 +16,38 @@ std::string clip(std::string_view sql) {
   return sql.size() > 80 ? s + "..." : s;
 }
 
+// A file: URI for path, its reserved characters escaped (RFC 3986), with the query given.
+std::string file_uri(const std::string& path, const std::string& query) {
+  std::string uri = "file:";
+  for (unsigned char ch : path) {
+    if (std::isalnum(ch) || std::strchr("/-_.~", ch)) {
+      uri += static_cast<char>(ch);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", ch);
+      uri += buf;
+    }
+  }
+  return uri + "?" + query;
+}
+
 }  // namespace
 
 Connection::Connection(const std::string& path, bool create, bool read_only) : path_(path) {
+  open(path, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0));
+}
+
+Connection::Connection(const std::string& path, ReadOnly ro) : path_(path) {
+  // mode=ro as well as the flag: a URI's mode can only narrow what the flags allow.
+  open(file_uri(path, ro.immutable ? "mode=ro&immutable=1" : "mode=ro"), SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+}
+
+void Connection::open(const std::string& name, int flags) {
   sqlite3* raw = nullptr;
-  const int flags = read_only ? SQLITE_OPEN_READONLY
-                              : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   db_.reset(raw);  // closed even when the open failed
   if (rc != SQLITE_OK)
-    throw SqlError("sqlite3_open_v2 " + path + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)), rc);
+    throw SqlError("sqlite3_open_v2 " + path_ + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)), rc);
   check(sqlite3_busy_timeout(raw, kBusyTimeoutMs), "sqlite3_busy_timeout");
   check(sqlite3_extended_result_codes(raw, 0), "sqlite3_extended_result_codes");
 }
@@ -95,6 +121,14 @@ void Statement::reset() {
 std::string Statement::text(int col) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_.get(), col));
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), col))) : std::string();
+}
+
+ReadTransaction::ReadTransaction(Connection& c) : c_(c) { c_.exec("BEGIN DEFERRED"); }
+
+ReadTransaction::~ReadTransaction() {
+  // Ending a read cannot lose anything; a failure here (there is none for a read-only
+  // transaction) must not throw from a destructor.
+  sqlite3_exec(c_.get(), "COMMIT", nullptr, nullptr, nullptr);
 }
 
 Transaction::Transaction(Connection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }

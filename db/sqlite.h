@@ -24,6 +24,13 @@ class Connection {
   // Opens path read-write (creating the file when create is set) or read-only, with a busy
   // timeout so that several processes can share one file.
   Connection(const std::string& path, bool create, bool read_only = false);
+  // Opens path read-only (SQLITE_OPEN_READONLY: no write lock is ever taken, nothing is
+  // created); immutable tells SQLite that no one writes the file while it is open, so it takes no
+  // locks and needs no -shm (only for a file no one here can write: see db/archive.cpp).
+  struct ReadOnly {
+    bool immutable = false;
+  };
+  Connection(const std::string& path, ReadOnly ro);
   sqlite3* get() const { return db_.get(); }
   const std::string& path() const { return path_; }
 
@@ -37,6 +44,7 @@ class Connection {
   struct Close {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
   };
+  void open(const std::string& name, int flags);
   std::unique_ptr<sqlite3, Close> db_;
   std::string path_;
 };
@@ -92,6 +100,20 @@ class Statement {
   const Connection* conn_;
   std::unique_ptr<sqlite3_stmt, Finalize> stmt_;
   std::string sql_;
+};
+
+// A read transaction: every query inside it sees one snapshot of the file, whatever other
+// processes commit meanwhile (WAL readers neither block writers nor wait for them). BEGIN is
+// deferred, so the snapshot is taken by the first read; ended (COMMIT) on destruction.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Connection& c);
+  ~ReadTransaction();
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+ private:
+  Connection& c_;
 };
 
 // BEGIN IMMEDIATE (the write lock is taken at once, so two writers never deadlock upgrading a

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -14,9 +15,11 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "base/paths.h"
+#include "base/utf8.h"
 #include "evaluator/cubin_cache.h"
 #include "evaluator/include_policy.h"
 #include "evaluator/nvrtc_sandbox.h"
+#include "evaluator/plan_kernels.h"
 #include "evaluator/ptxas_report.h"
 
 namespace ks {
@@ -126,6 +129,17 @@ std::string redact_api_key(std::string log) {
     log.replace(at, secret.size(), mark);
   }
   return log;
+}
+
+// A compiled candidate whose plan launches a kernel the cubin lacks is a compile error, said
+// first in the log: it could never run.
+void refuse_missing_kernels(const std::string& source, CompileResult& result) {
+  if (!result.ok) return;
+  if (std::optional<std::string> why = missing_plan_kernel(source, result.kernels)) {
+    result.ok = false;
+    result.cubin.clear();
+    result.log = "ksearch: " + *why + "\n" + result.log;
+  }
 }
 
 }  // namespace
@@ -264,6 +278,8 @@ CompileResult Compiler::compile(const CompileRequest& req) const {
       result.kernels = parse_ptxas_report(hit->log);
       result.log = redact_api_key(std::move(hit->log));
       result.cubin = std::move(hit->cubin);
+      refuse_missing_kernels(req.source, result);
+      result.log = valid_utf8(result.log);
       result.seconds = elapsed();
       return result;
     }
@@ -278,16 +294,25 @@ CompileResult Compiler::compile(const CompileRequest& req) const {
   result.kernels = parse_ptxas_report(result.log);
   // Failed compiles are not cached: a fixed header or toolkit must get its chance.
   if (result.ok && !key.empty()) store_cached(opts_.cache_dir, key, {result.log, result.cubin});
+  refuse_missing_kernels(req.source, result);  // after the cache: the cubin is NVRTC's, whatever the plan says
+  result.log = valid_utf8(result.log);  // NVRTC quotes the candidate's bytes, a crash's output any bytes
   result.seconds = elapsed();
   return result;
 }
 
-std::vector<CompileResult> Compiler::compile_all(const std::vector<CompileRequest>& reqs) const {
+std::vector<CompileResult> Compiler::compile_all(const std::vector<CompileRequest>& reqs, const Progress& on_done) const {
   const unsigned threads =
       opts_.jobs > 0 ? static_cast<unsigned>(opts_.jobs) : std::thread::hardware_concurrency();
   std::vector<CompileResult> results(reqs.size());
+  std::mutex mu;
+  size_t done = 0;
   // Each compile() runs in a process of its own.
-  run_on_threads(reqs.size(), threads, [&](size_t i) { results[i] = compile(reqs[i]); });
+  run_on_threads(reqs.size(), threads, [&](size_t i) {
+    results[i] = compile(reqs[i]);
+    if (!on_done) return;
+    std::lock_guard lock(mu);
+    on_done(++done, reqs.size());
+  });
   return results;
 }
 

@@ -5,6 +5,7 @@
 // address-space limit and a stripped environment (nvrtc_sandbox.h).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,7 +75,9 @@ class Compiler {
   // Compiles all on the pool; results in request order. A compile error is a result (ok=false);
   // a request that throws (bad arch or define, an NVRTC failure, an unwritable cache) keeps the
   // rest from starting, and its exception is rethrown once the running ones have finished.
-  std::vector<CompileResult> compile_all(const std::vector<CompileRequest>& reqs) const;
+  // on_done(done, total), when given, is called after each compile, one call at a time.
+  using Progress = std::function<void(size_t done, size_t total)>;
+  std::vector<CompileResult> compile_all(const std::vector<CompileRequest>& reqs, const Progress& on_done = {}) const;
 
   const CompilerOptions& options() const { return opts_; }
 

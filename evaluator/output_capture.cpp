@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "base/error.h"
+#include "base/utf8.h"
 
 namespace ks {
 
@@ -66,7 +67,9 @@ CapturedOutput OutputCapture::take() {
   std::fflush(nullptr);
   std::lock_guard lock(mu_);
   drain_locked();
-  return std::exchange(current_, {});
+  CapturedOutput out = std::exchange(current_, {});
+  out.kept = valid_utf8(out.kept);  // a candidate prints any bytes (and the cut at `keep` splits characters)
+  return out;
 }
 
 }  // namespace ks

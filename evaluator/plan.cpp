@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/utf8.h"
 #include "evaluator/plan.h"
 #include "evaluator/text.h"
 
@@ -327,6 +328,10 @@ class PlanReader {
 
 Candidate parse_candidate(std::string_view text, std::string_view origin_view) {
   std::string origin(origin_view);
+  // A candidate's text goes into the archive, JSON and logs: it must be UTF-8 (an LLM's reply is
+  // made so on arrival; a file is the user's to fix).
+  if (std::optional<size_t> bad = first_invalid_utf8(text))
+    throw PlanError(origin + ": the file is not valid UTF-8 (byte " + std::to_string(*bad) + ")");
   PlanComment c = find_plan_comment(text, origin);
   std::string_view json_text = text.substr(c.json_start, c.json_end - c.json_start);
   check_json_depth(json_text, origin, c.json_start - c.comment_start);

@@ -87,6 +87,9 @@ Variant default_variant(const std::vector<Param>& params);
 // smaller space. What a test checks of a space too large to check whole.
 std::vector<Variant> spread_variants(const std::vector<Param>& params, size_t n);
 std::string format_variant(const Variant& v);  // "THREADS=128,ROWS=2"; "default" when empty
+// Whether the plan's `applies` accepts the variant on any of the task's search or held-out shapes:
+// a variant that applies nowhere never runs (`ksearch compile` leaves it out by default).
+bool applies_somewhere(const Plan& plan, const Task& task, const Variant& v);
 // "THREADS=128,ROWS=2": every name a param, every value allowed, unnamed params at their default.
 Variant parse_variant(const std::string& text, const std::vector<Param>& params);
 

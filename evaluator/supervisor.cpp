@@ -52,7 +52,7 @@ void WorkerSupervisor::start() {
     try {
       const json hello = json::parse(line).at("hello");
       if (!hello.at("ok").get<bool>())
-        why = hello.at("error").get<std::string>();
+        why = "could not start: " + hello.at("error").get<std::string>();
       else
         device_ = device_from_json(hello.at("device"));
     } catch (const std::exception& e) {

@@ -119,4 +119,13 @@ Env make_env(const Shape& shape, const Variant& variant) {
   return env;
 }
 
+bool applies_somewhere(const Plan& plan, const Task& task, const Variant& v) {
+  if (!plan.applies) return true;
+  std::vector<Shape> shapes = task.search_shapes();
+  for (const Shape& s : task.audit_shapes()) shapes.push_back(s);
+  for (const Shape& s : shapes)
+    if (plan.applies->eval(make_env(s, v)) != 0) return true;
+  return false;
+}
+
 }  // namespace ks

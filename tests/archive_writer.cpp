@@ -2,6 +2,9 @@
 // a writer killed mid-transaction:
 //   archive_writer PATH write N TAG   adds N candidates with one evaluation each, one transaction
 //                                     per write, as the search does; prints "done"
+//   archive_writer PATH pace N TAG    as write, resting 5 ms after each row: a writer that keeps
+//                                     committing while a reader test runs, without the archive
+//                                     growing faster than the reads can follow
 //   archive_writer PATH hold N TAG    opens one transaction, adds N candidates, prints
 //                                     "in transaction" and waits to be killed
 #include <unistd.h>
@@ -36,15 +39,18 @@ static void add(Archive& a, const std::string& tag, int i, bool with_evaluation)
 
 int main(int argc, char** argv) {
   if (argc != 5) {
-    std::cerr << "usage: archive_writer PATH write|hold N TAG\n";
+    std::cerr << "usage: archive_writer PATH write|pace|hold N TAG\n";
     return 2;
   }
   const std::string path = argv[1], mode = argv[2], tag = argv[4];
   const int n = std::stoi(argv[3]);
   try {
     Archive a(path);
-    if (mode == "write") {
-      for (int i = 0; i < n; ++i) add(a, tag, i, true);
+    if (mode == "write" || mode == "pace") {
+      for (int i = 0; i < n; ++i) {
+        add(a, tag, i, true);
+        if (mode == "pace") usleep(5000);
+      }
       std::cout << "done" << std::endl;
       return 0;
     }

@@ -14,7 +14,9 @@
 #include "agent/search/worker_evaluator.h"
 #include "base/random.h"
 #include "base/table.h"
+#include "db/leaders.h"
 #include "evaluator/evaluate.h"
+#include "evaluator/json_text.h"
 #include "evaluator/supervisor.h"
 
 namespace ks::cli {
@@ -33,10 +35,10 @@ struct Opts {
 std::map<int64_t, std::set<std::string>> leaders(Archive& archive, const Task& task, const std::string& device, int top) {
   std::map<std::string, std::vector<EvaluationRecord>> ok;
   for (auto& e : archive.evaluations(task.name(), device))
-    if (e.status == "ok" && e.speedup) ok[e.shape].push_back(e);
+    if (can_lead(e)) ok[e.shape].push_back(e);
   std::map<int64_t, std::set<std::string>> out;
   for (auto& [shape, rows] : ok) {
-    std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return *a.speedup > *b.speedup; });
+    std::sort(rows.begin(), rows.end(), ranks_before);
     for (size_t i = 0; i < rows.size() && static_cast<int>(i) < top; ++i) out[rows[i].candidate_id].insert(shape);
   }
   return out;
@@ -59,10 +61,23 @@ int run_audit(const Opts& o) {
   Table table({"task", "candidate", "shape", "seed", "status", "deterministic", "median us", "error"});
   nlohmann::json rows = nlohmann::json::array();
   int audited = 0, failed = 0, n = 0;
-  for (const Task* task : tasks) {
-    const auto chosen = leaders(archive, *task, dev.name, o.top);
-    for (auto& [id, won_on] : chosen) {
-      const ArchivedCandidate a = load_archived(archive, id);
+  // What to audit, read in one snapshot: a search writing the archive meanwhile cannot make the
+  // leaders and their candidates disagree.
+  struct Chosen {
+    const Task* task;
+    int64_t id;
+    std::set<std::string> won_on;
+    ArchivedCandidate a;
+  };
+  std::vector<Chosen> chosen;
+  {
+    const auto snapshot = archive.snapshot();
+    for (const Task* task : tasks)
+      for (auto& [id, won_on] : leaders(archive, *task, dev.name, o.top))
+        chosen.push_back({task, id, won_on, load_archived(archive, id)});
+  }
+  {
+    for (auto& [task, id, won_on, a] : chosen) {
       const CompileResult compiled = compiler.compile({a.candidate->source, a.candidate->origin, a.variant, dev.arch});
       // Held-out shapes first (the point of an audit), then the search shapes it leads on.
       std::vector<Shape> shapes = task->audit_shapes();
@@ -112,8 +127,8 @@ int run_audit(const Opts& o) {
     throw Error("nothing to audit: no correct candidate on " + dev.name + " in " + o.db +
                 (o.task.empty() ? "" : " for " + o.task) + " (run `ksearch run` first)");
   if (o.json) {
-    std::cout << nlohmann::json{{"device", dev.name}, {"seed", seed}, {"candidates", audited}, {"failed", failed},
-                                {"rows", rows}}.dump(2)
+    std::cout << json_text(nlohmann::json{{"device", dev.name}, {"seed", seed}, {"candidates", audited}, {"failed", failed},
+                                {"rows", rows}}, 2)
               << '\n';
   } else {
     table.print(std::cout);
@@ -132,13 +147,13 @@ Action add_audit_command(CLI::App& app) {
   add_db_option(cmd, o->db);
   cmd->add_option("--task", o->task, "Only this task (default: every task)");
   cmd->add_option("--top", o->top, "Candidates per search shape: the fastest correct ones on this GPU model (default 3)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--device", o->device, "CUDA device index")->check(CLI::NonNegativeNumber);
+      ->check(positive());
+  cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Seed the audit's input seeds come from (default: a fresh one, printed)");
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_flag("--json", o->json, "Print JSON instead of the table");
   return [o] { return run_audit(*o); };
 }

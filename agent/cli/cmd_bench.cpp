@@ -16,6 +16,7 @@
 #include "base/paths.h"
 #include "base/table.h"
 #include "db/archive.h"
+#include "db/leaders.h"
 #include "evaluator/evaluate.h"
 #include "evaluator/supervisor.h"
 
@@ -73,8 +74,7 @@ std::vector<const Task*> chosen_tasks(const Opts& o) {
 std::map<std::string, Contender> archive_best(Archive& archive, const Task& task, const std::string& device) {
   std::map<std::string, EvaluationRecord> best;
   for (auto& e : archive.evaluations(task.name(), device))
-    if (e.status == "ok" && e.median_us && (!best.count(e.shape) || *e.median_us < *best[e.shape].median_us))
-      best[e.shape] = e;
+    if (can_lead(e) && (!best.count(e.shape) || ranks_before(e, best[e.shape]))) best[e.shape] = e;
   std::map<std::string, Contender> out;
   for (auto& [shape, e] : best) {
     const ArchivedCandidate a = load_archived(archive, e.candidate_id);
@@ -90,7 +90,7 @@ int run_bench(const Opts& o) {
   if (!o.seeds_only) {
     if (!std::filesystem::exists(o.db))
       throw Error("no archive at " + o.db + " (give --db, or --seeds-only to bench the seeds alone)");
-    archive = std::make_unique<Archive>(o.db, Archive::Mode::existing);
+    archive = std::make_unique<Archive>(o.db, Archive::Mode::read);  // one snapshot, read-only
   }
   EvalSettings settings;
   settings.seed = o.seed.value_or(std::random_device{}());
@@ -183,12 +183,12 @@ Action add_bench_command(CLI::App& app) {
   cmd->add_option("--targets", o->targets,
                   "JSON of per-shape PyTorch times and targets to print beside the measured columns (default: bench/targets.json; '' for none)");
   cmd->add_flag("--seeds-only", o->seeds_only, "Bench the seeds at their defaults, without an archive");
-  cmd->add_option("--device", o->device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 200)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_flag("--json", o->json, "Print JSON instead of the table");
   return [o] { return run_bench(*o); };
 }

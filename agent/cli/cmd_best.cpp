@@ -10,6 +10,8 @@
 #include "agent/cli/commands.h"
 #include "base/table.h"
 #include "db/archive.h"
+#include "db/leaders.h"
+#include "evaluator/json_text.h"
 #include "tasks/task.h"
 
 namespace ks::cli {
@@ -23,7 +25,7 @@ struct Opts {
 
 int show_best(const Opts& o) {
   if (!o.task.empty() && !find_task(o.task)) throw Error("unknown task '" + o.task + "' (`ksearch tasks` lists them)");
-  Archive archive(o.db, Archive::Mode::existing);
+  Archive archive(o.db, Archive::Mode::read);  // one snapshot: candidates and evaluations agree
   std::map<int64_t, CandidateRecord> cands;
   for (auto& c : archive.candidates(o.task)) cands[c.id] = c;
   std::map<int64_t, std::string> source_name;
@@ -36,7 +38,7 @@ int show_best(const Opts& o) {
   for (auto& e : archive.evaluations(o.task, o.device)) {
     const Key k{cands.at(e.candidate_id).task, e.device, e.shape};
     if (e.status != "not_applicable") ++tried[k];
-    if (e.status == "ok" && e.speedup) ok[k].push_back(e);
+    if (can_lead(e)) ok[k].push_back(e);
   }
   const std::vector<AuditRecord> audits = archive.audits(o.task, o.device);
   auto audit_of = [&](int64_t candidate, const std::string& device) {
@@ -54,7 +56,7 @@ int show_best(const Opts& o) {
   };
   for (auto& [k, rows] : ok) {
     auto& [task, device, shape] = k;
-    std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return *a.speedup > *b.speedup; });
+    std::sort(rows.begin(), rows.end(), ranks_before);
     if (!o.json && task + device != current) {
       flush();
       if (!current.empty()) std::cout << '\n';
@@ -85,7 +87,7 @@ int show_best(const Opts& o) {
     }
   }
   if (o.json) {
-    std::cout << out.dump(2) << '\n';
+    std::cout << json_text(out, 2) << '\n';
   } else {
     flush();
     if (ok.empty()) std::cout << "no correct candidate in " << o.db << (o.task.empty() ? "" : " for " + o.task) << " yet\n";
@@ -100,8 +102,10 @@ Action add_best_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   add_db_option(cmd, o->db);
   cmd->add_option("--task", o->task, "Only this task");
-  cmd->add_option("--device", o->device, "Only this GPU model, e.g. \"NVIDIA H100 80GB HBM3\"");
-  cmd->add_option("--top", o->top, "Candidates per shape (default 1)")->check(CLI::PositiveNumber);
+  // A model name, not a device index as eval's, bench's and audit's --device: named apart.
+  cmd->add_option("--gpu-model", o->device, "Only this GPU model, e.g. \"NVIDIA H100 80GB HBM3\"");
+  cmd->add_option("--device", o->device, "The old spelling of --gpu-model")->group("");  // hidden, still accepted
+  cmd->add_option("--top", o->top, "Candidates per shape (default 1)")->check(positive());
   cmd->add_flag("--json", o->json, "Print JSON instead of tables");
   return [o] { return show_best(*o); };
 }

@@ -16,7 +16,8 @@ namespace ks::cli {
 namespace {
 
 struct Opts {
-  std::string file, variant, save_json;
+  std::string file, save_json;
+  std::optional<std::string> variant;  // absent: every variant
   std::vector<std::string> shapes;
   bool audit = false, json = false, no_time = false, in_process = false;
   double watchdog_s = 10;
@@ -58,8 +59,8 @@ int run_eval(const Opts& o) {
   for (auto& s : o.shapes) shapes.push_back(task->parse_shape(s));
   if (shapes.empty()) shapes = o.audit ? task->audit_shapes() : task->search_shapes();
   for (auto& s : shapes) check_shape(*task, s);  // before the device is opened: a bad shape is the user's
-  std::vector<Variant> variants = o.variant.empty() ? enumerate_variants(c.plan.params)
-                                                    : std::vector<Variant>{parse_variant(o.variant, c.plan.params)};
+  std::vector<Variant> variants = o.variant ? std::vector<Variant>{parse_variant(*o.variant, c.plan.params)}
+                                           : enumerate_variants(c.plan.params);
 
   EvalSettings eo;
   eo.seed = o.seed.value_or(std::random_device{}());
@@ -166,16 +167,17 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("FILE", o->file, "Candidate .cu file (plan comment + CUDA code)")->required();
   cmd->add_option("--shape", o->shapes, "Shape(s), e.g. 16,4096,6144 or M=16,K=4096,N=6144 (default: the task's search shapes)");
   cmd->add_flag("--audit-shapes", o->audit, "Use the task's held-out audit shapes instead of the search shapes");
-  cmd->add_option("--variant", o->variant, "Only this variant, e.g. THREADS=128,ROWS=2 (default: every variant)");
-  cmd->add_option("--device", o->device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--variant", o->variant, "Only this variant, e.g. THREADS=128,ROWS=2 (default: every variant)")
+      ->check(variant_text());
+  cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");
   cmd->add_flag("--no-time", o->no_time, "Check only, do not time");
-  cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(CLI::PositiveNumber);
-  cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(positive());
+  cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--compile-timeout", o->compile_timeout_s, "Seconds one NVRTC compile may take before it is killed, a compile_error (default 60)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_flag("--in-process", o->in_process, "Run candidates in this process, not in a worker: no watchdog, and a crash ends the run");
   cmd->add_flag("--json", o->json, "Print the results as JSON instead of the table");
   cmd->add_option("--save-json", o->save_json, "Also write the results as JSON to this file");

@@ -13,6 +13,7 @@
 #include "agent/export/export_library.h"
 #include "base/paths.h"
 #include "db/archive.h"
+#include "db/leaders.h"
 #include "evaluator/nvrtc_compiler.h"
 #include "evaluator/timer.h"
 
@@ -37,7 +38,7 @@ std::string device_of(Archive& archive, const Opts& o) {
   if (devices.size() > 1) {
     std::string list;
     for (auto& d : devices) list += (list.empty() ? "" : ", ") + ("\"" + d + "\"");
-    throw Error(o.task + " was measured on several GPU models (" + list + "): choose one with --device-name");
+    throw Error(o.task + " was measured on several GPU models (" + list + "): choose one with --gpu-model");
   }
   return *devices.begin();
 }
@@ -62,7 +63,7 @@ int run_export(const Opts& o) {
   const Task* task = find_task(o.task);
   if (!task) throw Error("unknown task '" + o.task + "' (`ksearch tasks` lists them)");
   if (!fs::exists(o.db)) throw Error("no archive at " + o.db + " (give --db)");
-  Archive archive(o.db, Archive::Mode::existing);
+  Archive archive(o.db, Archive::Mode::read);  // one snapshot, read-only
   const std::string device = device_of(archive, o);
 
   std::map<int64_t, AuditSummary> audit;
@@ -83,11 +84,11 @@ int run_export(const Opts& o) {
   std::map<std::string, EvaluationRecord> measured;  // any ok evaluation per shape: its baseline and floor
   std::optional<int64_t> run_id;
   for (auto& e : archive.evaluations(task->name(), device)) {
-    if (e.status != "ok" || !e.speedup || !e.median_us) continue;
+    if (!can_lead(e)) continue;
     measured.emplace(e.shape, e);
     if (!run_id && e.run_id) run_id = e.run_id;
     if (!o.force && !passed(audit[e.candidate_id])) continue;
-    if (!best.count(e.shape) || *e.speedup > *best[e.shape].speedup) best[e.shape] = e;
+    if (!best.count(e.shape) || ranks_before(e, best[e.shape])) best[e.shape] = e;
   }
   std::optional<RunRecord> run = run_id ? archive.run(*run_id) : std::nullopt;
   if (!run) run = archive.latest_run(task->name(), device);
@@ -182,7 +183,8 @@ Action add_export_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   add_db_option(cmd, o->db);
   cmd->add_option("--task", o->task, "The task")->required();
-  cmd->add_option("--device-name", o->device, "The GPU model (default: the only one the archive has for the task)");
+  cmd->add_option("--gpu-model", o->device, "The GPU model (default: the only one the archive has for the task)");
+  cmd->add_option("--device-name", o->device, "The old spelling of --gpu-model")->group("");  // hidden, still accepted
   cmd->add_option("--out", o->out, "The folder to write")->required();
   cmd->add_flag("--force", o->force, "Export unaudited candidates too (the best by speedup per shape)");
   return [o] { return run_export(*o); };

@@ -1,6 +1,6 @@
 // ksearch merge: brings archives from runs on other hosts into this one, deduplicated (runs by
 // their uid, sources by hash, candidates by source and params, evaluations by candidate, shape
-// and GPU model), each in one transaction.
+// and GPU model), each in one transaction. Sources are only read (one snapshot each, read-only).
 #include <iostream>
 
 #include "agent/cli/commands.h"
@@ -15,6 +15,9 @@ Action add_merge_command(CLI::App& app) {
   cmd->add_option("ARCHIVE", *sources, "Archives to merge in, e.g. from other hosts")->required();
   add_db_option(cmd, *db);
   return [db, sources] {
+    // Every source is checked (an archive, readable) before the target is opened: a merge that
+    // cannot happen creates no target.
+    for (const std::string& path : *sources) Archive(path, Archive::Mode::read);
     Archive target(*db);
     for (const std::string& path : *sources) {
       const MergeStats st = target.merge_from(path);

@@ -14,6 +14,7 @@
 #include "agent/cli/commands.h"
 #include "agent/report/report_html.h"
 #include "db/archive.h"
+#include "db/leaders.h"
 #include "tasks/task.h"
 
 namespace ks::cli {
@@ -75,7 +76,7 @@ ReportSection build_section(const TaskDevice& td, const std::vector<const Evalua
     }
     if (e->baseline_us) sh.baseline_us = e->baseline_us;
     if (e->floor_us) sh.floor_us = e->floor_us;
-    if (e->status != "ok" || !e->speedup || !e->median_us) continue;
+    if (!can_lead(*e)) continue;
     ok[e->shape].push_back(e);
     if (sh.best_steps.empty() || *e->speedup > sh.best_steps.back().speedup)
       sh.best_steps.push_back({sec.evaluations, *e->speedup});
@@ -84,7 +85,7 @@ ReportSection build_section(const TaskDevice& td, const std::vector<const Evalua
   for (const std::string& name : shape_order) {
     ReportShape& sh = shapes[name];
     auto& rows = ok[name];
-    std::stable_sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return *a->speedup > *b->speedup; });
+    std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return ranks_before(*a, *b); });
     if (!rows.empty()) {  // the bars show the leader's own measurement, baseline included
       sh.best_us = rows[0]->median_us;
       if (rows[0]->baseline_us) sh.baseline_us = rows[0]->baseline_us;
@@ -169,7 +170,7 @@ void write_atomically(const std::string& path, const std::string& text) {
 int write_report(const Opts& o) {
   if (o.out.empty()) throw Error("--out is required: the HTML file to write, e.g. --out report.html");
   if (!o.task.empty() && !find_task(o.task)) throw Error("unknown task '" + o.task + "' (`ksearch tasks` lists them)");
-  Archive archive(o.db, Archive::Mode::existing);
+  Archive archive(o.db, Archive::Mode::read);  // one snapshot: every table read agrees
   const ReportData data = gather(archive, o);
   if (data.sections.empty())
     throw Error("no evaluations in " + o.db + (o.task.empty() ? "" : " for " + o.task) +
@@ -197,7 +198,9 @@ Action add_report_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "The HTML file to write (required), e.g. report.html");
   add_db_option(cmd, o->db);
   cmd->add_option("--task", o->task, "Only this task");
-  cmd->add_option("--device", o->device, "Only this GPU model, e.g. \"NVIDIA H100 80GB HBM3\"");
+  // A model name, not a device index as eval's, bench's and audit's --device: named apart.
+  cmd->add_option("--gpu-model", o->device, "Only this GPU model, e.g. \"NVIDIA H100 80GB HBM3\"");
+  cmd->add_option("--device", o->device, "The old spelling of --gpu-model")->group("");  // hidden, still accepted
   return [o] { return write_report(*o); };
 }
 

@@ -22,6 +22,7 @@
 #include "base/paths.h"
 #include "base/table.h"
 #include "evaluator/evaluate.h"
+#include "evaluator/json_text.h"
 
 namespace ks::cli {
 namespace {
@@ -32,7 +33,7 @@ struct LlmOpts {
   std::optional<std::string> url, model, prompts, replay;
   std::optional<double> temperature, timeout_s;
   std::optional<int> max_tokens, concurrency, turns;
-  std::optional<int64_t> max_tokens_total;
+  std::optional<int64_t> max_tokens_total, max_reply_bytes;
 };
 
 struct Opts {
@@ -125,6 +126,7 @@ std::optional<LlmSearchOptions> llm_options(const LlmOpts& o, const json& stored
   l.client.temperature = pick(o.temperature, st, "temperature", l.client.temperature);
   l.client.max_tokens = pick(o.max_tokens, st, "max_tokens", l.client.max_tokens);
   l.client.total_timeout_s = pick(o.timeout_s, st, "timeout_s", l.client.total_timeout_s);
+  l.client.max_reply_bytes = pick(o.max_reply_bytes, st, "max_reply_bytes", l.client.max_reply_bytes);
   l.concurrency = pick(o.concurrency, st, "concurrency", l.concurrency);
   l.turns = pick(o.turns, st, "turns", l.turns);
   l.max_tokens_total = pick_opt(o.max_tokens_total, st, "max_tokens_total");
@@ -149,18 +151,22 @@ json llm_stored(const LlmSearchOptions& l, const ReplayChat* replay) {
             {"prompts", l.prompts.dir.string()}};
   return {{"url", l.client.base_url}, {"model", l.client.model}, {"temperature", l.client.temperature},
           {"max_tokens", l.client.max_tokens}, {"timeout_s", l.client.total_timeout_s},
+          {"max_reply_bytes", l.client.max_reply_bytes},
           {"concurrency", l.concurrency}, {"turns", l.turns},
           {"max_tokens_total", l.max_tokens_total ? json(*l.max_tokens_total) : json()},
           {"prompts", l.prompts.dir.string()}};
 }
 
 int run_search(const Opts& o) {
-  Archive archive(o.db);
+  // A resumed run's archive must exist; a new run's is created only once everything it needs
+  // (the options, the seeds, a GPU) is there: a run that cannot start leaves no file behind.
+  std::unique_ptr<Archive> opened;
+  if (o.run_id || o.resume) opened = std::make_unique<Archive>(o.db, Archive::Mode::existing);
 
   // The run to resume, if any, decides the task.
   std::optional<RunRecord> resumed;
   if (o.run_id) {
-    resumed = archive.run(*o.run_id);
+    resumed = opened->run(*o.run_id);
     if (!resumed) throw Error("run " + std::to_string(*o.run_id) + " is not in " + o.db);
     if (!o.task.empty() && o.task != resumed->task)
       throw Error("run " + std::to_string(*o.run_id) + " searches " + resumed->task + ", not " + o.task);
@@ -217,6 +223,8 @@ int run_search(const Opts& o) {
                   ": one run searches one GPU model");
   }
   const DeviceInfo& dev = evaluators.front()->device();
+  if (!opened) opened = std::make_unique<Archive>(o.db);
+  Archive& archive = *opened;
 
   if (o.resume && !resumed) {
     resumed = archive.latest_run(task->name(), dev.name);
@@ -240,7 +248,7 @@ int run_search(const Opts& o) {
                   {"shapes", shape_texts}, {"devices", devices}, {"watchdog", watchdog}, {"compile_timeout", compile_timeout},
                   {"min_replays", so.eval.timer.min_replays}, {"min_ms", so.eval.timer.min_seconds * 1e3},
                   {"llm", llm ? llm_stored(*llm, replay) : json()}};
-  run.options = options.dump();
+  run.options = json_text(options);
 
   const Ceilings& ceil = evaluators.front()->ceilings();
   if (llm) {
@@ -302,13 +310,12 @@ int run_search(const Opts& o) {
       if (s.seconds_to_95) j["seconds_to_95"] = *s.seconds_to_95;
       shapes_json.push_back(j);
     }
-    std::cout << json{{"event", "done"}, {"run", run.id}, {"stop_reason", sum.stop_reason},
-                      {"evals", sum.progress.evals}, {"evals_this_session", sum.progress.evals_this_session},
-                      {"seconds", sum.progress.session_seconds}, {"by_status", sum.progress.by_status},
-                      {"by_operator", sum.progress.by_operator}, {"operator_shares", sum.progress.op_shares},
-                      {"llm_calls", sum.progress.llm_calls}, {"llm_tokens", sum.progress.llm_tokens},
-                      {"shapes", shapes_json}}
-                     .dump()
+    std::cout << json_text(json{{"event", "done"}, {"run", run.id}, {"stop_reason", sum.stop_reason},
+                                {"evals", sum.progress.evals}, {"evals_this_session", sum.progress.evals_this_session},
+                                {"seconds", sum.progress.session_seconds}, {"by_status", sum.progress.by_status},
+                                {"by_operator", sum.progress.by_operator}, {"operator_shares", sum.progress.op_shares},
+                                {"llm_calls", sum.progress.llm_calls}, {"llm_tokens", sum.progress.llm_tokens},
+                                {"shapes", shapes_json}})
               << std::endl;
   } else {
     print_summary(std::cout, sum, driver.population(), run, o.db);
@@ -325,25 +332,25 @@ Action add_run_command(CLI::App& app) {
   cmd->add_option("--task", o->task, "The task to search (see `ksearch tasks`)");
   add_db_option(cmd, o->db);
   cmd->add_option("--max-evals", o->max_evals, "Stop after this many evaluations in the run (candidate x shape, on a GPU)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--minutes", o->minutes, "Stop after this many minutes of searching in the run")->check(CLI::PositiveNumber);
+      ->check(positive());
+  cmd->add_option("--minutes", o->minutes, "Stop after this many minutes of searching in the run")->check(positive());
   cmd->add_option("--seed", o->seed, "Seed of the search's choices and of the inputs (default: a fresh one, printed)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_flag("--resume", o->resume, "Continue the latest run of the task on this GPU model");
   cmd->add_option("--run", o->run_id, "Continue this run (an id from `ksearch best` or `ksearch show`)");
   cmd->add_option("--devices", o->devices, "CUDA devices, one worker each, e.g. 0,1,2,3 (default 0)");
   cmd->add_option("--seeds", o->seeds, "Seed candidate files (default: seeds/<task>/*.cu but baseline.cu)");
   cmd->add_option("--shape", o->shapes, "Only these shapes, e.g. 16,4096,6144 (default: the task's search shapes)");
-  cmd->add_option("--batch", o->batch, "Children proposed per step (default 4)")->check(CLI::Range(1, 256));
+  cmd->add_option("--batch", o->batch, "Children proposed per step (default 4)")->check(in_range(1, 256));
   cmd->add_option("--seed-variants", o->seed_variants, "Variants of each seed sampled into generation 0 (default 16)")
-      ->check(CLI::Range(1, 100000));
-  cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(CLI::PositiveNumber);
+      ->check(in_range(1, 100000));
+  cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(positive());
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 100)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--compile-timeout", o->compile_timeout_s, "Seconds one NVRTC compile may take before it is killed, a compile_error (default 60)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_flag("--json", o->json, "One JSON object per evaluation on stdout, and a summary object last");
   LlmOpts& l = o->llm;
   const char* group = "LLM proposals (off unless an endpoint is given; the API key is read from "
@@ -351,18 +358,22 @@ Action add_run_command(CLI::App& app) {
   auto* url = cmd->add_option("--llm-url", l.url, "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (or KSEARCH_LLM_URL)")
       ->group(group);
   cmd->add_option("--llm-model", l.model, "Model name the endpoint serves (or KSEARCH_LLM_MODEL)")->group(group);
-  cmd->add_option("--llm-temperature", l.temperature, "Sampling temperature (default 0.7)")->check(CLI::Range(0.0, 2.0))->group(group);
+  cmd->add_option("--llm-temperature", l.temperature, "Sampling temperature (default 0.7)")->check(in_range(0.0, 2.0))->group(group);
   cmd->add_option("--llm-max-tokens", l.max_tokens,
                   "Completion tokens per call, at most (default " + std::to_string(LlmConfig{}.max_tokens) +
                       "; a reply cut at it is recorded as truncated)")
-      ->check(CLI::PositiveNumber)->group(group);
+      ->check(positive())->group(group);
   cmd->add_option("--llm-timeout", l.timeout_s, "Seconds one attempt of a call may take, reply included (default 300)")
-      ->check(CLI::PositiveNumber)->group(group);
-  cmd->add_option("--llm-concurrency", l.concurrency, "Calls in flight at once (default 2)")->check(CLI::Range(1, 64))->group(group);
+      ->check(positive())->group(group);
+  cmd->add_option("--llm-max-reply-bytes", l.max_reply_bytes,
+                  "Bytes of one reply, at most (default " + std::to_string(LlmConfig{}.max_reply_bytes) +
+                      "); a larger one is refused as it arrives and recorded as too_large")
+      ->check(positive())->group(group);
+  cmd->add_option("--llm-concurrency", l.concurrency, "Calls in flight at once (default 2)")->check(in_range(1, 64))->group(group);
   cmd->add_option("--llm-turns", l.turns, "Turns of a refine conversation: its child's failure goes back to the LLM (default 3)")
-      ->check(CLI::Range(1, 20))->group(group);
+      ->check(in_range(1, 20))->group(group);
   cmd->add_option("--llm-max-tokens-total", l.max_tokens_total, "Stop the run once its calls used this many tokens, prompt and completion")
-      ->check(CLI::PositiveNumber)->group(group);
+      ->check(positive())->group(group);
   cmd->add_option("--llm-replay", l.replay,
                   "Answer the LLM calls from this archive's recorded replies (by task and operator, in order), "
                   "not an endpoint")

@@ -8,6 +8,7 @@
 #include "agent/cli/commands.h"
 #include "base/table.h"
 #include "db/archive.h"
+#include "evaluator/json_text.h"
 #include "evaluator/row_json.h"
 
 namespace ks::cli {
@@ -69,7 +70,7 @@ void print_conversation(std::ostream& out, const LlmCallRecord& l) {
 }
 
 int show_candidate(const Opts& o) {
-  Archive archive(o.db, Archive::Mode::existing);
+  Archive archive(o.db, Archive::Mode::read);  // one snapshot, read-only
   const std::optional<CandidateRecord> c = archive.candidate(o.id);
   if (!c) throw Error("no candidate " + std::to_string(o.id) + " in " + o.db + " (`ksearch best` lists the leaders)");
   const SourceRecord src = archive.source(c->source_id).value();
@@ -95,7 +96,7 @@ int show_candidate(const Opts& o) {
         if (v) ej[k] = *v;
       j["evaluations"].push_back(ej);
     }
-    std::cout << j.dump(2) << '\n';
+    std::cout << json_text(j, 2) << '\n';
     return 0;
   }
   std::cout << "candidate #" << c->id << ": " << src.name << " " << c->params << " (" << c->task << ")\n"

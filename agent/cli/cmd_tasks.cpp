@@ -17,9 +17,9 @@ Action add_tasks_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--bandwidth-tbs", o->tbs, "Memory bandwidth for the floor column, TB/s (default: measured on an H100)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--peak-tflops", o->tflops, "bf16 matrix rate for the floor column, TFLOP/s (default: measured on an H100)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_flag("--json", o->json, "Print JSON instead of tables");
   return [o] {
     Ceilings ceil{o->tbs * 1e12, o->tflops * 1e12};

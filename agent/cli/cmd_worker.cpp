@@ -18,9 +18,9 @@ Action add_worker_command(CLI::App& app) {
       "worker", "Serve evaluation requests for one GPU as JSON lines: requests on stdin, answers on descriptor 3 (started by ksearch eval and run)");
   auto device = std::make_shared<int>(0);
   auto compile_timeout = std::make_shared<double>(CompilerOptions{}.timeout_s);
-  cmd->add_option("--device", *device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", *device, "CUDA device index")->check(non_negative());
   cmd->add_option("--compile-timeout", *compile_timeout, "Seconds one NVRTC compile may take before it is killed (default 60)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   return [device, compile_timeout] {
     // The worker has a process group of its own (Ctrl-C reaches only its supervisor, which lets
     // the evaluation in flight finish); if the supervisor dies outright, the worker must not

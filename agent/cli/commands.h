@@ -22,6 +22,14 @@ Action add_report_command(CLI::App& app);
 Action add_export_command(CLI::App& app);
 Action add_audit_command(CLI::App& app);
 
+// Option checks shared by every command (agent/option_checks.cpp): numbers must be finite (NaN
+// and infinities are refused), limits are printed as a user writes them.
+CLI::Validator positive();                      // > 0
+CLI::Validator non_negative();                  // >= 0
+CLI::Validator in_range(double lo, double hi);  // lo <= v <= hi
+// A --variant's text: NAME=VALUE,...; an empty one is an error, never "every variant".
+CLI::Validator variant_text();
+
 // --db: the archive a command reads or writes; its default is KSEARCH_DB, else ./ksearch.db.
 void add_db_option(CLI::App* cmd, std::string& path);
 

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <string>
 
 #include "agent/cli/commands.h"
 #include "base/error.h"
@@ -17,6 +18,20 @@ int main(int argc, char** argv) {
     size_t before = app.get_subcommands({}).size();
     ks::cli::Action action = add(app);
     commands.emplace_back(app.get_subcommands({})[before], std::move(action));
+  }
+  // A first word that is no option and no command is a mistyped command: CLI11 would only say
+  // that a subcommand is required.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (auto& [cmd, _] : commands) {
+      known = known || cmd->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + cmd->get_name();
+    }
+    if (!known) {
+      std::cerr << "ksearch: unknown command '" << argv[1] << "' (the commands: " << names << "; see --help)\n";
+      return 2;
+    }
   }
   try {
     app.parse(argc, argv);

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "base/error.h"
+#include "base/utf8.h"
+#include "evaluator/json_text.h"
 
 namespace ks {
 namespace {
@@ -52,13 +54,28 @@ HeaderList append(HeaderList list, const std::string& line) {
 
 struct Attempt {
   int status = 0;  // 0: no HTTP response
-  std::string body;
+  std::string body;  // valid UTF-8 (made so on arrival)
   std::optional<double> retry_after;
   std::string transport_error;  // when status == 0
+  bool final = false;           // a transport error no retry can mend
+  bool too_large = false;       // the body passed the limit: refused, and not read further
+};
+
+// The body as it arrives, up to a limit: past it, the transfer is stopped (returning less than
+// was given makes libcurl fail with CURLE_WRITE_ERROR), so that a 100 MB reply costs 1 MiB.
+struct Body {
+  std::string& text;
+  size_t limit;
+  bool& too_large;
 };
 
 size_t on_body(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
+  Body& body = *static_cast<Body*>(out);
+  if (body.text.size() + size * n > body.limit) {
+    body.too_large = true;
+    return 0;
+  }
+  body.text.append(data, size * n);
   return size * n;
 }
 
@@ -98,22 +115,29 @@ Attempt attempt_once(const LlmConfig& c, const std::string& url, const std::stri
   setopt(h.get(), CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(c.connect_timeout_s * 1000), "CURLOPT_CONNECTTIMEOUT_MS");
   setopt(h.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(c.total_timeout_s * 1000), "CURLOPT_TIMEOUT_MS");
   setopt(h.get(), CURLOPT_NOSIGNAL, 1L, "CURLOPT_NOSIGNAL");  // threads: no SIGALRM for timeouts
+  Body body{a.body, static_cast<size_t>(std::max<int64_t>(c.max_reply_bytes, 0)), a.too_large};
   setopt(h.get(), CURLOPT_WRITEFUNCTION, on_body, "CURLOPT_WRITEFUNCTION");
-  setopt(h.get(), CURLOPT_WRITEDATA, &a.body, "CURLOPT_WRITEDATA");
+  setopt(h.get(), CURLOPT_WRITEDATA, &body, "CURLOPT_WRITEDATA");
   setopt(h.get(), CURLOPT_HEADERFUNCTION, on_header, "CURLOPT_HEADERFUNCTION");
   setopt(h.get(), CURLOPT_HEADERDATA, &a, "CURLOPT_HEADERDATA");
   setopt(h.get(), CURLOPT_NOPROGRESS, 0L, "CURLOPT_NOPROGRESS");
   setopt(h.get(), CURLOPT_XFERINFOFUNCTION, on_progress, "CURLOPT_XFERINFOFUNCTION");
   setopt(h.get(), CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel), "CURLOPT_XFERINFODATA");
   const CURLcode rc = curl_easy_perform(h.get());
-  if (rc != CURLE_OK) {
-    a.transport_error = curl_easy_strerror(rc);
-    a.status = 0;
-    return a;
-  }
+  a.body = valid_utf8(a.body);  // the server's bytes enter ksearch here: error messages, replies, the archive
   long status = 0;
   if (CURLcode g = curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &status); g != CURLE_OK)
     throw Error(std::string("curl_easy_getinfo(CURLINFO_RESPONSE_CODE): ") + curl_easy_strerror(g));
+  if (a.too_large) {
+    a.status = static_cast<int>(status);
+    return a;
+  }
+  if (rc != CURLE_OK) {
+    a.transport_error = curl_easy_strerror(rc);
+    a.final = llm_transport_final(rc);
+    a.status = 0;
+    return a;
+  }
   a.status = static_cast<int>(status);
   return a;
 }
@@ -126,7 +150,7 @@ std::string server_message(const std::string& body) {
     if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
     if (e.is_string()) return e.get<std::string>();
   }
-  std::string s = body.substr(0, 200);
+  std::string s(utf8_prefix(body, 200));  // never half a character
   std::replace(s.begin(), s.end(), '\n', ' ');
   return s;
 }
@@ -146,6 +170,24 @@ std::string http_error(const LlmConfig& c, int status, const std::string& body) 
 
 bool llm_retryable(int http_status) {
   return http_status == 0 || http_status == 408 || http_status == 429 || http_status >= 500;
+}
+
+bool llm_transport_final(int curl_code) {
+  switch (static_cast<CURLcode>(curl_code)) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_PEER_FAILED_VERIFICATION:  // the server's certificate does not verify
+    case CURLE_SSL_CERTPROBLEM:           // the client certificate
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return true;
+    default:
+      return false;
+  }
 }
 
 double llm_backoff_seconds(int attempt, double base, double max, std::optional<double> retry_after,
@@ -187,7 +229,7 @@ ChatResult LlmClient::chat(const std::vector<ChatMessage>& messages, const std::
                         {"max_tokens", config_.max_tokens},
                         {"messages", nlohmann::json::array()}};
   for (auto& m : messages) req["messages"].push_back({{"role", m.role}, {"content", m.content}});
-  const std::string payload = req.dump();
+  const std::string payload = json_text(req);
   const std::string url = config_.base_url + "/chat/completions";
 
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -205,6 +247,12 @@ ChatResult LlmClient::chat(const std::vector<ChatMessage>& messages, const std::
     }
     r.attempts = attempt;
     r.http_status = a.status;
+    if (a.too_large) {  // a server that sends this much once would again: not retried
+      r.status = "too_large";
+      r.error = "the reply was larger than the " + std::to_string(config_.max_reply_bytes) +
+                "-byte limit (--llm-max-reply-bytes) and was not read further";
+      break;
+    }
     if (a.status == 200) {
       auto j = nlohmann::json::parse(a.body, nullptr, false);
       const bool shaped = !j.is_discarded() && j.is_object() && j.contains("choices") && j["choices"].is_array() &&
@@ -225,7 +273,7 @@ ChatResult LlmClient::chat(const std::vector<ChatMessage>& messages, const std::
       break;
     }
     r.error = a.status == 0 ? "cannot reach " + url + ": " + a.transport_error : http_error(config_, a.status, a.body);
-    if (!llm_retryable(a.status) || attempt == config_.max_attempts) break;
+    if (!llm_retryable(a.status) || a.final || attempt == config_.max_attempts) break;
     const double wait = llm_backoff_seconds(attempt, config_.backoff_base_s, config_.backoff_max_s, a.retry_after, jitter(rng));
     // Waited in slices, so that a stopping search does not wait on a long Retry-After.
     const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));

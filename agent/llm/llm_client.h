@@ -5,6 +5,7 @@
 // Retry-After, and nothing else. The API key goes into the Authorization header only: it is
 // never part of an error, a log line or anything returned.
 #include <atomic>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@ struct LlmConfig {
   int max_attempts = 5;
   double backoff_base_s = 1;     // first wait; doubles per attempt, jittered, capped
   double backoff_max_s = 60;
+  // A reply body larger than this is refused as it arrives (never held whole): status too_large.
+  int64_t max_reply_bytes = int64_t{1} << 20;
 };
 
 struct ChatMessage {
@@ -38,9 +41,10 @@ struct ChatResult {
   double latency_s = 0;  // every attempt and wait
   int attempts = 0;
   bool cancelled = false;  // given up because `cancel` became true
-  std::string error;     // why not ok, one line; never holds the key
-  // The call's status when the source decides it rather than HTTP (a replay: the recorded status
-  // of a failed call, or replay_exhausted); empty: derived from http_status.
+  std::string error;     // why not ok, one line; never holds the key (UTF-8, as every text here)
+  // The call's status when the source decides it rather than HTTP (too_large: a reply over
+  // max_reply_bytes; a replay: the recorded status of a failed call, or replay_exhausted); empty:
+  // derived from http_status.
   std::string status;
 
   bool truncated() const { return finish_reason == "length"; }
@@ -48,6 +52,11 @@ struct ChatResult {
 
 // Whether an attempt that ended so is worth another: transport errors (0), 408, 429, 5xx.
 bool llm_retryable(int http_status);
+
+// Whether a transfer that failed with this libcurl code (a CURLcode) fails again however often it
+// is tried: a certificate that does not verify, an unusable CA file or client certificate, a
+// malformed or unsupported URL. Such a call is not retried.
+bool llm_transport_final(int curl_code);
 
 // The wait before attempt `attempt` + 1 (attempt counts from 1): Retry-After when the server gave
 // one (capped at max), else base * 2^(attempt-1) scaled by a jitter in [0.5, 1), capped at max.

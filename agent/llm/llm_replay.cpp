@@ -12,7 +12,8 @@ namespace {
 // Statuses of a call that got no reply text (llm_search.cpp's failed_call_status, and the
 // replay's own); every other status was decided from a reply.
 bool no_reply_status(const std::string& s) {
-  return s == "unreachable" || s == "bad_response" || s.starts_with("http_") || s == "replay_exhausted";
+  return s == "unreachable" || s == "bad_response" || s == "too_large" || s.starts_with("http_") ||
+         s == "replay_exhausted";
 }
 
 }  // namespace
@@ -32,7 +33,7 @@ ReplayChat::ReplayChat(const std::string& path, const std::string& task) : path_
   if (!std::filesystem::exists(path, ec)) throw Error("--llm-replay: no archive at " + path);
   std::vector<LlmCallRecord> calls;
   try {
-    Archive archive(path, Archive::Mode::existing);
+    Archive archive(path, Archive::Mode::read);
     calls = archive.llm_calls_of_task(task);
   } catch (const std::exception& e) {
     throw Error(std::string("--llm-replay: ") + e.what());

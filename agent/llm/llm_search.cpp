@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/llm/llm_reply.h"
+#include "evaluator/json_text.h"
 
 namespace ks {
 namespace {
@@ -18,7 +19,7 @@ std::string failed_call_status(const ChatResult& r) {
 std::string messages_json(const std::vector<ChatMessage>& messages) {
   nlohmann::json j = nlohmann::json::array();
   for (const ChatMessage& m : messages) j.push_back({{"role", m.role}, {"content", m.content}});
-  return j.dump();
+  return json_text(j);
 }
 
 }  // namespace

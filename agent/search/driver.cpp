@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/random.h"
+#include "evaluator/json_text.h"
 #include "evaluator/row_json.h"
 
 namespace ks {
@@ -99,7 +100,7 @@ EvaluationRecord to_record(const EvalRow& row, int64_t candidate_id, int64_t run
     e.registers = regs;
     e.smem_bytes = smem;
     e.spill_bytes = spills;
-    e.resources = to_json(row.resources).dump();  // as the worker protocol writes it
+    e.resources = json_text(to_json(row.resources));  // as the worker protocol writes it
   }
   if (!row.steps.empty()) e.steps = to_json(row.steps).dump();
   e.seed = static_cast<int64_t>(settings.seed);

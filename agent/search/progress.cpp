@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "base/table.h"
+#include "evaluator/json_text.h"
 
 namespace ks::cli {
 namespace {
@@ -59,7 +60,7 @@ std::string ProgressPrinter::line(const SearchProgress& p) const {
 void ProgressPrinter::update(const SearchProgress& p) {
   for (const std::string& n : p.notices) {  // once each, on a line of its own
     if (json_) {
-      std::cout << nlohmann::json{{"event", "notice"}, {"run", p.run_id}, {"message", n}}.dump() << std::endl;
+      std::cout << json_text(nlohmann::json{{"event", "notice"}, {"run", p.run_id}, {"message", n}}) << std::endl;
     } else {
       std::cerr << (tty_ && shown_ ? "\r\x1b[K" : "") << "ksearch: " << n << '\n';
     }
@@ -84,7 +85,7 @@ void ProgressPrinter::update(const SearchProgress& p) {
       }
       if (!r.error.empty()) j["error"] = r.error;
     }
-    std::cout << j.dump() << std::endl;
+    std::cout << json_text(j) << std::endl;
     return;
   }
   const auto now = Clock::now();

@@ -215,11 +215,11 @@ TEST(Export, RefusesUnknownTaskMissingArchiveAndAmbiguousDevice) {
   r = ksearch(export_args(f, tmp.dir / "o"));
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("Other GPU"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("--device-name"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--gpu-model"), std::string::npos) << r.out;
 
   r = ksearch("export --help");
   EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.out.find("--device-name"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--gpu-model"), std::string::npos) << r.out;
 }
 
 // The generator alone: plain structs in, files' text out.

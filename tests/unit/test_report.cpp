@@ -154,7 +154,7 @@ TEST(ReportCli, WritesOnePageForAFakeSearch) {
 
   // The same with the filters that select it, and one that selects nothing.
   EXPECT_EQ(ksearch_env("", "report --task rmsnorm_linear --device 'Fake GPU' --db " + db + " --out " + out).code, 0);
-  Outcome none = ksearch_env("", "report --device 'No Such GPU' --db " + db + " --out " + t.file("none.html"));
+  Outcome none = ksearch_env("", "report --gpu-model 'No Such GPU' --db " + db + " --out " + t.file("none.html"));
   EXPECT_EQ(none.code, 2) << none.out;
   EXPECT_EQ(lines(none.out), 1) << none.out;
   EXPECT_NE(none.out.find("no evaluations in " + db + " on No Such GPU"), std::string::npos) << none.out;

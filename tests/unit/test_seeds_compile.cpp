@@ -28,16 +28,6 @@ std::vector<std::filesystem::path> candidate_files() {
   return files;
 }
 
-// Whether the variant's plan accepts any search or audit shape of the task.
-bool applies_somewhere(const Plan& plan, const Task& task, const Variant& v) {
-  if (!plan.applies) return true;
-  auto shapes = task.search_shapes();
-  for (auto& s : task.audit_shapes()) shapes.push_back(s);
-  for (auto& s : shapes)
-    if (plan.applies->eval(make_env(s, v)) != 0) return true;
-  return false;
-}
-
 TEST(ShippedCandidates, ThereAreSeedsBaselinesAndReferences) {
   auto files = candidate_files();
   for (const Task* t : all_tasks()) {
