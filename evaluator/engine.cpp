@@ -109,7 +109,7 @@ struct EvalEngine::Impl {
   }
 
   Prepared prepare(const Candidate& c, const Variant& v) {
-    Prepared p{compiler.compile({c.source, c.origin, v, dev.arch}), std::nullopt, ""};
+    Prepared p{compiler.compile({c.source, c.origin, compile_defines(c.plan, v), dev.arch}), std::nullopt, ""};
     if (!p.compiled.ok) return p;
     try {
       p.loaded = LoadedPlan::load(c, v, p.compiled);
@@ -385,7 +385,7 @@ EvalRow EvalEngine::run(const RowRequest& req, const std::function<void()>& on_c
   row.shape = req.shape;
   row.variant = req.variant;
   const Candidate& c = I.candidate_of(req, *task);
-  if (c.plan.applies && c.plan.applies->eval(make_env(req.shape, req.variant)) == 0) {
+  if (c.plan.applies && c.plan.applies->eval(make_env(c.plan, req.shape, req.variant)) == 0) {
     row.status = Status::not_applicable;
     return row;
   }

@@ -38,7 +38,7 @@ EvalRow InProcessRunner::run(const RowRequest& req) {
 EvalRow evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
                          const CompileResult& compiled, const Shape& shape, const EvalSettings& settings) {
   EvalRow row;
-  if (c.plan.applies && c.plan.applies->eval(make_env(shape, v)) == 0) {
+  if (c.plan.applies && c.plan.applies->eval(make_env(c.plan, shape, v)) == 0) {
     row.status = Status::not_applicable;
   } else if (!compiled.ok) {
     row.status = Status::compile_error;
@@ -71,7 +71,7 @@ std::vector<EvalRow> evaluate_candidate(RowRunner& runner, const Compiler& compi
 
   // Compile every variant here, on all cores: the runner then loads from the disk cache.
   std::vector<CompileRequest> reqs;
-  for (auto& v : variants) reqs.push_back({c.source, c.origin, v, runner.device().arch});
+  for (auto& v : variants) reqs.push_back({c.source, c.origin, compile_defines(c.plan, v), runner.device().arch});
   const std::vector<CompileResult> compiled = compiler.compile_all(reqs);
 
   std::vector<EvalRow> rows;

@@ -145,14 +145,15 @@ class PlanReader {
   Plan read(const Json& root) {
     const std::string path = "plan";
     if (!root.is_object()) fail(path, "expected a JSON object, got " + type_of(root));
-    check_keys(root, path, {"task", "name", "params", "applies", "workspace", "steps"},
-               "task, name, params, applies, workspace, steps");
+    check_keys(root, path, {"task", "name", "params", "let", "applies", "workspace", "steps"},
+               "task, name, params, let, applies, workspace, steps");
     Plan plan;
     plan.task = name_string(required(root, path, "task"), "plan.task");
     plan.name = name_string(required(root, path, "name"), "plan.name");
     if (root.contains("params")) plan.params = params(root["params"], "plan.params");
+    if (root.contains("let")) plan.lets = named_exprs(root["let"], "plan.let", "let");
     if (root.contains("applies")) plan.applies = expr(root["applies"], "plan.applies");
-    if (root.contains("workspace")) plan.workspace = workspace(root["workspace"], "plan.workspace");
+    if (root.contains("workspace")) plan.workspace = named_exprs(root["workspace"], "plan.workspace", "workspace");
     const Json& steps = required(root, path, "steps");
     if (!steps.is_array() || steps.empty())
       fail("plan.steps", "expected a non-empty array of steps, got " + describe(steps));
@@ -249,14 +250,15 @@ class PlanReader {
     return out;
   }
 
-  std::vector<std::pair<std::string, Expr>> workspace(const Json& j,
-                                                      const std::string& path) const {
-    if (!j.is_object()) fail(path, "expected an object of name -> bytes, got " + type_of(j));
+  // An object of name -> expression, in file order (workspace: bytes; let: any integer).
+  std::vector<std::pair<std::string, Expr>> named_exprs(const Json& j, const std::string& path,
+                                                        const std::string& what) const {
+    if (!j.is_object()) fail(path, "expected an object of name -> expression, got " + type_of(j));
     std::vector<std::pair<std::string, Expr>> out;
-    for (const auto& [name, bytes] : j.items()) {
+    for (const auto& [name, e] : j.items()) {
       std::string p = path + "." + name;
-      if (!is_identifier(name)) fail(p, "workspace names must be C identifiers");
-      out.emplace_back(name, expr(bytes, p));
+      if (!is_identifier(name)) fail(p, what + " names must be C identifiers");
+      out.emplace_back(name, expr(e, p));
     }
     return out;
   }

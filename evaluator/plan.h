@@ -50,6 +50,10 @@ struct Plan {
   std::string task;
   std::string name;
   std::vector<Param> params;
+  // Named integer expressions ("let": {"SMEM": "STAGES * TILE + 1024"}), in file order: each may
+  // use size symbols, params and the lets before it, and every later expression may use it. A let
+  // of params alone reaches the kernel's code too, as a -D macro like a param.
+  std::vector<std::pair<std::string, Expr>> lets;
   std::optional<Expr> applies;  // absent: applies to every shape
   std::vector<std::pair<std::string, Expr>> workspace;  // name -> bytes
   std::vector<Step> steps;
@@ -97,8 +101,13 @@ Variant parse_variant(const std::string& text, const std::vector<Param>& params)
 // a PlanError naming the entry when negative or more than `limit` (the device's free memory).
 size_t workspace_bytes(const std::string& name, const Expr& bytes, const Env& env, size_t limit);
 
-// Size symbols, params and (for expressions only) nothing else: the env a plan's expressions
-// are evaluated in for one shape and variant.
+// Size symbols, params and the plan's lets: the env a plan's expressions are evaluated in for one
+// shape and variant. Throws ExprError where a let cannot be evaluated (a division by zero).
+Env make_env(const Plan& plan, const Shape& shape, const Variant& variant);
+// Size symbols and params alone, for expressions that use no let.
 Env make_env(const Shape& shape, const Variant& variant);
+
+// What NVRTC is given as -D macros for a variant: its params, then the lets of params alone.
+std::vector<std::pair<std::string, int64_t>> compile_defines(const Plan& plan, const Variant& variant);
 
 }  // namespace ks

@@ -5,7 +5,7 @@ namespace ks {
 PlanInstance::PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& shape,
                            const std::vector<InputSet>& sets, std::optional<DType> output_dtype,
                            const LtContext& lt, size_t smem_limit) {
-  const Env env = make_env(shape, lp.variant);
+  const Env env = make_env(*lp.plan, shape, lp.variant);
   PlanBindings b;
   b.env = env;
   b.lt = lt;

@@ -37,6 +37,12 @@ class PlanValidator {
     for (const auto& c : task_.constants()) note(c.name, Kind::constant, constants_);
 
     for (const Param& p : plan_.params) check_param(p);
+    for (const auto& [name, e] : plan_.lets) {  // in order: a let sees the lets before it
+      const std::string path = "plan.let." + name;
+      if (!is_identifier(name)) fail(path, "let names must be C identifiers (they may become -D macros)");
+      check_expr(e, path);
+      define(name, Kind::let, lets_, path);
+    }
     if (plan_.applies) check_expr(*plan_.applies, "plan.applies");
     for (const auto& [name, bytes] : plan_.workspace) {
       std::string path = "plan.workspace." + name;
@@ -53,12 +59,12 @@ class PlanValidator {
   }
 
  private:
-  enum class Kind { size, buffer, constant, param, workspace };
+  enum class Kind { size, buffer, constant, param, let, workspace };
   const Plan& plan_;
   const Task& task_;
   std::string prefix_;
   std::map<std::string, Kind> kinds_;
-  std::vector<std::string> sizes_, buffers_, constants_, params_, workspace_;  // for messages
+  std::vector<std::string> sizes_, buffers_, constants_, params_, lets_, workspace_;  // for messages
 
   [[noreturn]] void fail(const std::string& path, const std::string& problem) const {
     throw PlanError(prefix_ + ": " + path + ": " + problem);
@@ -70,10 +76,13 @@ class PlanValidator {
       case Kind::buffer: return "buffer";
       case Kind::constant: return "constant";
       case Kind::param: return "param";
+      case Kind::let: return "let";
       case Kind::workspace: return "workspace entry";
     }
     return "name";
   }
+
+  static bool integer(Kind k) { return k == Kind::size || k == Kind::param || k == Kind::let; }
 
   void note(const std::string& name, Kind kind, std::vector<std::string>& list) {
     kinds_.emplace(name, kind);
@@ -90,7 +99,7 @@ class PlanValidator {
   }
 
   std::string expression_names() const {
-    return "size symbols: " + join(sizes_) + "; params: " + join(params_);
+    return "size symbols: " + join(sizes_) + "; params: " + join(params_) + (lets_.empty() ? "" : "; lets: " + join(lets_));
   }
 
   void check_param(const Param& p) {
@@ -113,7 +122,7 @@ class PlanValidator {
       if (it == kinds_.end())
         fail(path, "unknown name '" + name + "' in '" + e.text() + "' (" + expression_names() +
                        ")");
-      if (it->second != Kind::size && it->second != Kind::param)
+      if (!integer(it->second))
         fail(path, "'" + name + "' is a " + kind_name(it->second) + ", but '" + e.text() +
                        "' is an integer expression (" + expression_names() + ")");
     }
@@ -136,7 +145,7 @@ class PlanValidator {
 
   void check_arg(const std::string& arg, const std::string& path) const {
     auto it = kinds_.find(arg);
-    if (it != kinds_.end() && it->second != Kind::size && it->second != Kind::param) return;
+    if (it != kinds_.end() && !integer(it->second)) return;
     const std::string what =
         "an arg is a buffer (" + join(buffers_) + "), a workspace entry (" + join(workspace_) +
         "), a constant (" + join(constants_) + ") or an integer expression (" +
@@ -150,7 +159,7 @@ class PlanValidator {
     for (const std::string& name : e.names()) {
       auto k = kinds_.find(name);
       if (k == kinds_.end()) fail(path, "unknown name '" + name + "' in '" + arg + "'; " + what);
-      if (k->second != Kind::size && k->second != Kind::param)
+      if (!integer(k->second))
         fail(path, "'" + name + "' is a " + kind_name(k->second) + " inside the expression '" +
                        arg + "'; " + what);
     }

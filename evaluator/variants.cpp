@@ -124,8 +124,27 @@ bool applies_somewhere(const Plan& plan, const Task& task, const Variant& v) {
   std::vector<Shape> shapes = task.search_shapes();
   for (const Shape& s : task.audit_shapes()) shapes.push_back(s);
   for (const Shape& s : shapes)
-    if (plan.applies->eval(make_env(s, v)) != 0) return true;
+    if (plan.applies->eval(make_env(plan, s, v)) != 0) return true;
   return false;
+}
+
+Env make_env(const Plan& plan, const Shape& shape, const Variant& variant) {
+  Env env = make_env(shape, variant);
+  for (const auto& [name, e] : plan.lets) env.insert_or_assign(name, e.eval(env));
+  return env;
+}
+
+std::vector<std::pair<std::string, int64_t>> compile_defines(const Plan& plan, const Variant& variant) {
+  std::vector<std::pair<std::string, int64_t>> defines(variant.begin(), variant.end());
+  Env env = make_env({}, variant);
+  for (const auto& [name, e] : plan.lets) {
+    bool params_only = true;  // of params and earlier lets of params alone
+    for (const std::string& n : e.names()) params_only &= env.count(n) > 0;
+    if (!params_only) continue;
+    env[name] = e.eval(env);
+    defines.emplace_back(name, env[name]);
+  }
+  return defines;
 }
 
 }  // namespace ks

@@ -75,8 +75,12 @@ Action add_compile_command(CLI::App& app) {
       }
     }
     std::vector<CompileRequest> reqs;
+    std::vector<const Variant*> variant_of;  // of each request
     for (auto& arch : o->archs)
-      for (auto& v : variants) reqs.push_back({c.source, c.origin, v, arch});
+      for (auto& v : variants) {
+        reqs.push_back({c.source, c.origin, compile_defines(c.plan, v), arch});
+        variant_of.push_back(&v);
+      }
     CompilerOptions copts = Compiler::default_options();
     copts.timeout_s = o->compile_timeout_s;
     Compiler compiler(copts);
@@ -91,7 +95,7 @@ Action add_compile_command(CLI::App& app) {
     int failed = 0;
     for (size_t i = 0; i < reqs.size(); ++i) {
       auto& r = results[i];
-      std::vector<std::string> head = {reqs[i].arch, format_variant(reqs[i].defines),
+      std::vector<std::string> head = {reqs[i].arch, format_variant(*variant_of[i]),
                                        r.ok ? "ok" : "compile_error", fixed(r.seconds, 2),
                                        r.cache_hit ? "hit" : "miss"};
       if (!r.ok) ++failed;
@@ -105,7 +109,7 @@ Action add_compile_command(CLI::App& app) {
         head.assign(head.size(), "");
       }
       if (!r.ok || o->log)
-        std::cout << "--- " << reqs[i].arch << ' ' << format_variant(reqs[i].defines) << " log:\n" << r.log << '\n';
+        std::cout << "--- " << reqs[i].arch << ' ' << format_variant(*variant_of[i]) << " log:\n" << r.log << '\n';
     }
     table.print(std::cout);
     if (failed) std::cout << failed << " of " << reqs.size() << " compile(s) failed\n";

@@ -29,10 +29,12 @@ std::string float_literal(double v) {  // the float the evaluator passes: static
   return buf;
 }
 
-// Prints a plan's expressions: sizes read from `s`, params as their values.
+// Prints a plan's expressions: sizes read from `s`, params as their values, lets as their own
+// expressions in parentheses.
 class Printer {
  public:
-  Printer(const Task& task, const Variant& v) : v_(v) {
+  Printer(const Task& task, const Variant& v, std::vector<std::pair<std::string, Expr>> lets = {})
+      : v_(v), lets_(std::move(lets)) {
     for (auto& n : task.size_symbols()) sizes_.insert(n);
   }
   std::string operator()(const Expr& e) const {
@@ -40,13 +42,16 @@ class Printer {
       if (sizes_.count(n)) return "s." + n;
       for (auto& [p, value] : v_)
         if (p == n) return "int64_t(" + std::to_string(value) + ")";
-      throw Error("export: expression name '" + n + "' is neither a size nor a param");
+      for (auto& [name, let] : lets_)
+        if (name == n) return "(" + (*this)(let) + ")";
+      throw Error("export: expression name '" + n + "' is neither a size, a param nor a let");
     });
   }
 
  private:
   std::set<std::string> sizes_;
   Variant v_;
+  std::vector<std::pair<std::string, Expr>> lets_;
 };
 
 struct KernelRef {
@@ -63,7 +68,7 @@ std::string plan_comment(const ExportedPlan& p) {
 void emit_plan(std::ostringstream& o, const ExportInput& in, size_t i, const std::vector<KernelRef>& kernels) {
   const Task& task = *in.task;
   const ExportedPlan& p = in.plans[i];
-  const Printer print(task, p.variant);
+  const Printer print(task, p.variant, p.plan.lets);
   const std::string fn = "plan" + std::to_string(i);
   bool has_gemm = false;
   for (auto& st : p.plan.steps) has_gemm = has_gemm || std::holds_alternative<GemmStep>(st.op);

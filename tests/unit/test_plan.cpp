@@ -604,6 +604,46 @@ TEST(PlanValidate, ExpressionNamesAreSizesOrParams) {
   EXPECT_EQ(validate_error(j), "");
 }
 
+// Named expressions: written once, used by applies, grids, smem, workspace and args; in file order,
+// each seeing the lets before it; a let of params alone reaches the kernel as a -D macro.
+TEST(PlanLet, NamedExpressionsAreEvaluatedInOrderAndReachTheCompiler) {
+  Json j = example_json();
+  j["let"] = Json::object({{"TILE", "THREADS * ROWS"}, {"SMEM", "TILE * 2 + 64"}, {"WORDS", "K / 8 + SMEM"}});
+  j["applies"] = "M <= 16 && SMEM <= 1024";
+  j["steps"][1]["smem"] = "SMEM";
+  j["steps"][1]["grid"] = Json::array({"cdiv(N, TILE)"});
+  j["steps"][1]["args"][5] = "WORDS";
+  const Candidate c = parse_candidate(wrap(j), "cand.cu");
+  ASSERT_EQ(c.plan.lets.size(), 3u);
+  EXPECT_EQ(c.plan.lets[0].first, "TILE") << "file order, not sorted";
+  EXPECT_EQ(validate_error(c.plan), "");
+  const Variant v = {{"THREADS", 256}, {"ROWS", 2}};
+  const Env env = make_env(c.plan, {{"M", 4}, {"K", 4096}, {"N", 8}}, v);
+  EXPECT_EQ(env.at("TILE"), 512);
+  EXPECT_EQ(env.at("SMEM"), 1088);
+  EXPECT_EQ(env.at("WORDS"), 512 + 1088);
+  EXPECT_EQ(c.plan.applies->eval(env), 0) << "SMEM 1088 > 1024";
+  const auto defines = compile_defines(c.plan, v);
+  EXPECT_EQ(defines, (std::vector<std::pair<std::string, int64_t>>{{"THREADS", 256}, {"ROWS", 2}, {"TILE", 512}, {"SMEM", 1088}}))
+      << "WORDS uses K, a size: not a macro";
+}
+
+TEST(PlanLet, ALetIsCheckedLikeAnyExpression) {
+  Json j = example_json();
+  j["let"] = Json::object({{"A", "B + 1"}, {"B", "M"}});
+  EXPECT_VALIDATE_ERROR(validate_error(j), "plan.let.A: unknown name 'B'");  // a let sees only the lets before it
+  j["let"] = Json::object({{"A", "eps * 2"}});
+  EXPECT_VALIDATE_ERROR(validate_error(j), "plan.let.A: 'eps' is a constant");
+  j["let"] = Json::object({{"THREADS", "M"}});
+  EXPECT_VALIDATE_ERROR(validate_error(j), "plan.let.THREADS: 'THREADS' is already defined as a param");
+  j["let"] = Json::object({{"rinv", "M"}});
+  EXPECT_VALIDATE_ERROR(validate_error(j), "plan.workspace.rinv: 'rinv' is already defined as a let");
+  j["let"] = "M * 2";
+  EXPECT_TRUE(has(parse_error(j), "plan.let: expected an object of name -> expression")) << parse_error(j);
+  j["let"] = Json::object({{"2x", "M"}});
+  EXPECT_TRUE(has(parse_error(j), "let names must be C identifiers")) << parse_error(j);
+}
+
 TEST(PlanValidate, CodeBuiltPlans) {
   Plan p = parse_candidate(kExample, "x").plan;
   std::get<KernelStep>(p.steps[0].op).kernel = "row-rinv";

@@ -53,7 +53,7 @@ TEST(ShippedCandidates, EveryVariantCompilesForAmpereAndHopper) {
     for (auto& v : spread_variants(c.plan.params, 48)) {
       if (!applies_somewhere(c.plan, *task, v)) continue;
       for (auto arch : {"sm_80", "sm_90", "sm_90a"}) {
-        reqs.push_back({c.source, std::filesystem::relative(f, project_root()).string(), v, arch});
+        reqs.push_back({c.source, std::filesystem::relative(f, project_root()).string(), compile_defines(c.plan, v), arch});
         plans.push_back(plan);
       }
     }
@@ -111,7 +111,7 @@ TEST(ShippedCandidates, ReadmeExampleCompiles) {
   validate_plan(c.plan, *find_task(c.plan.task));
   Compiler compiler(Compiler::default_options());
   for (auto& v : enumerate_variants(c.plan.params)) {
-    CompileResult r = compiler.compile({c.source, "README.md", v, "sm_90a"});
+    CompileResult r = compiler.compile({c.source, "README.md", compile_defines(c.plan, v), "sm_90a"});
     EXPECT_TRUE(r.ok) << r.log;
   }
 }
