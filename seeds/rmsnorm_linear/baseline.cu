@@ -7,8 +7,10 @@
       "args": ["X", "gamma", "xn", "K", "eps"] },
     { "gemm": { "a": "xn", "b": "W", "d": "Y", "m": "M", "n": "N", "k": "K", "trans_b": true } } ] }
 */
-// The unfused pipeline a serving engine runs today: a one-pass RMSNorm kernel writing
-// xn = bf16(X * r * gamma), then a cuBLASLt GEMM Y = xn @ W^T.
+// Regime: the reference plan for every M (decode and prefill); sm_80+.
+// Idea: the unfused pipeline a serving engine runs today: a one-pass RMSNorm kernel, then cuBLASLt.
+// Layout: step 1 writes xn = bf16(X * r * gamma) ([M, K] workspace); step 2 GEMM Y = xn @ W^T.
+// Measured: not measured alone (the baseline the other seeds are timed against).
 #include <cuda_bf16.h>
 #include <ks/reduce.cuh>
 #include <ks/vec.cuh>

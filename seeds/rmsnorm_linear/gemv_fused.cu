@@ -10,9 +10,11 @@
     { "kernel": "gemv", "grid": ["cdiv(N, ROWS)"], "block": ["THREADS"],
       "args": ["X", "gamma", "W", "rinv", "Y", "M", "N", "K"] } ] }
 */
-// Decode seed (M <= 16): Y[m,n] = r[m] * sum_k (X[m,k] * gamma[k]) * W[n,k] with deferred
-// normalization. Step 1 computes r[m]; step 2 streams each W row once (16-byte loads) and
-// dots it with every row of X * gamma (small, served from L1/L2), accumulating in fp32.
+// Regime: decode, M <= 16; sm_80+.
+// Idea: deferred normalization, Y[m,n] = r[m] * sum_k (X[m,k] * gamma[k]) * W[n,k], fp32 sums.
+// Layout: step 1 computes r[m]; step 2 streams each W row once (16-byte loads) and dots it with
+//   every row of X * gamma (small, served from L1/L2).
+// Measured: not measured alone.
 #include <cuda_bf16.h>
 #include <ks/reduce.cuh>
 #include <ks/vec.cuh>

@@ -7,20 +7,14 @@
     { "kernel": "rmsnorm_gemv", "grid": ["cdiv(N, 16 * WR * RG)"], "block": ["32 * KSPLIT * RG"],
       "args": ["X", "gamma", "W", "Y", "M", "N", "K", "eps"] } ] }
 */
-// Decode seed (M <= 16), one kernel, on tensor cores with A and B swapped: Y^T = W (X * gamma)^T,
-// so W's rows fill the 16-row side of mma.sync m16n8k16 and the few rows of X the 8-wide side
-// (MT tiles of 8). Deferred normalization: the sum of X^2 is gathered from the same X loads, and
-// the output scaled by r[m] = rsqrt(mean(X[m]^2) + eps) at the end.
-//
-// A warp takes WR tiles of 16 W rows (sharing its X loads), a block RG groups of such warps; the
-// KSPLIT warps of a group split K into contiguous ranges
-// (split-K inside the block: enough warps in flight when N alone does not fill the GPU, reduced
-// through shared memory, no second kernel). The dot product does not care about the order of K,
-// so each lane's 16-byte loads go straight into fragments: lane (g = lane / 4, t = lane % 4) loads
-// W[g][k0 + 8t .. +7] and W[g + 8][..], and X[g][k0 + 8t .. +7]; the first 4 of those 8 elements
-// are the "k = 2t, 2t+1, 2t+8, 2t+9" of one k16 mma, the last 4 of a second. W is streamed once,
-// with 16-byte evict-first loads, UNROLL 32-wide K chunks in flight per warp; X and gamma are
-// small and come from L1/L2.
+// Regime: decode, M <= 8 * MT (at most 16); sm_80+.
+// Idea: one kernel, Y^T = W (X * gamma)^T on mma.sync m16n8k16: W rows on the 16-row side, X rows
+//   (MT tiles of 8) on the 8-wide side; r[m] from the same X loads scales the output at the end.
+// Layout: a warp takes WR tiles of 16 W rows (sharing its X loads), a block RG groups of KSPLIT
+//   warps that split K into contiguous ranges, reduced through shared memory.
+// Measured: not measured alone.
+// Not: a second (split-K) kernel: split-K inside the block keeps enough warps in flight when N
+//   alone does not fill the GPU.
 #include <cuda_bf16.h>
 #include <ks/mma.cuh>
 #include <ks/reduce.cuh>
@@ -56,6 +50,11 @@ extern "C" __global__ void __launch_bounds__(THREADS)
 
   float d[WR][MT][4] = {};
   float ss[MT] = {};
+  // W is streamed once, 16-byte evict-first loads, UNROLL 32-wide K chunks in flight per warp; X
+  // and gamma are small and come from L1/L2. The dot product does not care about the order of K,
+  // so the loads go straight into fragments: lane (g, t) loads W[g][k0 + 8t .. +7], W[g + 8][..]
+  // and X[g][k0 + 8t .. +7]; the first 4 of those 8 elements are the k = 2t, 2t+1, 2t+8, 2t+9 of
+  // one k16 mma, the last 4 of a second.
   for (int c0 = c_begin; c0 < c_end; c0 += UNROLL) {
     uint4 w[UNROLL][2 * WR], x[UNROLL][MT], gm[UNROLL];
 #pragma unroll

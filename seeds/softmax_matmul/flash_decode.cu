@@ -6,18 +6,14 @@
     { "kernel": "flash_decode", "grid": ["B * cdiv(M, ROWS) * CLUSTER"], "block": ["THREADS"],
       "args": ["S", "V", "O", "M", "N", "D", "cdiv(M, ROWS)"] } ] }
 */
-// Decode seed (few rows per batch, D <= 128): flash-decoding in one kernel. Each row tile (ROWS
-// rows m of one batch b) is a cluster of CLUSTER blocks (ks/cluster.cuh), block r of the cluster
-// taking the r-th of CLUSTER contiguous ranges of N, so B * CLUSTER blocks stream V even when
-// B * M alone would leave most SMs idle. Within a block, groups of 16 lanes walk 8-wide n chunks
-// (UNROLL of them per step, every S and V load of the step issued before the first use); lane l
-// of a group owns output columns 8l .. 8l+7. Per row, an online softmax (running max, running sum
-// of exp(s - max), unnormalized fp32 accumulator rescaled when the max grows). The groups' states
-// merge in shared memory into the block's (max, sum, acc[D]); then the cluster's blocks read each
-// other's states through distributed shared memory, each block finishing a slice of the output
-// columns: O = sum_r acc_r e^(max_r - max) / sum_r sum_r e^(max_r - max). No workspace, no
-// second launch (the split-N seeds pay a combine kernel and a round trip through memory).
-// V is read once, with evict-first loads; S rows are small (16-byte loads shared by a group).
+// Regime: decode (M <= 4 * ROWS rows per batch), D <= 128; sm_90 (thread-block clusters).
+// Idea: flash-decoding in one kernel: a cluster of CLUSTER blocks splits N for each row tile, each
+//   runs an online softmax, and they merge through distributed shared memory (no workspace).
+// Layout: a row tile is ROWS rows m of one batch b; block r of its cluster takes the r-th of
+//   CLUSTER ranges of N; groups of 16 lanes walk 8-wide n chunks, lane l owns columns 8l .. 8l+7.
+// Measured: not measured alone.
+// Not: a split-N plan of two launches: the split-N seeds pay a combine kernel and a round trip
+//   through memory; here B * CLUSTER blocks stream V even when B * M would leave SMs idle.
 #include <cuda_bf16.h>
 #include <ks/cluster.cuh>
 #include <ks/vec.cuh>
@@ -68,6 +64,7 @@ extern "C" __global__ void __cluster_dims__(CLUSTER, 1, 1) __launch_bounds__(THR
     for (int k = 0; k < 8; ++k) acc[r][k] = 0.0f;
   }
 
+  // V is read once, with evict-first loads; S rows are small (16-byte loads shared by a group).
   const uint4 zero = make_uint4(0, 0, 0, 0);
   for (int c0 = c_begin + group * UNROLL; c0 < c_end; c0 += GROUPS * UNROLL) {
     uint4 sv[UNROLL][ROWS], vv[UNROLL][8];
@@ -80,6 +77,8 @@ extern "C" __global__ void __cluster_dims__(CLUSTER, 1, 1) __launch_bounds__(THR
       for (int j = 0; j < 8; ++j)
         vv[u][j] = in && has_col ? ks::load8_stream(vb + (size_t)(8 * (c0 + u) + j) * D) : zero;
     }
+    // Online softmax per row: running max, running sum of exp(s - max), and the unnormalized fp32
+    // accumulator, both rescaled when the max grows.
 #pragma unroll
     for (int r = 0; r < ROWS; ++r) {
       float p[UNROLL][8];
@@ -142,6 +141,9 @@ extern "C" __global__ void __cluster_dims__(CLUSTER, 1, 1) __launch_bounds__(THR
   }
   ks::cluster_sync();  // every block's state written and visible to the cluster
 
+  // The cluster's blocks read each other's states through distributed shared memory, each block
+  // finishing a slice of the outputs:
+  //   O = sum_r acc_r e^(max_r - max) / sum_r sum_r e^(max_r - max).
   // Block `rank` finishes outputs rank * THREADS + tid, + CLUSTER * THREADS, ...
   for (int t = rank * THREADS + threadIdx.x; t < ROWS * D; t += CLUSTER * THREADS) {
     const int r = t / D, d = t % D;

@@ -14,40 +14,14 @@
       "block": ["128"],
       "args": ["ml", "acc", "O", "B * M", "D", "max(1, min(SPLITS, 512 / (B * cdiv(M, BM))))"] } ] }
 */
-// Prefill seed for D <= 128 on tensor cores: the second half of flash attention (S is given, no
-// Q K^T). A block owns BM rows of one batch b (BM / 16 warps, 16 rows each) and one of `splits`
-// contiguous ranges of N, walked in 32-wide chunks. Per chunk, each warp takes its 16 x 32 logits
-// straight from global memory into mma.sync A fragments, no shared memory: P @ V sums over n, so
-// any permutation of n applied to both P and V is fine, and lane (g = lane / 4, t = lane % 4)
-// loads S[row g][n0 + 8t .. +7] and S[row g + 8][same] (two 16-byte evict-first loads); as in
-// rmsnorm_linear/mma_gemv.cu, the first 4 of those 8 are the k = 2t, 2t+1, 2t+8, 2t+9 of one
-// m16n8k16 step and the last 4 of a second step. UNROLL chunks of these loads are in flight per
-// warp (a register ring: chunk c + UNROLL is issued as soon as chunk c's registers are consumed).
-// Online softmax per row in fp32 on those registers (row max over the 4 lanes of a row by two
-// shuffles), P = exp(s - ref) packed to bf16 into the A fragments; the division by the row sum
-// waits for the epilogue. The V chunk [32 n x D] comes through a STAGES-deep cp.async ring in
-// shared memory, shared by the block's warps, and is read as B fragments by ldmatrix.trans with
-// row addresses permuted to match the A side (worked out at `B fragments` below).
-//
-// Lazy rescaling (as in FlashAttention-4): a row's reference `ref` moves only when a chunk's max
-// exceeds it by more than 8 ln 2, so p <= 2^8 (harmless in bf16 and the fp32 sums), and the
-// O accumulators are rescaled (64 FMULs a lane) only in the rare chunks where some row of the
-// warp moved (a warp-uniform branch). ref is always a score the row has seen, so the row's sum
-// is >= 1: its largest score contributes exp(>= 0).
-//
-// splits = max(1, min(SPLITS, 512 / (B * cdiv(M, BM)))): ranges of N only when the row tiles
-// alone are too few blocks for the GPU (M = 128: 32 or 64 tiles; M = 2048: 1024 tiles, no
-// split). With one split flash_pv writes O itself and split_combine is a 1-block no-op (its
-// workspace 0 bytes); with more, flash_pv writes (ref, sum, acc[D]) per (row, split) in
-// ks/split_softmax.cuh's layout and split_combine merges them (16 lanes per row).
-// Blocks run tile-fastest (blockIdx.x = b * mtiles + tile, blockIdx.y = split), so the blocks in
-// flight that read the same V[b] range are neighbours and V comes from L2 after its first read.
-// Rows past M in the last tile compute on row M - 1 and are never stored: no divergence.
-//
-// Every block copies its V range from L2 into shared memory, 128 / BM bytes per byte of S at
-// D = 128 (the whole V[b] once per row tile): at M = 2048 that is 0.27 GB over S's 0.27 GB from
-// DRAM with BM = 128, twice that with BM = 64, hence BM = 128 by default; BM = 64 and 32 give
-// more blocks to small M. Every BM runs 8 warps per SM (see `Registers`).
+// Regime: prefill, D <= 128; sm_80+. N is split over blocks only when the row tiles are too few.
+// Idea: the second half of flash attention (S given, no Q K^T) on mma.sync: S straight from global
+//   into A fragments, online softmax with lazy rescaling (as in FlashAttention-4), P @ V.
+// Layout: a block owns BM rows of one batch (BM / 16 warps of 16 rows) and one of `splits` ranges
+//   of N in 32-wide chunks; V through a STAGES-deep cp.async ring, read by ldmatrix.trans.
+// Measured: not measured alone.
+// Not: default BM = 64: blocks copy V from L2, 128 / BM bytes per byte of S at D = 128: at M = 2048
+//   0.27 GB over S's 0.27 GB from DRAM at BM = 128, twice at 64. BM = 64 and 32 suit small M.
 #include <cuda_bf16.h>
 #include <ks/cp_async.cuh>
 #include <ks/mma.cuh>
@@ -116,14 +90,19 @@ extern "C" __global__ void __launch_bounds__(THREADS, 256 / THREADS)
              float* acc_ws, int M, int N, int D, int mtiles, int splits) {
   __shared__ __align__(256) unsigned char vtile[STAGES * TILE_BYTES];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  // Blocks run tile-fastest (blockIdx.x = b * mtiles + tile, blockIdx.y = split), so the blocks in
+  // flight that read the same V[b] range are neighbours and V comes from L2 after its first read.
   const int b = blockIdx.x / mtiles, split = blockIdx.y;
   const int row_lo = (blockIdx.x % mtiles) * BM + 16 * warp + g, row_hi = row_lo + 8;  // in b
   const int dtiles = D / 8;  // n8 tiles of O columns (D % 8 == 0)
 
+  // splits = max(1, min(SPLITS, 512 / (B * cdiv(M, BM)))): ranges of N only when the row tiles
+  // alone are too few blocks for the GPU (M = 128: 32 or 64 tiles; M = 2048: 1024 tiles, no split).
   // This block's range of 32-wide chunks (N % 8 == 0: a lane's 8 elements are all in or out).
   const int chunks = (N + 31) / 32, per_split = (chunks + splits - 1) / splits;
   const int c_begin = min(chunks, split * per_split), c_end = min(chunks, c_begin + per_split);
 
+  // Rows past M in the last tile compute on row M - 1 and are never stored: no divergence.
   const __nv_bfloat16* s_lo = S + ((size_t)b * M + min(row_lo, M - 1)) * N + 8 * t;
   const int hi_off = (min(row_hi, M - 1) - min(row_lo, M - 1)) * N;  // row g + 8 from row g
   // V copies: thread tid moves 16-byte chunk q = tid % 16 of rows r = tid / 16 + k THREADS / 16
@@ -133,6 +112,13 @@ extern "C" __global__ void __launch_bounds__(THREADS, 256 / THREADS)
   const __nv_bfloat16* vsrc = V + ((size_t)b * N + vr) * D + 8 * vq;  // row vr of chunk 0
   const unsigned vdst = ks::smem_addr(vtile) + vr * ROW_BYTES + ((vq ^ vswz(vr)) << 4);
 
+  // Each warp takes its 16 x 32 logits of a chunk straight from global memory into mma.sync A
+  // fragments, no shared memory: P @ V sums over n, so any permutation of n applied to both P and V
+  // is fine, and lane (g, t) loads S[row g][n0 + 8t .. +7] and S[row g + 8][same] (two 16-byte
+  // evict-first loads); as in rmsnorm_linear/mma_gemv.cu, the first 4 of those 8 are the k = 2t,
+  // 2t+1, 2t+8, 2t+9 of one m16n8k16 step and the last 4 of a second step. UNROLL chunks of these
+  // loads are in flight per warp (a register ring: chunk c + UNROLL is issued as soon as chunk c's
+  // registers are consumed).
   // S of chunk c for this lane; past N or past the range: bf16 -inf, so p = 0 and no max moves.
   const uint4 neg8 = make_uint4(0xff80ff80u, 0xff80ff80u, 0xff80ff80u, 0xff80ff80u);
   auto load_s = [&](int c, uint4& lo, uint4& hi) {
@@ -215,6 +201,11 @@ extern "C" __global__ void __launch_bounds__(THREADS, 256 / THREADS)
         m_hi = fmaxf(m_hi, __shfl_xor_sync(0xffffffffu, m_hi, o));
       }
       m_lo *= LOG2E, m_hi *= LOG2E;  // log2 units from here
+      // Lazy rescaling (as in FlashAttention-4): a row's reference `ref` moves only when a
+      // chunk's max exceeds it by more than 8 ln 2, so p <= 2^8 (harmless in bf16 and the fp32
+      // sums), and the O accumulators are rescaled (64 FMULs a lane) only in the rare chunks
+      // where some row of the warp moved (a warp-uniform branch). ref is always a score the row
+      // has seen, so the row's sum is >= 1: its largest score contributes exp(>= 0).
       // -FLT_MAX + TAU2 = -FLT_MAX: the first finite chunk max moves r2; an all -inf one never.
       const bool move_lo = m_lo > r2_lo + TAU2, move_hi = m_hi > r2_hi + TAU2;
       if (__any_sync(0xffffffffu, move_lo || move_hi)) {
@@ -231,6 +222,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 256 / THREADS)
           acc[j][2] *= f_hi, acc[j][3] *= f_hi;
         }
       }
+      // Unnormalized: the division by the row sum waits for the epilogue.
       // p = exp(s - ref) = 2^(s log2(e) - ref log2(e)), packed to bf16 pairs in word order (word w:
       // physical n 8t + 2w, +1).
       const unsigned w_lo[4] = {lo.x, lo.y, lo.z, lo.w}, w_hi[4] = {hi.x, hi.y, hi.z, hi.w};
@@ -327,6 +319,9 @@ extern "C" __global__ void __launch_bounds__(THREADS, 256 / THREADS)
   }
 }
 
+// With one split flash_pv writes O itself and split_combine is a 1-block no-op (its workspace 0
+// bytes); with more, flash_pv writes (ref, sum, acc[D]) per (row, split) in
+// ks/split_softmax.cuh's layout and split_combine merges them.
 // Merges each row's splits (16 lanes a row, 8 columns a lane: D <= 128) and writes O. With one
 // split there is nothing to merge (flash_pv wrote O) and the plan launches a single block.
 extern "C" __global__ void __launch_bounds__(128)

@@ -9,10 +9,12 @@
       "args": ["gu", "h", "I"] },
     { "gemm": { "a": "h", "b": "Wd", "d": "Y", "m": "M", "n": "H", "k": "I", "trans_b": true } } ] }
 */
-// The unfused pipeline vLLM and SGLang run today: one cuBLASLt GEMM over the merged gate-up
-// weight, gu = X @ Wgu^T ([M, 2I] bf16: gate in columns 0..I-1, up in I..2I-1); a silu-and-mul
-// kernel h = bf16(silu(gate) * up); a cuBLASLt GEMM Y = h @ Wd^T. The gate and up values are
-// rounded to bf16 between the steps, as in those engines.
+// Regime: the reference plan for every M; sm_80+.
+// Idea: the unfused pipeline vLLM and SGLang run today: a cuBLASLt GEMM over the merged gate-up
+//   weight, a silu-and-mul kernel, a cuBLASLt GEMM for the down projection.
+// Layout: gu = X @ Wgu^T ([M, 2I] bf16: gate in columns 0..I-1, up in I..2I-1); h = bf16(silu(gate)
+//   * up); Y = h @ Wd^T. gate and up are rounded to bf16 between the steps, as in those engines.
+// Measured: not measured alone (the baseline the other seeds are timed against).
 #include <cuda_bf16.h>
 #include <ks/vec.cuh>
 

@@ -12,24 +12,14 @@
       "smem": "STAGES * (16 * WR + 8 * MT) * (KC * 2 + 64) + STAGES * 16 + CONSUMERS * 16 * WR * (8 * MT + 1) * 4",
       "args": ["h", "Wd", "Y", "M", "H", "I"] } ] }
 */
-// Decode seed (M <= 8 * MT), Hopper: mma_gemv's two kernels fed by the TMA instead of per-lane
-// loads. ncu on mma_gemv at M=1 showed its loads capped near 2 TB/s with half the warp slots
-// idle: per-lane 16-byte loads from 8 to 16 rows at once are limited by what the load units can
-// track. Here one producer thread per block streams weight rows with 1-D bulk copies
-// (ks/bulk_copy.cuh) into a STAGES-deep ring of KC-wide K slices, and tens of KiB stay in flight
-// per SM with a handful of instructions. The blocks are persistent (GRID of them, a multiple of
-// the SM count) and walk tiles of weight rows, the ring running on across tiles, so the stream
-// never drains between tiles and no wave is left half full.
-//   gate_up: a tile is WR x 16 gate rows and the same rows of up (the merged [2I, H] Wgu), so
-//     the epilogue writes h[m, i] = bf16(silu(gate) * up) from on-chip sums.
-//   down: a tile is WR x 16 rows of Wd; Y^T = Wd h^T over K = I.
-// Each slot also holds the slice of X (or h) for its K range, so consumers read only shared
-// memory: CONSUMERS warps split a slot's 32-wide K chunks and multiply on tensor cores with
-// ks/mma_gemv.cuh's mma_gemv_chunk (W rows on the 16-row side; lane (g, t) takes elements
-// 8t..8t+7 of rows g, g + 8 of a chunk, which are the k = 2t, 2t+1, 2t+8, 2t+9 of two k16
-// mmas). Rows are padded to
-// KC * 2 + 64 bytes so the 8 lanes of a shared-memory phase (rows g, g + 1) hit distinct banks.
-// At a tile's end the consumers sum their partials in shared memory and store.
+// Regime: decode, M <= 8 * MT; Hopper (sm_90: TMA bulk copies).
+// Idea: mma_gemv's two kernels fed by the TMA: a producer warp per block streams weight rows
+//   with 1-D bulk copies into a STAGES-deep ring of KC-wide K slices: tens of KiB in flight per SM.
+// Layout: GRID persistent blocks (a multiple of the SM count) walk tiles of WR x 16 weight rows,
+//   the ring running on across tiles; CONSUMERS warps split a slot's 32-wide K chunks (mma.sync).
+// Measured: ncu on mma_gemv at M=1: loads capped near 2 TB/s with half the warp slots idle.
+// Not: per-lane 16-byte loads (mma_gemv): from 8 to 16 rows at once they are limited by what the
+//   load units can track; bulk copies keep the bytes in flight with a handful of instructions.
 #include <cuda_bf16.h>
 #include <ks/bulk_copy.cuh>
 #include <ks/mma_gemv.cuh>
@@ -41,21 +31,18 @@
 #error "KC a multiple of 32; STAGES >= 2; 1..15 consumer warps"
 #endif
 
+// Rows padded to KC * 2 + 64 bytes: the 8 lanes of a shared-memory phase (rows g, g + 1) hit
+// distinct banks. Each slot also holds the slice of X (or h) for its K range, after the weight
+// rows, so consumers read only shared memory.
 #define STRIDE (KC * 2 + 64)  // bytes per row in a slot
 
-// __launch_bounds__(threads, 1): without the minimum of one block per SM, ptxas kept `down` at 56
-// registers and spilled 48 bytes at the default variant (as mma_gemv's kernels once did).
 #define LD (8 * MT + 1)       // partials row stride (odd: banks)
 
 __device__ __forceinline__ float silu_mul(float g, float u) {
   return g / (1.0f + expf(-g)) * u;  // expf(-g) = inf for very negative g gives -0: the limit
 }
 
-// The stream shared by both kernels. TILES tiles of 16 weight rows per block tile; row_of(tile, r)
-// is the global pointer of the tile's weight row r (0 .. 16 TILES - 1), or nullptr past the
-// matrix; X is M x K. epilogue(tile, part) runs on the consumer threads (threadIdx.x <
-// 32 * CONSUMERS) once the tile's K is done; tile_sum(part, ROWS, r, m) gives
-// D[r][m] = sum_k W[r][k] X[m][k] from the consumers' partials.
+// tile_sum(part, ROWS, r, m): D[r][m] = sum_k W[r][k] X[m][k] from the consumers' partials.
 __device__ __forceinline__ float tile_sum(const float* part, int rows, int r, int m) {
   float sum = 0.0f;
 #pragma unroll
@@ -63,6 +50,11 @@ __device__ __forceinline__ float tile_sum(const float* part, int rows, int r, in
   return sum;
 }
 
+// The stream shared by both kernels. TILES tiles of 16 weight rows per block tile; row_of(tile, r)
+// is the global pointer of the tile's weight row r (0 .. 16 TILES - 1), or nullptr past the
+// matrix; X is M x K. epilogue(tile, part) runs on the consumer threads (threadIdx.x <
+// 32 * CONSUMERS) once the tile's K is done. The blocks are persistent and the ring runs on
+// across tiles, so the stream never drains between tiles and no wave is left half full.
 template <int TILES, class RowOf, class Epilogue>
 __device__ __forceinline__ void stream_gemv(unsigned char* smem, const __nv_bfloat16* X, int M, int K,
                                             int tiles, RowOf row_of, Epilogue epilogue) {
@@ -114,6 +106,8 @@ __device__ __forceinline__ void stream_gemv(unsigned char* smem, const __nv_bflo
       const int slot = q % STAGES, k0 = kst * KC;
       ks::mbarrier_wait(&full[slot], (q / STAGES) & 1);
       const unsigned char* s = smem + slot * SLOT;
+// ks/mma_gemv.cuh's mma_gemv_chunk, W rows on the 16-row side: lane (g, t) takes elements
+// 8t..8t+7 of rows g, g + 8 of a chunk: the k = 2t, 2t+1, 2t+8, 2t+9 of two k16 mmas.
 #pragma unroll 2
       for (int c = warp; c < KC / 32; c += CONSUMERS) {
         const int k = c * 32 + 8 * t;  // this lane's 8 elements of the chunk
@@ -130,6 +124,7 @@ __device__ __forceinline__ void stream_gemv(unsigned char* smem, const __nv_bflo
       __syncwarp();
       if (lane == 0) ks::mbarrier_arrive(&empty[slot]);  // this warp is done reading the slot
     }
+    // At the tile's end the consumers sum their partials in shared memory and store.
     ks::mma_gemv_store<TILES, MT, LD>(part + warp * ROWS * LD, d);
     ks::named_barrier_sync(1, 32 * CONSUMERS);
     epilogue(tile, part);
@@ -143,6 +138,11 @@ __device__ __forceinline__ void stream_gemv(unsigned char* smem, const __nv_bflo
   }
 }
 
+// Both kernels: __launch_bounds__(threads, 1): without the minimum of one block per SM, ptxas
+// kept `down` at 56 registers and spilled 48 bytes at the default variant (as mma_gemv's kernels
+// once did).
+// gate_up: a tile is WR x 16 gate rows and the same rows of up (the merged [2I, H] Wgu), so the
+// epilogue writes h[m, i] = bf16(silu(gate) * up) from on-chip sums.
 extern "C" __global__ void __launch_bounds__(32 * (CONSUMERS + 1), 1)
     gate_up(const __nv_bfloat16* X, const __nv_bfloat16* Wgu, __nv_bfloat16* h, int M, int H, int I) {
   extern __shared__ __align__(128) unsigned char smem[];
@@ -162,6 +162,7 @@ extern "C" __global__ void __launch_bounds__(32 * (CONSUMERS + 1), 1)
   stream_gemv<2 * WR>(smem, X, M, H, (I + 16 * WR - 1) / (16 * WR), row_of, epilogue);
 }
 
+// down: a tile is WR x 16 rows of Wd; Y^T = Wd h^T over K = I.
 extern "C" __global__ void __launch_bounds__(32 * (CONSUMERS + 1), 1)
     down(const __nv_bfloat16* h, const __nv_bfloat16* Wd, __nv_bfloat16* Y, int M, int H, int I) {
   extern __shared__ __align__(128) unsigned char smem[];

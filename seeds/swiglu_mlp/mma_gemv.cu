@@ -10,16 +10,14 @@
     { "kernel": "down", "grid": ["cdiv(H, 16 * WR)"], "block": ["32 * KSPLIT_D"],
       "args": ["h", "Wd", "Y", "M", "H", "I"] } ] }
 */
-// Decode seed (M <= 8 * MT, up to 64), two kernels on tensor cores, each weight byte read once
-// with 16-byte evict-first loads (ks/mma_gemv.cuh: W rows on the 16-row side of mma.sync, X rows
-// on the 8-wide side, loads straight into fragments).
-//   gate_up: a block's KSPLIT warps split H; each warp multiplies WR tiles of 16 gate rows AND the
-//     same rows of up by its X loads, so gate and up of an i meet in one block. The block sums its
-//     warps' partials in shared memory and writes h[m, i] = bf16(silu(gate) * up): gate and up
-//     never leave the chip (the baseline writes [M, 2I] and reads it back).
-//   down: Y^T = Wd h^T the same way over K = I, KSPLIT_D warps per block.
-// Split-K inside the block keeps enough warps (and loads) in flight when the rows alone would not
-// fill the GPU, without a second pass. h stays in bf16, as the baseline's.
+// Regime: decode, M <= 8 * MT (up to 64); sm_80+.
+// Idea: two tensor-core kernels (ks/mma_gemv.cuh), each weight byte read once, 16-byte evict-first
+//   loads; gate and up never leave the chip (the baseline writes [M, 2I] and reads it back).
+// Layout: W rows on the 16-row side of mma.sync, X rows on the 8-wide side, loads straight into
+//   fragments; gate_up: KSPLIT warps per block split H; down: Y^T = Wd h^T, KSPLIT_D warps split I.
+// Measured: not measured alone.
+// Not: a second pass for split-K: split-K inside the block keeps enough warps (and loads) in flight
+//   when the rows alone would not fill the GPU.
 #include <cuda_bf16.h>
 #include <ks/mma_gemv.cuh>
 
@@ -40,6 +38,9 @@ __device__ __forceinline__ void k_range(int K, int splits, int s, int& begin, in
   end = min(chunks, begin + per);
 }
 
+// gate_up: each warp multiplies WR tiles of 16 gate rows AND the same rows of up by its X loads,
+// so gate and up of an i meet in one block; the block sums its warps' partials in shared memory
+// and writes h[m, i] = bf16(silu(gate) * up) (h in bf16, as the baseline's).
 extern "C" __global__ void __launch_bounds__(32 * KSPLIT)
     gate_up(const __nv_bfloat16* X, const __nv_bfloat16* Wgu, __nv_bfloat16* h, int M, int H, int I) {
   // part[s][r][m]: rows 0..ROWS-1 gate, ROWS..2 ROWS-1 up.
@@ -71,6 +72,7 @@ extern "C" __global__ void __launch_bounds__(32 * KSPLIT)
   }
 }
 
+// down: Y^T = Wd h^T the same way over K = I, KSPLIT_D warps per block.
 extern "C" __global__ void __launch_bounds__(32 * KSPLIT_D)
     down(const __nv_bfloat16* h, const __nv_bfloat16* Wd, __nv_bfloat16* Y, int M, int H, int I) {
   __shared__ float part[KSPLIT_D][ROWS * LD];

@@ -9,40 +9,14 @@
       "args": ["X", "Wgu", "h", "M", "H", "I"] },
     { "gemm": { "a": "h", "b": "Wd", "d": "Y", "m": "M", "n": "H", "k": "I", "trans_b": true } } ] }
 */
-// Batched seed for Hopper (sm_90a, M >= 17): the baseline's gate-up GEMM and silu-and-mul fused
-// into one wgmma GEMM, then cuBLASLt for the down projection. A block computes a BM x BN tile of
-// X @ Wgu^T whose BN weight rows are BN / 2 gate rows i0 .. i0 + BN/2 - 1 and the same BN / 2 up
-// rows (I + i0 ..): two loaders put them in the two halves of one B tile, so one wgmma m64nBNk16
-// per 16 of K computes gate and up of the same columns i together, and in the accumulator layout
-// gate column c (d[4j ..]) and up column c + BN/2 (d[4(j + BN/16) ..]) sit in the same thread.
-// The epilogue writes h[m, i] = bf16(silu(gate) * up) straight from registers (fp32, no bf16
-// rounding of gate and up as the baseline has), so the [M, 2I] gate-up round trip and the
-// silu-and-mul launch are gone; step 2 is Y = h @ Wd^T. The main loop is wgmma_fused's without
-// the RMSNorm: A (X) and B (Wgu) flow through a STAGES-deep cp.async ring of 128-byte-swizzled
-// 64-wide K tiles straight to wgmma, one barrier per K tile. Blocks run M-fastest (blockIdx.x),
-// so the blocks sharing a weight tile are in flight together and the weights, the bulk of the
-// traffic (2 I H bf16 against M H), are read from DRAM once.
-//
-// Regimes. At M = 64 the kernel is memory-bound (it streams 235 MB of Wgu against 15 GFLOP):
-// what matters is weight bytes in flight on every SM. The default BM=64, BN=128, STAGES=4 takes
-// 4 * 192 * 128 + 1024 = 97 KiB of shared memory and 120 registers x 128 threads, so two blocks
-// fit on an SM (228 KiB per SM, 1 KiB of it reserved per block): the 1 x 224 grid of I = 14336 is
-// resident at once, with STAGES - 1 tiles of 16 KiB of weights in flight per block, and one
-// block's prologue and epilogue overlap the other's stream. (Some SMs hold two blocks and some
-// one; with DRAM the bottleneck that costs little, an SM can pull far more than 1/132 of it. On
-// an H100 one block per SM, STAGES=5, measured no slower: 136 against 139 us for the whole plan,
-// the kernel at 2.6 TB/s.) BN=64 (448 blocks, 2 to 3 per SM) measured best there, 133 us.
-// At M = 256 gate-up is ~60 GFLOP, as long on the tensor cores as the weight stream on DRAM, and
-// two things cost: (a) tiles of 128 x 256 or 256 x 128 make 224 blocks, 1.7 waves on 132 SMs
-// (ncu: SMs busy 80% of the kernel); BN = 224 (BM=128) or 112 (BM=256) make 256 blocks, two
-// nearly whole waves, hence wgmma m64n112k16 / m64n224k16 (in ks/wgmma.cuh) and a loader for half-tiles
-// whose copies don't split evenly over the threads. (b) Each M block loads its weight tile into
-// its own shared memory, so BM < M multiplies the L2 -> SM weight traffic; BM=256 (4 warpgroups,
-// BN <= 128 for registers) loads each once. Measured on an H100, whole plan, baseline 172 us:
-// BM=128, BN=256 187; BM=256, BN=128 179; BM=256, BN=112, STAGES=4 172; BM=128, BN=224,
-// STAGES=5, INFLIGHT=1 168. INFLIGHT=1 keeps one wgmma group in flight across the barrier
-// (wgmma_wait<1>), at the price of one tile less of prefetch (the slot the previous group reads
-// cannot be refilled yet); it helped little elsewhere.
+// Regime: batched decode and prefill, M >= 17; Hopper sm_90a.
+// Idea: the baseline's gate-up GEMM and silu-and-mul in one wgmma GEMM, its epilogue writing
+//   h = bf16(silu(gate) * up) from fp32 (no [M, 2I] round trip, no launch); cuBLASLt: Y = h @ Wd^T.
+// Layout: a BM x BN tile's BN weight rows are BN / 2 gate rows and the same up rows (two halves of
+//   one B tile): one wgmma m64nBNk16 gives gate and up of a column i to one thread.
+// Measured: H100, whole plan: M = 64 133 us (BN=64); M = 256 168 us (BM=128, BN=224), baseline 172.
+// Not: 128 x 256 or 256 x 128 tiles at M = 256: 224 blocks, 1.7 waves on 132 SMs, and BM < M
+//   multiplies the L2 -> SM weight traffic: hence BM=128, BN=224 and BM=256, BN=112 (see below).
 #include <cuda_bf16.h>
 #include <ks/cp_async.cuh>
 #include <ks/tile_loader.cuh>
@@ -61,9 +35,20 @@
 // iteration kt: refilling it right after that barrier is safe.
 #define PREFETCH (STAGES - 1 - INFLIGHT)
 static_assert(BM % 64 == 0 && HN % 8 == 0, "64-row warpgroups; whole swizzle atoms per half-tile");
+// M = 256 (gate-up ~60 GFLOP, as long on the tensor cores as the weight stream on DRAM):
+// (a) tiles of 128 x 256 or 256 x 128 make 224 blocks, 1.7 waves on 132 SMs (ncu: SMs busy 80% of
+// the kernel); BN = 224 (BM=128) or 112 (BM=256) make 256 blocks, two nearly whole waves, hence
+// wgmma m64n112k16 / m64n224k16 (in ks/wgmma.cuh) and HalfTileLoader below. (b) Each M block loads
+// its weight tile into its own shared memory, so BM < M multiplies the L2 -> SM weight traffic;
+// BM=256 (4 warpgroups, BN <= 128 for registers) loads each once. H100, whole plan, baseline
+// 172 us: BM=128, BN=256 187; BM=256, BN=128 179; BM=256, BN=112, STAGES=4 172; BM=128, BN=224,
+// STAGES=5, INFLIGHT=1 168.
 static_assert(BM < 256 || BN <= 128, "4 warpgroups x 128 threads leave 128 registers a thread");
 static_assert(BN == 64 || BN == 112 || BN == 128 || BN == 224 || BN == 256,
               "wgmma m64nBNk16 exists for these");
+// INFLIGHT=1 keeps one wgmma group in flight across the barrier (wgmma_wait<1>), at the price of
+// one tile less of prefetch (the slot the previous group reads cannot be refilled yet); it helped
+// little elsewhere.
 static_assert(INFLIGHT == 0 || INFLIGHT == 1, "at most one wgmma group in flight");
 static_assert(PREFETCH >= 1, "at least one tile loads while another is multiplied");
 
@@ -117,6 +102,15 @@ __device__ __forceinline__ float silu_mul(float g, float u) {
   return g / (1.0f + expf(-g)) * u;  // expf(-g) = inf for very negative g gives -0: the limit
 }
 
+// M = 64 is memory-bound (it streams 235 MB of Wgu against 15 GFLOP): what matters is weight
+// bytes in flight on every SM. The default BM=64, BN=128, STAGES=4 takes 4 * 192 * 128 + 1024 =
+// 97 KiB of shared memory and 120 registers x 128 threads, so two blocks fit on an SM (228 KiB per
+// SM, 1 KiB of it reserved per block): the 1 x 224 grid of I = 14336 is resident at once, with
+// STAGES - 1 tiles of 16 KiB of weights in flight per block, and one block's prologue and epilogue
+// overlap the other's stream. (Some SMs hold two blocks and some one; with DRAM the bottleneck
+// that costs little, an SM can pull far more than 1/132 of it.) H100, whole plan: one block per
+// SM, STAGES=5, measured no slower, 136 against 139 us (the kernel at 2.6 TB/s); BN=64 (448
+// blocks, 2 to 3 per SM) best, 133 us.
 // Block (bx, by): rows m0 = bx * BM .. of X and h, columns i0 = by * HN .. of h. H % 8 == 0 and
 // I % 8 == 0: 16-byte chunks are wholly inside or outside the matrices, and the pairs of h columns
 // a thread stores are both valid or both not.
@@ -152,6 +146,11 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1)
     ks::cp_async_commit();  // empty groups too: the wait counts below stay uniform
   }
 
+  // The main loop is wgmma_fused's without the RMSNorm: A (X) and B (Wgu) flow through a
+  // STAGES-deep cp.async ring of 128-byte-swizzled 64-wide K tiles straight to wgmma, one
+  // barrier per K tile. Blocks run M-fastest (blockIdx.x), so the blocks sharing a weight tile
+  // are in flight together and the weights, the bulk of the traffic (2 I H bf16 against M H),
+  // are read from DRAM once.
   for (int kt = 0; kt < k_tiles; ++kt) {
     ks::cp_async_wait<PREFETCH - 1>();  // tile kt has landed (this thread's copies)
     // This thread's landed copies become visible to wgmma (the async proxy); the barrier makes
@@ -177,6 +176,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1)
   ks::wgmma_fence_operands(acc);
   ks::cp_async_wait<0>();  // only empty groups are left; no copy outlives the block
 
+  // gate and up stay fp32 here, with no bf16 rounding as the baseline has.
   // Epilogue: warp w of warpgroup wg holds rows 64 wg + 16 w + g (+ 8); acc[4j ..] holds gate
   // columns 8j + 2t (+ 1) for j < BN/16, and acc[4(j + BN/16) ..] the up values of those columns.
   const int g = lane / 4, t = lane % 4;
