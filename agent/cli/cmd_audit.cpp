@@ -33,14 +33,9 @@ struct Opts {
 // The candidates to audit, by id: per search shape, the `top` fastest correct ones on the device;
 // for each, the search shapes it is among them on.
 std::map<int64_t, std::set<std::string>> leaders(Archive& archive, const Task& task, const std::string& device, int top) {
-  std::map<std::string, std::vector<EvaluationRecord>> ok;
-  for (auto& e : archive.evaluations(task.name(), device))
-    if (can_lead(e)) ok[e.shape].push_back(e);
   std::map<int64_t, std::set<std::string>> out;
-  for (auto& [shape, rows] : ok) {
-    std::sort(rows.begin(), rows.end(), ranks_before);
-    for (size_t i = 0; i < rows.size() && static_cast<int>(i) < top; ++i) out[rows[i].candidate_id].insert(shape);
-  }
+  for (auto& [key, rows] : leaderboard(archive.evaluations(task.name(), device)))
+    for (size_t i = 0; i < rows.size() && static_cast<int>(i) < top; ++i) out[rows[i].candidate_id].insert(key.second);
   return out;
 }
 

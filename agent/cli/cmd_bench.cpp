@@ -72,13 +72,10 @@ std::vector<const Task*> chosen_tasks(const Opts& o) {
 
 // Per shape text: the archive's fastest correct candidate on this GPU model, if any.
 std::map<std::string, Contender> archive_best(Archive& archive, const Task& task, const std::string& device) {
-  std::map<std::string, EvaluationRecord> best;
-  for (auto& e : archive.evaluations(task.name(), device))
-    if (can_lead(e) && (!best.count(e.shape) || ranks_before(e, best[e.shape]))) best[e.shape] = e;
   std::map<std::string, Contender> out;
-  for (auto& [shape, e] : best) {
-    const ArchivedCandidate a = load_archived(archive, e.candidate_id);
-    out[shape] = {a.candidate, a.variant, a.label()};
+  for (auto& [key, rows] : leaderboard(archive.evaluations(task.name(), device))) {
+    const ArchivedCandidate a = load_archived(archive, rows.front().candidate_id);
+    out[key.second] = {a.candidate, a.variant, a.label()};
   }
   return out;
 }

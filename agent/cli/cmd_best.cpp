@@ -31,15 +31,18 @@ int show_best(const Opts& o) {
   std::map<int64_t, std::string> source_name;
   for (auto& s : archive.sources(o.task)) source_name[s.id] = s.name;
 
-  // (task, device, shape) -> ok evaluations, fastest first; and how many were tried there.
+  // (task, device, shape) -> the leaderboard there; and how many were tried there.
   using Key = std::tuple<std::string, std::string, std::string>;
-  std::map<Key, std::vector<EvaluationRecord>> ok;
+  std::map<std::string, std::vector<EvaluationRecord>> by_task;
   std::map<Key, int> tried;
   for (auto& e : archive.evaluations(o.task, o.device)) {
-    const Key k{cands.at(e.candidate_id).task, e.device, e.shape};
-    if (e.status != "not_applicable") ++tried[k];
-    if (can_lead(e)) ok[k].push_back(e);
+    const std::string& task = cands.at(e.candidate_id).task;
+    if (e.status != "not_applicable") ++tried[{task, e.device, e.shape}];
+    by_task[task].push_back(e);
   }
+  std::map<Key, std::vector<EvaluationRecord>> ok;
+  for (auto& [task, rows] : by_task)
+    for (auto& [key, ranked] : leaderboard(rows)) ok[{task, key.first, key.second}] = std::move(ranked);
   const std::vector<AuditRecord> audits = archive.audits(o.task, o.device);
   auto audit_of = [&](int64_t candidate, const std::string& device) {
     std::vector<AuditRecord> mine;
@@ -56,7 +59,6 @@ int show_best(const Opts& o) {
   };
   for (auto& [k, rows] : ok) {
     auto& [task, device, shape] = k;
-    std::sort(rows.begin(), rows.end(), ranks_before);
     if (!o.json && task + device != current) {
       flush();
       if (!current.empty()) std::cout << '\n';

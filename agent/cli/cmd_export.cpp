@@ -83,13 +83,14 @@ int run_export(const Opts& o) {
   std::map<std::string, EvaluationRecord> best;
   std::map<std::string, EvaluationRecord> measured;  // any ok evaluation per shape: its baseline and floor
   std::optional<int64_t> run_id;
+  std::vector<EvaluationRecord> eligible;
   for (auto& e : archive.evaluations(task->name(), device)) {
     if (!can_lead(e)) continue;
     measured.emplace(e.shape, e);
     if (!run_id && e.run_id) run_id = e.run_id;
-    if (!o.force && !passed(audit[e.candidate_id])) continue;
-    if (!best.count(e.shape) || ranks_before(e, best[e.shape])) best[e.shape] = e;
+    if (o.force || passed(audit[e.candidate_id])) eligible.push_back(e);
   }
+  for (auto& [key, rows] : leaderboard(eligible)) best.emplace(key.second, rows.front());
   std::optional<RunRecord> run = run_id ? archive.run(*run_id) : std::nullopt;
   if (!run) run = archive.latest_run(task->name(), device);
   if (!run || run->arch.empty())

@@ -62,7 +62,7 @@ ReportSection build_section(const TaskDevice& td, const std::vector<const Evalua
   sec.device = td.second;
   std::vector<std::string> shape_order;  // as first evaluated: generation 0 goes through the task's shapes in order
   std::map<std::string, ReportShape> shapes;
-  std::map<std::string, std::vector<const EvaluationRecord*>> ok;
+  std::vector<EvaluationRecord> rows_of_section;
   std::set<int64_t> candidates;
   for (const EvaluationRecord* e : evs) {
     if (!shapes.count(e->shape)) shape_order.push_back(e->shape);
@@ -76,23 +76,25 @@ ReportSection build_section(const TaskDevice& td, const std::vector<const Evalua
     }
     if (e->baseline_us) sh.baseline_us = e->baseline_us;
     if (e->floor_us) sh.floor_us = e->floor_us;
+    rows_of_section.push_back(*e);
     if (!can_lead(*e)) continue;
-    ok[e->shape].push_back(e);
     if (sh.best_steps.empty() || *e->speedup > sh.best_steps.back().speedup)
       sh.best_steps.push_back({sec.evaluations, *e->speedup});
   }
   sec.candidates = static_cast<int>(candidates.size());
+  const Leaderboard board = leaderboard(rows_of_section);
+  const std::vector<EvaluationRecord> no_rows;
   for (const std::string& name : shape_order) {
     ReportShape& sh = shapes[name];
-    auto& rows = ok[name];
-    std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return ranks_before(*a, *b); });
+    const auto found = board.find({sec.device, name});
+    const std::vector<EvaluationRecord>& rows = found == board.end() ? no_rows : found->second;
     if (!rows.empty()) {  // the bars show the leader's own measurement, baseline included
-      sh.best_us = rows[0]->median_us;
-      if (rows[0]->baseline_us) sh.baseline_us = rows[0]->baseline_us;
-      if (rows[0]->floor_us) sh.floor_us = rows[0]->floor_us;
+      sh.best_us = rows[0].median_us;
+      if (rows[0].baseline_us) sh.baseline_us = rows[0].baseline_us;
+      if (rows[0].floor_us) sh.floor_us = rows[0].floor_us;
     }
     for (size_t i = 0; i < rows.size() && i < kLeadersPerShape; ++i) {
-      const EvaluationRecord& e = *rows[i];
+      const EvaluationRecord& e = rows[i];
       const CandidateRecord& c = cands.at(e.candidate_id);
       const auto audit = audits.find({c.id, e.device});
       ReportLeader& l = sh.leaders.emplace_back();

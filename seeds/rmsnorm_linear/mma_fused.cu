@@ -2,10 +2,12 @@
 { "task": "rmsnorm_linear", "name": "mma_fused",
   "params":  { "BM": [128, 64, 256], "BN": [128, 32, 64, 256], "WM": [64, 32], "WN": [32, 64],
                "STAGES": [3, 4] },
-  "applies": "WM <= BM && WN <= BN && (BM / WM) * (BN / WN) % 2 == 0 && (BM / WM) * (BN / WN) <= 16 && (BM * 8) % ((BM / WM) * (BN / WN) * 32) == 0 && (BN * 8) % ((BM / WM) * (BN / WN) * 32) == 0 && STAGES * ((BM + BN) * 128 + 128) + BM * 4 <= 227 * 1024",
+  "let":     { "WARPS": "(BM / WM) * (BN / WN)", "THREADS": "WARPS * 32",
+               "STAGE_BYTES": "(BM + BN) * 128 + 128", "SMEM": "STAGES * STAGE_BYTES + BM * 4" },
+  "applies": "WM <= BM && WN <= BN && WARPS % 2 == 0 && WARPS <= 16 && (BM * 8) % THREADS == 0 && (BN * 8) % THREADS == 0 && SMEM <= 227 * 1024",
   "steps": [
     { "kernel": "rmsnorm_gemm", "grid": ["cdiv(M, BM)", "cdiv(N, BN)"],
-      "block": ["(BM / WM) * (BN / WN) * 32"], "smem": "STAGES * ((BM + BN) * 128 + 128) + BM * 4",
+      "block": ["THREADS"], "smem": "SMEM",
       "args": ["X", "gamma", "W", "Y", "M", "N", "K", "eps"] } ] }
 */
 // Regime: prefill (large M); sm_80+.
@@ -21,16 +23,16 @@
 #include <ks/tile_loader.cuh>
 #include <ks/vec.cuh>
 
-#if !defined(BM) || !defined(BN) || !defined(WM) || !defined(WN) || !defined(STAGES)
-#error "BM, BN, WM, WN and STAGES come from the plan's params"
+#if !defined(BM) || !defined(BN) || !defined(WM) || !defined(WN) || !defined(STAGES) || !defined(THREADS) || \
+    !defined(STAGE_BYTES)
+#error "BM, BN, WM, WN and STAGES come from the plan's params, THREADS and STAGE_BYTES from its lets"
 #endif
 #define BK 64
 #define WARPS_N (BN / WN)
-#define THREADS ((BM / WM) * WARPS_N * 32)
 #define FM (WM / 16)                         // m16 fragments per warp tile
 #define FN (WN / 8)                          // n8 fragments per warp tile
 #define A_CHUNKS (BM * 8 / THREADS)          // 16-byte A chunks each thread prepares per K tile
-#define STAGE_BYTES ((BM + BN) * 128 + 128)  // A tile, B tile, 64 gammas
+// STAGE_BYTES (the plan's let): A tile, B tile, 64 gammas
 static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile of m16 x n16 steps");
 static_assert(STAGES >= 3, "tile kt + 1 is prepared while tile kt is multiplied");
 // (BM and BN rows split evenly over the threads, an even number of warps: ks::SwizzledTileLoader.)

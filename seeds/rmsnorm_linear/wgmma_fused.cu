@@ -1,10 +1,12 @@
 /* ksearch
 { "task": "rmsnorm_linear", "name": "wgmma_fused",
   "params":  { "BM": [128, 64, 256], "BN": [256, 64, 128], "STAGES": [4, 3, 5] },
-  "applies": "(BM < 256 || BN < 256) && STAGES * ((BM + BN) * 128 + 128) + BM * 4 + 1024 <= 227 * 1024",
+  "let":     { "THREADS": "BM * 2", "TILE_BYTES": "(BM + BN) * 128",
+               "SMEM": "STAGES * (TILE_BYTES + 128) + BM * 4 + 1024" },
+  "applies": "(BM < 256 || BN < 256) && SMEM <= 227 * 1024",
   "steps": [
-    { "kernel": "rmsnorm_gemm", "grid": ["cdiv(M, BM)", "cdiv(N, BN)"], "block": ["BM * 2"],
-      "smem": "STAGES * ((BM + BN) * 128 + 128) + BM * 4 + 1024",
+    { "kernel": "rmsnorm_gemm", "grid": ["cdiv(M, BM)", "cdiv(N, BN)"], "block": ["THREADS"],
+      "smem": "SMEM",
       "args": ["X", "gamma", "W", "Y", "M", "N", "K", "eps"] } ] }
 */
 // Regime: prefill (large M), Hopper sm_90a.
@@ -24,9 +26,9 @@
 #error "BM, BN and STAGES come from the plan's params"
 #endif
 #define BK 64
-#define THREADS (BM * 2)               // BM / 64 warpgroups of 128 threads
+// THREADS (the plan's let): BM / 64 warpgroups of 128 threads
 #define A_CHUNKS 4                     // BM * 8 / THREADS: A chunks each thread prepares
-#define TILE_BYTES ((BM + BN) * 128)   // A tile then B tile per slot; the slots' gammas after them
+// TILE_BYTES (the plan's let): A tile then B tile per slot; the slots' gammas after them
 static_assert(BM % 64 == 0 && STAGES >= 3, "64-row warpgroups; tile kt + 1 prepared during kt");
 
 #define CAT3(a, b, c) a##b##c

@@ -1,18 +1,18 @@
 /* ksearch
 { "task": "softmax_matmul", "name": "mma_flash",
   "params":    { "BM": [128, 64, 32], "UNROLL": [4, 2, 8], "STAGES": [4, 3, 6], "SPLITS": [4, 8, 16] },
+  "let":       { "THREADS": "BM * 2", "SPLIT": "max(1, min(SPLITS, 512 / (B * cdiv(M, BM))))",
+                 "PARTIAL": "min(1, SPLIT - 1)" },
   "applies":   "D <= 128",
-  "workspace": { "ml":  "B * M * max(1, min(SPLITS, 512 / (B * cdiv(M, BM)))) * 8 * min(1, max(1, min(SPLITS, 512 / (B * cdiv(M, BM)))) - 1)",
-                 "acc": "B * M * max(1, min(SPLITS, 512 / (B * cdiv(M, BM)))) * D * 4 * min(1, max(1, min(SPLITS, 512 / (B * cdiv(M, BM)))) - 1)" },
+  "workspace": { "ml": "B * M * SPLIT * 8 * PARTIAL", "acc": "B * M * SPLIT * D * 4 * PARTIAL" },
   "steps": [
     { "kernel": "flash_pv",
-      "grid": ["B * cdiv(M, BM)", "max(1, min(SPLITS, 512 / (B * cdiv(M, BM))))"], "block": ["BM * 2"],
-      "args": ["S", "V", "O", "ml", "acc", "M", "N", "D", "cdiv(M, BM)",
-               "max(1, min(SPLITS, 512 / (B * cdiv(M, BM))))"] },
+      "grid": ["B * cdiv(M, BM)", "SPLIT"], "block": ["THREADS"],
+      "args": ["S", "V", "O", "ml", "acc", "M", "N", "D", "cdiv(M, BM)", "SPLIT"] },
     { "kernel": "split_combine",
-      "grid": ["1 + (cdiv(B * M, 8) - 1) * min(1, max(1, min(SPLITS, 512 / (B * cdiv(M, BM)))) - 1)"],
+      "grid": ["1 + (cdiv(B * M, 8) - 1) * PARTIAL"],
       "block": ["128"],
-      "args": ["ml", "acc", "O", "B * M", "D", "max(1, min(SPLITS, 512 / (B * cdiv(M, BM))))"] } ] }
+      "args": ["ml", "acc", "O", "B * M", "D", "SPLIT"] } ] }
 */
 // Regime: prefill, D <= 128; sm_80+. N is split over blocks only when the row tiles are too few.
 // Idea: the second half of flash attention (S given, no Q K^T) on mma.sync: S straight from global
@@ -31,7 +31,7 @@
 #if !defined(BM) || !defined(UNROLL) || !defined(STAGES)
 #error "BM, UNROLL and STAGES come from the plan's params"
 #endif
-#define THREADS (BM * 2)             // BM / 16 warps of 16 rows
+// THREADS (the plan's let): BM / 16 warps of 16 rows
 #define MAX_D 128                    // acc[MAX_D / 8][4]
 #define ROW_BYTES (MAX_D * 2)        // a V tile row: always 256 bytes (16 chunks of 16), any D
 #define TILE_BYTES (32 * ROW_BYTES)  // one 32-row chunk of V per ring slot: 8 KiB

@@ -2,14 +2,17 @@
 { "task": "swiglu_mlp", "name": "bulk_gemv",
   "params":  { "KC": [1024, 512, 768, 256], "STAGES": [2, 3, 4, 6], "CONSUMERS": [8, 4], "WR": [1, 2], "MT": [2, 1],
                "GRID": [132, 264] },
-  "applies": "M <= 8 * MT && STAGES * (32 * WR + 8 * MT) * (KC * 2 + 64) + STAGES * 16 + CONSUMERS * 32 * WR * (8 * MT + 1) * 4 <= 227 * 1024",
+  "let":     { "STRIDE": "KC * 2 + 64", "LD": "8 * MT + 1",
+               "SMEM_UP": "STAGES * (32 * WR + 8 * MT) * STRIDE + STAGES * 16 + CONSUMERS * 32 * WR * LD * 4",
+               "SMEM_DOWN": "STAGES * (16 * WR + 8 * MT) * STRIDE + STAGES * 16 + CONSUMERS * 16 * WR * LD * 4" },
+  "applies": "M <= 8 * MT && SMEM_UP <= 227 * 1024",
   "workspace": { "h": "M * I * 2" },
   "steps": [
     { "kernel": "gate_up", "grid": ["min(GRID, cdiv(I, 16 * WR))"], "block": ["32 * (CONSUMERS + 1)"],
-      "smem": "STAGES * (32 * WR + 8 * MT) * (KC * 2 + 64) + STAGES * 16 + CONSUMERS * 32 * WR * (8 * MT + 1) * 4",
+      "smem": "SMEM_UP",
       "args": ["X", "Wgu", "h", "M", "H", "I"] },
     { "kernel": "down", "grid": ["min(GRID, cdiv(H, 16 * WR))"], "block": ["32 * (CONSUMERS + 1)"],
-      "smem": "STAGES * (16 * WR + 8 * MT) * (KC * 2 + 64) + STAGES * 16 + CONSUMERS * 16 * WR * (8 * MT + 1) * 4",
+      "smem": "SMEM_DOWN",
       "args": ["h", "Wd", "Y", "M", "H", "I"] } ] }
 */
 // Regime: decode, M <= 8 * MT; Hopper (sm_90: TMA bulk copies).
@@ -34,9 +37,9 @@
 // Rows padded to KC * 2 + 64 bytes: the 8 lanes of a shared-memory phase (rows g, g + 1) hit
 // distinct banks. Each slot also holds the slice of X (or h) for its K range, after the weight
 // rows, so consumers read only shared memory.
-#define STRIDE (KC * 2 + 64)  // bytes per row in a slot
+// STRIDE (the plan's let, KC * 2 + 64): bytes per row in a slot.
 
-#define LD (8 * MT + 1)       // partials row stride (odd: banks)
+// LD (the plan's let, 8 * MT + 1): the partials' row stride (odd: banks).
 
 __device__ __forceinline__ float silu_mul(float g, float u) {
   return g / (1.0f + expf(-g)) * u;  // expf(-g) = inf for very negative g gives -0: the limit

@@ -1,11 +1,12 @@
 /* ksearch
 { "task": "swiglu_mlp", "name": "wgmma_gate_up",
   "params":    { "BM": [64, 128, 256], "BN": [128, 256, 64, 112, 224], "STAGES": [4, 3, 5, 6], "INFLIGHT": [0, 1] },
-  "applies":   "M >= 17 && STAGES >= 3 + INFLIGHT && STAGES * (BM + BN) * 128 + 1024 <= 227 * 1024 && (BM < 256 || BN <= 128) && (BM == 64 || 2 * M > BM)",
+  "let":       { "THREADS": "BM * 2", "TILE_BYTES": "(BM + BN) * 128", "SMEM": "STAGES * TILE_BYTES + 1024" },
+  "applies":   "M >= 17 && STAGES >= 3 + INFLIGHT && SMEM <= 227 * 1024 && (BM < 256 || BN <= 128) && (BM == 64 || 2 * M > BM)",
   "workspace": { "h": "M * I * 2" },
   "steps": [
-    { "kernel": "gate_up", "grid": ["cdiv(M, BM)", "cdiv(I, BN / 2)"], "block": ["BM * 2"],
-      "smem": "STAGES * (BM + BN) * 128 + 1024",
+    { "kernel": "gate_up", "grid": ["cdiv(M, BM)", "cdiv(I, BN / 2)"], "block": ["THREADS"],
+      "smem": "SMEM",
       "args": ["X", "Wgu", "h", "M", "H", "I"] },
     { "gemm": { "a": "h", "b": "Wd", "d": "Y", "m": "M", "n": "H", "k": "I", "trans_b": true } } ] }
 */
@@ -27,9 +28,9 @@
 #error "BM, BN, STAGES and INFLIGHT come from the plan's params"
 #endif
 #define BK 64
-#define THREADS (BM * 2)               // BM / 64 warpgroups of 128 threads
+// THREADS (the plan's let): BM / 64 warpgroups of 128 threads
 #define HN (BN / 2)                    // columns of h per block (gate rows = up rows = HN)
-#define TILE_BYTES ((BM + BN) * 128)   // per slot: A tile (BM rows), gate rows, up rows
+// TILE_BYTES (the plan's let): per slot, A tile (BM rows), gate rows, up rows
 // Tiles loaded ahead of the one being multiplied. The slot of tile kt + PREFETCH is the one that
 // wgmma group kt - 1 - INFLIGHT read, which every warpgroup has waited for before the barrier of
 // iteration kt: refilling it right after that barrier is safe.

@@ -45,6 +45,27 @@ TEST(Leaders, RankBySpeedupThenTimeThenTheEarlierRow) {
 }
 
 // An archive where the fastest-looking row on the shape is ok with a speedup but no time.
+// One leaderboard per (device, shape), best first, with its rule a parameter: the same rows rank
+// differently by speedup and by time, and rows that cannot lead are left out.
+TEST(Leaders, TheLeaderboardGroupsByDeviceAndShapeAndRanksByItsRule) {
+  auto at = [](EvaluationRecord e, const char* device, const char* shape) {
+    e.device = device;
+    e.shape = shape;
+    return e;
+  };
+  const std::vector<EvaluationRecord> rows = {
+      at(row(1, "ok", 1.5, 10.0), "H200", "M=1"), at(row(2, "ok", 1.2, 8.0), "H200", "M=1"),
+      at(row(3, "ok", 2.0, std::nullopt), "H200", "M=1"), at(row(4, "ok", 1.1, 9.0), "H100", "M=1"),
+      at(row(5, "wrong", 3.0, 1.0), "H200", "M=16")};
+  const Leaderboard by_speedup = leaderboard(rows);
+  ASSERT_EQ(by_speedup.size(), 2u) << "M=16 has no row that can lead";
+  const auto& h200 = by_speedup.at({"H200", "M=1"});
+  ASSERT_EQ(h200.size(), 2u) << "the untimed row is left out";
+  EXPECT_EQ(h200[0].id, 1);
+  EXPECT_EQ(by_speedup.at({"H100", "M=1"}).front().id, 4);
+  EXPECT_EQ(leaderboard(rows, LeaderRule::time).at({"H200", "M=1"}).front().id, 2) << "8 us before 10 us";
+}
+
 TEST(Leaders, BestAndReportAgreeAndAnUntimedRowNeverLeads) {
   test::TempDir t;
   const std::string db = t.file("a.db");

@@ -1,21 +1,22 @@
 #pragma once
-// Streams ROWS x 64 bf16 tiles of a row-major matrix into shared memory, in the ks::swizzle128
+// Streams kRows x 64 bf16 tiles of a row-major matrix into shared memory, in the ks::swizzle128
 // layout, with cp.async: the operand feed of a multi-stage GEMM pipeline (ldmatrix or wgmma
 // reads the tiles). Each thread's chunk column and rows are fixed, so a tile costs each thread
-// ROWS * 8 / THREADS copies and no index arithmetic beyond one multiply-add per copy.
+// kRows * 8 / kThreads copies and no index arithmetic beyond one multiply-add per copy.
 #include <cuda_bf16.h>
 #include <ks/cp_async.cuh>
 
 namespace ks {
 
-// THREADS threads, numbered `thread` = 0 .. THREADS - 1 (threadIdx.x by default; a producer
-// warpgroup passes its own numbering), share the copies; THREADS % 64 == 0 and
-// (ROWS * 8) % THREADS == 0. Rows at or past `rows` and columns at or past `cols` land as zeros.
-template <int ROWS, int THREADS>
+// kThreads threads, numbered `thread` = 0 .. kThreads - 1 (threadIdx.x by default; a producer
+// warpgroup passes its own numbering), share the copies; kThreads % 64 == 0 and
+// (kRows * 8) % kThreads == 0. (Template parameters are kNamed: a plan's params and lets arrive
+// as -D macros before this header, and an ALL_CAPS name here could be one of them.) Rows at or past `rows` and columns at or past `cols` land as zeros.
+template <int kRows, int kThreads>
 struct SwizzledTileLoader {
-  static_assert(THREADS % 64 == 0 && (ROWS * 8) % THREADS == 0, "whole chunks per thread");
-  static constexpr int kCopies = ROWS * 8 / THREADS;  // 16-byte copies per thread per tile
-  static constexpr int kRowStep = THREADS / 8;        // rows between a thread's copies
+  static_assert(kThreads % 64 == 0 && (kRows * 8) % kThreads == 0, "whole chunks per thread");
+  static constexpr int kCopies = kRows * 8 / kThreads;  // 16-byte copies per thread per tile
+  static constexpr int kRowStep = kThreads / 8;         // rows between a thread's copies
 
   const __nv_bfloat16* src;  // row row0 + thread / 8, column 8 * (thread % 8)
   const __nv_bfloat16* base;
@@ -24,7 +25,7 @@ struct SwizzledTileLoader {
   unsigned rows_ok;          // bit j: this thread's j-th row exists
   int dst;                   // byte offset of the thread's first chunk in a tile
 
-  // The tiles of rows row0 .. row0 + ROWS - 1 of a rows x cols matrix with row stride ld.
+  // The tiles of rows row0 .. row0 + kRows - 1 of a rows x cols matrix with row stride ld.
   __device__ __forceinline__ SwizzledTileLoader(const __nv_bfloat16* m, int rows, int cols_, int ld,
                                                 int row0, int thread = threadIdx.x)
       : base(m), step((long long)kRowStep * ld), col(8 * (thread % 8)), cols(cols_) {
