@@ -109,7 +109,7 @@ struct EvalEngine::Impl {
   }
 
   Prepared prepare(const Candidate& c, const Variant& v) {
-    Prepared p{compiler.compile({c.source, c.origin, compile_defines(c.plan, v), dev.arch}), std::nullopt, ""};
+    Prepared p{compiler.compile(compile_request(c, v, dev.arch)), std::nullopt, ""};
     if (!p.compiled.ok) return p;
     try {
       p.loaded = LoadedPlan::load(c, v, p.compiled);

@@ -71,7 +71,7 @@ std::vector<EvalRow> evaluate_candidate(RowRunner& runner, const Compiler& compi
 
   // Compile every variant here, on all cores: the runner then loads from the disk cache.
   std::vector<CompileRequest> reqs;
-  for (auto& v : variants) reqs.push_back({c.source, c.origin, compile_defines(c.plan, v), runner.device().arch});
+  for (auto& v : variants) reqs.push_back(compile_request(c, v, runner.device().arch));
   const std::vector<CompileResult> compiled = compiler.compile_all(reqs);
 
   std::vector<EvalRow> rows;

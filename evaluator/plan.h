@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "evaluator/expr.h"
+#include "evaluator/nvrtc_compiler.h"
 #include "tasks/task.h"
 
 namespace ks {
@@ -109,5 +110,8 @@ Env make_env(const Shape& shape, const Variant& variant);
 
 // What NVRTC is given as -D macros for a variant: its params, then the lets of params alone.
 std::vector<std::pair<std::string, int64_t>> compile_defines(const Plan& plan, const Variant& variant);
+// The compile of one variant of a candidate for `arch`: every place that compiles one asks this,
+// so none can leave the lets out.
+CompileRequest compile_request(const Candidate& c, const Variant& variant, const std::string& arch);
 
 }  // namespace ks

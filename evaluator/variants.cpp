@@ -147,4 +147,8 @@ std::vector<std::pair<std::string, int64_t>> compile_defines(const Plan& plan, c
   return defines;
 }
 
+CompileRequest compile_request(const Candidate& c, const Variant& variant, const std::string& arch) {
+  return {c.source, c.origin, compile_defines(c.plan, variant), arch};
+}
+
 }  // namespace ks

@@ -8,6 +8,7 @@
 
 #include "evaluator/cuda_check.h"
 #include "evaluator/engine.h"
+#include "evaluator/json_text.h"
 #include "evaluator/output_capture.h"
 #include "evaluator/row_json.h"
 
@@ -26,7 +27,7 @@ class ReplyChannel {
   explicit ReplyChannel(int fd) : fd_(fd) {}
   // Invalid UTF-8 (a candidate's output, an error naming its bytes) is replaced, never thrown on.
   void send(const json& j) const {
-    std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    std::string line = json_text(j);
     if (line.size() >= kMaxReplyBytes) line = json{{"id", j.value("id", json())}, {"error", "answer too long"}}.dump();
     line += '\n';
     for (size_t done = 0; done < line.size();) {

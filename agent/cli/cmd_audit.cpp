@@ -73,7 +73,7 @@ int run_audit(const Opts& o) {
   }
   {
     for (auto& [task, id, won_on, a] : chosen) {
-      const CompileResult compiled = compiler.compile({a.candidate->source, a.candidate->origin, compile_defines(a.candidate->plan, a.variant), dev.arch});
+      const CompileResult compiled = compiler.compile(compile_request(*a.candidate, a.variant, dev.arch));
       // Held-out shapes first (the point of an audit), then the search shapes it leads on.
       std::vector<Shape> shapes = task->audit_shapes();
       for (auto& s : won_on) shapes.push_back(task->parse_shape(s));

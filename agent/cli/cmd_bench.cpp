@@ -118,7 +118,7 @@ int run_bench(const Opts& o) {
       std::optional<EvalRow> best;
       std::string best_label;
       for (auto& ct : contenders) {
-        const CompileResult compiled = compiler.compile({ct.candidate->source, ct.candidate->origin, compile_defines(ct.candidate->plan, ct.variant), dev.arch});
+        const CompileResult compiled = compiler.compile(compile_request(*ct.candidate, ct.variant, dev.arch));
         EvalRow r = evaluate_variant(runner, *task, *ct.candidate, ct.variant, compiled, shape, settings);
         if (r.status == Status::not_applicable) continue;
         std::cerr << task->name() << ' ' << shape_text << ' ' << ct.label << ": " << status_name(r.status)

@@ -78,7 +78,7 @@ Action add_compile_command(CLI::App& app) {
     std::vector<const Variant*> variant_of;  // of each request
     for (auto& arch : o->archs)
       for (auto& v : variants) {
-        reqs.push_back({c.source, c.origin, compile_defines(c.plan, v), arch});
+        reqs.push_back(compile_request(c, v, arch));
         variant_of.push_back(&v);
       }
     CompilerOptions copts = Compiler::default_options();

@@ -9,6 +9,7 @@
 #include "agent/cli/commands.h"
 #include "base/table.h"
 #include "evaluator/evaluate.h"
+#include "evaluator/json_text.h"
 #include "evaluator/row_json.h"
 #include "evaluator/supervisor.h"
 
@@ -121,7 +122,7 @@ int run_eval(const Opts& o) {
     if (!fatal.empty()) j["fatal"] = fatal;
   }
   // A candidate's output and errors quoting it need not be UTF-8: replace, never throw.
-  const auto dump = [&] { return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace); };
+  const auto dump = [&] { return json_text(j, 2); };
   if (!o.save_json.empty() && !(std::ofstream(o.save_json) << dump() << '\n'))
     throw Error("cannot write " + o.save_json);
   if (o.json) {

@@ -54,7 +54,7 @@ std::string safe_name(std::string s) {
 
 CompileResult compile_or_throw(const Compiler& compiler, const Candidate& c, const Variant& v,
                                const std::string& arch, const std::string& label) {
-  CompileResult r = compiler.compile({c.source, c.origin, compile_defines(c.plan, v), arch});
+  CompileResult r = compiler.compile(compile_request(c, v, arch));
   if (!r.ok) throw Error(label + " does not compile for " + arch + " now: " + log_head(r.log));
   return r;
 }

@@ -22,7 +22,7 @@ Action add_report_command(CLI::App& app);
 Action add_export_command(CLI::App& app);
 Action add_audit_command(CLI::App& app);
 
-// Option checks shared by every command (agent/option_checks.cpp): numbers must be finite (NaN
+// Option checks shared by every command (option_checks.cpp): numbers must be finite (NaN
 // and infinities are refused), limits are printed as a user writes them.
 CLI::Validator positive();                      // > 0
 CLI::Validator non_negative();                  // >= 0

@@ -30,8 +30,7 @@ WorkerEvaluator::~WorkerEvaluator() {
 }
 
 CompileRequest WorkerEvaluator::request(const EvalJob& job) const {
-  return {job.candidate->source, job.candidate->origin, compile_defines(job.candidate->plan, job.variant),
-          supervisor_.device().arch};
+  return compile_request(*job.candidate, job.variant, supervisor_.device().arch);
 }
 
 void WorkerEvaluator::prepare(const std::vector<EvalJob>& jobs) {

@@ -20,7 +20,7 @@ TEST(GpuReference, MatchesCpuFp64OnSmallShapes) {
     Candidate ref = load_candidate((project_root() / task->reference_plan()).string());
     validate_plan(ref.plan, *task);
     Variant v = default_variant(ref.plan.params);
-    CompileResult cr = compiler.compile({ref.source, ref.origin, compile_defines(ref.plan, v), dev.arch});
+    CompileResult cr = compiler.compile(compile_request(ref, v, dev.arch));
     ASSERT_TRUE(cr.ok) << cr.log;
     LoadedPlan lp = LoadedPlan::load(ref, v, cr);
     LtHandle lt = make_lt_handle();

@@ -46,6 +46,7 @@ TEST(ShippedCandidates, EveryVariantCompilesForAmpereAndHopper) {
   std::vector<std::shared_ptr<const Plan>> plans;  // of each request
   for (auto& f : candidate_files()) {
     Candidate c = load_candidate(f.string());
+    c.origin = std::filesystem::relative(f, project_root()).string();  // as NVRTC's messages name it
     auto plan = std::make_shared<const Plan>(c.plan);
     const Task* task = find_task(c.plan.task);
     ASSERT_NE(task, nullptr) << f;
@@ -53,7 +54,7 @@ TEST(ShippedCandidates, EveryVariantCompilesForAmpereAndHopper) {
     for (auto& v : spread_variants(c.plan.params, 48)) {
       if (!applies_somewhere(c.plan, *task, v)) continue;
       for (auto arch : {"sm_80", "sm_90", "sm_90a"}) {
-        reqs.push_back({c.source, std::filesystem::relative(f, project_root()).string(), compile_defines(c.plan, v), arch});
+        reqs.push_back(compile_request(c, v, arch));
         plans.push_back(plan);
       }
     }
@@ -111,7 +112,7 @@ TEST(ShippedCandidates, ReadmeExampleCompiles) {
   validate_plan(c.plan, *find_task(c.plan.task));
   Compiler compiler(Compiler::default_options());
   for (auto& v : enumerate_variants(c.plan.params)) {
-    CompileResult r = compiler.compile({c.source, "README.md", compile_defines(c.plan, v), "sm_90a"});
+    CompileResult r = compiler.compile(compile_request(c, v, "sm_90a"));
     EXPECT_TRUE(r.ok) << r.log;
   }
 }
