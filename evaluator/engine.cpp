@@ -385,7 +385,7 @@ EvalRow EvalEngine::run(const RowRequest& req, const std::function<void()>& on_c
   row.shape = req.shape;
   row.variant = req.variant;
   const Candidate& c = I.candidate_of(req, *task);
-  if (c.plan.applies && c.plan.applies->eval(make_env(c.plan, req.shape, req.variant)) == 0) {
+  if (!plan_applies(c.plan, req.shape, req.variant)) {
     row.status = Status::not_applicable;
     return row;
   }

@@ -38,7 +38,7 @@ EvalRow InProcessRunner::run(const RowRequest& req) {
 EvalRow evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
                          const CompileResult& compiled, const Shape& shape, const EvalSettings& settings) {
   EvalRow row;
-  if (c.plan.applies && c.plan.applies->eval(make_env(c.plan, shape, v)) == 0) {
+  if (!plan_applies(c.plan, shape, v)) {
     row.status = Status::not_applicable;
   } else if (!compiled.ok) {
     row.status = Status::compile_error;

@@ -108,7 +108,13 @@ Env make_env(const Plan& plan, const Shape& shape, const Variant& variant);
 // Size symbols and params alone, for expressions that use no let.
 Env make_env(const Shape& shape, const Variant& variant);
 
-// What NVRTC is given as -D macros for a variant: its params, then the lets of params alone.
+// Whether the plan takes the shape at the variant: its applies, after its lets, is nonzero. An
+// expression that cannot be evaluated there (a division by zero) is the candidate's mistake, not a
+// reason to skip it: the plan "applies", and its evaluation reports the error as a launch_error.
+bool plan_applies(const Plan& plan, const Shape& shape, const Variant& variant);
+
+// What NVRTC is given as -D macros for a variant: its params, then the lets of params alone that
+// can be evaluated (one dividing by zero is left out: its evaluation fails as a launch_error).
 std::vector<std::pair<std::string, int64_t>> compile_defines(const Plan& plan, const Variant& variant);
 // The compile of one variant of a candidate for `arch`: every place that compiles one asks this,
 // so none can leave the lets out.

@@ -124,7 +124,7 @@ bool applies_somewhere(const Plan& plan, const Task& task, const Variant& v) {
   std::vector<Shape> shapes = task.search_shapes();
   for (const Shape& s : task.audit_shapes()) shapes.push_back(s);
   for (const Shape& s : shapes)
-    if (plan.applies->eval(make_env(plan, s, v)) != 0) return true;
+    if (plan_applies(plan, s, v)) return true;
   return false;
 }
 
@@ -134,6 +134,15 @@ Env make_env(const Plan& plan, const Shape& shape, const Variant& variant) {
   return env;
 }
 
+bool plan_applies(const Plan& plan, const Shape& shape, const Variant& variant) {
+  if (!plan.applies) return true;
+  try {
+    return plan.applies->eval(make_env(plan, shape, variant)) != 0;
+  } catch (const ExprError&) {
+    return true;
+  }
+}
+
 std::vector<std::pair<std::string, int64_t>> compile_defines(const Plan& plan, const Variant& variant) {
   std::vector<std::pair<std::string, int64_t>> defines(variant.begin(), variant.end());
   Env env = make_env({}, variant);
@@ -141,7 +150,11 @@ std::vector<std::pair<std::string, int64_t>> compile_defines(const Plan& plan, c
     bool params_only = true;  // of params and earlier lets of params alone
     for (const std::string& n : e.names()) params_only &= env.count(n) > 0;
     if (!params_only) continue;
-    env[name] = e.eval(env);
+    try {
+      env[name] = e.eval(env);
+    } catch (const ExprError&) {
+      continue;  // and so are the lets that use it: their names are not all in env
+    }
     defines.emplace_back(name, env[name]);
   }
   return defines;

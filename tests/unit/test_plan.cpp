@@ -628,6 +628,25 @@ TEST(PlanLet, NamedExpressionsAreEvaluatedInOrderAndReachTheCompiler) {
       << "WORDS uses K, a size: not a macro";
 }
 
+// A candidate's expressions are hostile: one that divides by zero on some shape or variant must
+// fail that candidate's evaluation (its PlanInstance: a launch_error), never throw out of the
+// applies check or the compile request, where it would end a search as a fault of ksearch.
+TEST(PlanLet, AnExpressionThatCannotBeEvaluatedIsTheCandidatesFailure) {
+  Json j = example_json();
+  j["let"] = Json::object({{"BAD", "THREADS / (ROWS - ROWS)"}, {"AFTER", "BAD + 1"}, {"PER_ROW", "K / (M - 1)"}});
+  j["applies"] = "PER_ROW > 0";
+  const Candidate c = parse_candidate(wrap(j), "cand.cu");
+  ASSERT_EQ(validate_error(c.plan), "");
+  const Variant v = {{"THREADS", 128}, {"ROWS", 2}};
+  EXPECT_THROW(make_env(c.plan, {{"M", 1}, {"K", 64}, {"N", 8}}, v), ExprError);
+  EXPECT_TRUE(plan_applies(c.plan, {{"M", 1}, {"K", 64}, {"N", 8}}, v)) << "evaluated, so the error is reported";
+  EXPECT_EQ(compile_defines(c.plan, v), (std::vector<std::pair<std::string, int64_t>>{{"THREADS", 128}, {"ROWS", 2}}))
+      << "BAD and AFTER, which uses it, are left out; PER_ROW uses sizes";
+  const CompileRequest r = compile_request(c, v, "sm_90a");
+  EXPECT_EQ(r.defines.size(), 2u);
+  EXPECT_EQ(r.origin, "cand.cu");
+}
+
 TEST(PlanLet, ALetIsCheckedLikeAnyExpression) {
   Json j = example_json();
   j["let"] = Json::object({{"A", "B + 1"}, {"B", "M"}});
