@@ -26,16 +26,6 @@ std::string random_uid() {
   return buf;
 }
 
-std::string parents_json(const std::vector<int64_t>& p) { return nlohmann::json(p).dump(); }
-
-std::vector<int64_t> parents_from(const std::string& text) {
-  try {
-    return nlohmann::json::parse(text).get<std::vector<int64_t>>();
-  } catch (const std::exception& e) {
-    throw Error("malformed parents list '" + text + "' in the archive: " + e.what());
-  }
-}
-
 // Opens the connection after checking what the path is: a folder, or a missing file where one is
 // required, is the user's error before SQLite sees it.
 //
@@ -64,143 +54,195 @@ sql::Connection open_connection(const std::string& path, Archive::Mode mode, std
   return sql::Connection(path, sql::Connection::ReadOnly{});
 }
 
-constexpr const char* kRunColumns =
-    "id, uid, task, device, arch, host, seed, options, state, started_at, updated_at, "
-    "active_seconds, bandwidth, peak_flops";
+// A member's value as its column stores it, and back. Parents are a JSON array of ids; a status is
+// its name, and a name this ksearch does not know is a damaged archive, never a guess.
+int64_t to_column(bool v) { return v; }
+int64_t to_column(int v) { return v; }
+int64_t to_column(uint64_t v) { return static_cast<int64_t>(v); }
+std::string to_column(Status v) { return std::string(status_name(v)); }
+std::string to_column(const std::vector<int64_t>& v) { return nlohmann::json(v).dump(); }
+template <class T>
+const T& to_column(const T& v) {  // int64_t, double, text and their optionals: as they are
+  return v;
+}
 
-RunRecord run_from(const sql::Statement& s) {
-  RunRecord r;
-  r.id = s.i64(0);
-  r.uid = s.text(1);
-  r.task = s.text(2);
-  r.device = s.text(3);
-  r.arch = s.text(4);
-  r.host = s.text(5);
-  r.seed = static_cast<uint64_t>(s.i64(6));
-  r.options = s.text(7);
-  r.state = s.text(8);
-  r.started_at = s.f64(9);
-  r.updated_at = s.f64(10);
-  r.active_seconds = s.f64(11);
-  r.bandwidth = s.opt_f64(12);
-  r.peak_flops = s.opt_f64(13);
+void from_column(const sql::Statement& s, int i, int64_t& v) { v = s.i64(i); }
+void from_column(const sql::Statement& s, int i, int& v) { v = static_cast<int>(s.i64(i)); }
+void from_column(const sql::Statement& s, int i, uint64_t& v) { v = static_cast<uint64_t>(s.i64(i)); }
+void from_column(const sql::Statement& s, int i, bool& v) { v = s.i64(i) != 0; }
+void from_column(const sql::Statement& s, int i, double& v) { v = s.f64(i); }
+void from_column(const sql::Statement& s, int i, std::string& v) { v = s.text(i); }
+void from_column(const sql::Statement& s, int i, std::optional<int64_t>& v) { v = s.opt_i64(i); }
+void from_column(const sql::Statement& s, int i, std::optional<double>& v) { v = s.opt_f64(i); }
+void from_column(const sql::Statement& s, int i, Status& v) {
+  const std::string name = s.text(i);
+  const std::optional<Status> status = parse_status(name);
+  if (!status) throw Error("unknown status '" + name + "' in the archive (written by a newer ksearch?)");
+  v = *status;
+}
+void from_column(const sql::Statement& s, int i, std::vector<int64_t>& v) {
+  const std::string text = s.text(i);
+  try {
+    v = nlohmann::json::parse(text).get<std::vector<int64_t>>();
+  } catch (const std::exception& e) {
+    throw Error("malformed parents list '" + text + "' in the archive: " + e.what());
+  }
+}
+
+// Each table's columns, listed once: the table's name and, in order, each column with the member
+// that holds it. Every SELECT list, INSERT list, bind and read in this file is made from these
+// (schema.sql says what each column means).
+template <class Record>
+struct Table;
+
+template <>
+struct Table<RunRecord> {
+  static constexpr const char* name = "runs";
+  template <class R, class F>
+  static void columns(R& r, F&& f) {
+    f("id", r.id), f("uid", r.uid), f("task", r.task), f("device", r.device), f("arch", r.arch);
+    f("host", r.host), f("seed", r.seed), f("options", r.options), f("state", r.state);
+    f("started_at", r.started_at), f("updated_at", r.updated_at), f("active_seconds", r.active_seconds);
+    f("bandwidth", r.bandwidth), f("peak_flops", r.peak_flops);
+  }
+};
+
+template <>
+struct Table<SourceRecord> {
+  static constexpr const char* name = "sources";
+  template <class R, class F>
+  static void columns(R& r, F&& f) {
+    f("id", r.id), f("hash", r.hash), f("task", r.task), f("name", r.name), f("text", r.text);
+    f("uses_helpers", r.uses_helpers);
+  }
+};
+
+template <>
+struct Table<CandidateRecord> {
+  static constexpr const char* name = "candidates";
+  template <class R, class F>
+  static void columns(R& r, F&& f) {
+    f("id", r.id), f("key", r.key), f("source_id", r.source_id), f("task", r.task), f("params", r.params);
+    f("origin", r.origin), f("parents", r.parents), f("generation", r.generation), f("label", r.label);
+    f("run_id", r.run_id), f("created_at", r.created_at);
+  }
+};
+
+template <>
+struct Table<EvaluationRecord> {
+  static constexpr const char* name = "evaluations";
+  template <class R, class F>
+  static void columns(R& r, F&& f) {
+    f("id", r.id), f("candidate_id", r.candidate_id), f("run_id", r.run_id), f("device", r.device);
+    f("shape", r.shape), f("status", r.status), f("error", r.error), f("nondeterministic", r.nondeterministic);
+    f("median_us", r.median_us), f("p10_us", r.p10_us), f("p90_us", r.p90_us), f("baseline_us", r.baseline_us);
+    f("speedup", r.speedup), f("floor_us", r.floor_us), f("max_scaled_error", r.max_scaled_error);
+    f("rel_l2_error", r.rel_l2_error), f("registers", r.registers), f("smem_bytes", r.smem_bytes);
+    f("spill_bytes", r.spill_bytes), f("resources", r.resources), f("seed", r.seed), f("seconds", r.seconds);
+    f("created_at", r.created_at), f("steps", r.steps);
+  }
+};
+
+template <>
+struct Table<LlmCallRecord> {
+  static constexpr const char* name = "llm_calls";
+  template <class R, class F>
+  static void columns(R& r, F&& f) {
+    f("id", r.id), f("run_id", r.run_id), f("operator", r.op), f("model", r.model), f("status", r.status);
+    f("error", r.error), f("prompt_tokens", r.prompt_tokens), f("completion_tokens", r.completion_tokens);
+    f("latency_s", r.latency_s), f("candidate_id", r.candidate_id), f("created_at", r.created_at);
+    f("messages", r.messages), f("reply", r.reply);
+  }
+};
+
+template <>
+struct Table<AuditRecord> {
+  static constexpr const char* name = "audits";
+  template <class R, class F>
+  static void columns(R& r, F&& f) {
+    f("id", r.id), f("candidate_id", r.candidate_id), f("device", r.device), f("shape", r.shape);
+    f("seed", r.seed), f("status", r.status), f("error", r.error), f("deterministic", r.deterministic);
+    f("median_us", r.median_us), f("max_scaled_error", r.max_scaled_error), f("rel_l2_error", r.rel_l2_error);
+    f("created_at", r.created_at);
+  }
+};
+
+// "SELECT t.id, t.uid, ... FROM runs t ": every column of R's table, its rows named `t`.
+template <class R>
+std::string select_from() {
+  std::string list;
+  R r;
+  Table<R>::columns(r, [&](const char* column, auto&) { list += (list.empty() ? "t." : ", t.") + std::string(column); });
+  return "SELECT " + list + " FROM " + Table<R>::name + " t ";
+}
+
+template <class R>
+R read_row(const sql::Statement& s) {
+  R r;
+  int i = 0;
+  Table<R>::columns(r, [&](const char*, auto& member) { from_column(s, i++, member); });
   return r;
 }
 
-constexpr const char* kCandidateColumns =
-    "id, key, source_id, task, params, origin, parents, generation, label, run_id, created_at";
-
-CandidateRecord candidate_from(const sql::Statement& s) {
-  CandidateRecord c;
-  c.id = s.i64(0);
-  c.key = s.text(1);
-  c.source_id = s.i64(2);
-  c.task = s.text(3);
-  c.params = s.text(4);
-  c.origin = s.text(5);
-  c.parents = parents_from(s.text(6));
-  c.generation = static_cast<int>(s.i64(7));
-  c.label = s.text(8);
-  c.run_id = s.opt_i64(9);
-  c.created_at = s.f64(10);
-  return c;
+template <class R>
+std::vector<R> read_rows(sql::Statement& s) {
+  std::vector<R> out;
+  while (s.step()) out.push_back(read_row<R>(s));
+  return out;
 }
 
-constexpr const char* kSourceColumns = "id, hash, task, name, text, uses_helpers";
-
-SourceRecord source_from(const sql::Statement& s) {
-  return {s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.i64(5) != 0};
+template <class R>
+std::optional<R> read_one(sql::Statement& s) {
+  if (!s.step()) return std::nullopt;
+  return read_row<R>(s);
 }
 
-constexpr const char* kEvaluationColumns =
-    "e.id, e.candidate_id, e.run_id, e.device, e.shape, e.status, e.error, e.nondeterministic, "
-    "e.median_us, e.p10_us, e.p90_us, e.baseline_us, e.speedup, e.floor_us, e.max_scaled_error, "
-    "e.rel_l2_error, e.registers, e.smem_bytes, e.spill_bytes, e.resources, e.seed, e.seconds, "
-    "e.created_at, e.steps";
-
-EvaluationRecord evaluation_from(const sql::Statement& s) {
-  EvaluationRecord e;
-  e.id = s.i64(0);
-  e.candidate_id = s.i64(1);
-  e.run_id = s.opt_i64(2);
-  e.device = s.text(3);
-  e.shape = s.text(4);
-  e.status = s.text(5);
-  e.error = s.text(6);
-  e.nondeterministic = s.i64(7) != 0;
-  e.median_us = s.opt_f64(8);
-  e.p10_us = s.opt_f64(9);
-  e.p90_us = s.opt_f64(10);
-  e.baseline_us = s.opt_f64(11);
-  e.speedup = s.opt_f64(12);
-  e.floor_us = s.opt_f64(13);
-  e.max_scaled_error = s.opt_f64(14);
-  e.rel_l2_error = s.opt_f64(15);
-  e.registers = s.opt_i64(16);
-  e.smem_bytes = s.opt_i64(17);
-  e.spill_bytes = s.opt_i64(18);
-  e.resources = s.text(19);
-  e.seed = s.opt_i64(20);
-  e.seconds = s.f64(21);
-  e.created_at = s.f64(22);
-  e.steps = s.text(23);
-  return e;
-}
-
-// Inserts e (its candidate_id and run_id as given); false when the unique key was taken.
-bool insert_evaluation(sql::Connection& c, const EvaluationRecord& e) {
-  sql::Statement s(c,
-                   "INSERT INTO evaluations (candidate_id, run_id, device, shape, status, error, "
-                   "nondeterministic, median_us, p10_us, p90_us, baseline_us, speedup, floor_us, "
-                   "max_scaled_error, rel_l2_error, registers, smem_bytes, spill_bytes, resources, "
-                   "seed, seconds, created_at, steps) VALUES "
-                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                   "ON CONFLICT (candidate_id, shape, device) DO NOTHING");
-  s.bind_all(e.candidate_id, e.run_id, e.device, e.shape, e.status, e.error,
-             static_cast<int64_t>(e.nondeterministic), e.median_us, e.p10_us, e.p90_us,
-             e.baseline_us, e.speedup, e.floor_us, e.max_scaled_error, e.rel_l2_error, e.registers,
-             e.smem_bytes, e.spill_bytes, e.resources, e.seed, e.seconds, e.created_at, e.steps);
+// Inserts every column of r but its id (SQLite assigns it); `conflict` is what to do when a
+// unique key is taken ("ON CONFLICT DO NOTHING", or "" to fail). Returns whether a row was written.
+template <class R>
+bool insert_row(sql::Connection& c, const R& r, const std::string& conflict, bool replace = false) {
+  std::string list, marks;
+  Table<R>::columns(r, [&](const char* column, const auto&) {
+    if (std::string_view(column) == "id") return;
+    list += (list.empty() ? "" : ", ") + std::string(column);
+    marks += marks.empty() ? "?" : ",?";
+  });
+  sql::Statement s(c, std::string(replace ? "INSERT OR REPLACE" : "INSERT") + " INTO " + Table<R>::name + " (" +
+                          list + ") VALUES (" + marks + ") " + conflict);
+  int i = 0;
+  Table<R>::columns(r, [&](const char* column, const auto& member) {
+    if (std::string_view(column) != "id") s.bind(++i, to_column(member));
+  });
   s.run();
   return c.changes() > 0;
 }
 
+// Inserts e (its candidate_id and run_id as given); false when the unique key was taken.
+bool insert_evaluation(sql::Connection& c, const EvaluationRecord& e) {
+  return insert_row(c, e, "ON CONFLICT (candidate_id, shape, device) DO NOTHING");
+}
+
 int64_t insert_run(sql::Connection& c, const RunRecord& r) {
-  sql::Statement s(c,
-                   "INSERT INTO runs (uid, task, device, arch, host, seed, options, state, "
-                   "started_at, updated_at, active_seconds, bandwidth, peak_flops) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  s.bind_all(r.uid, r.task, r.device, r.arch, r.host, static_cast<int64_t>(r.seed), r.options,
-             r.state, r.started_at, r.updated_at, r.active_seconds, r.bandwidth, r.peak_flops);
-  s.run();
+  insert_row(c, r, "");
   return c.last_insert_id();
 }
 
-// The source's id, inserting it when its hash is new.
-int64_t upsert_source(sql::Connection& c, const SourceRecord& src) {
-  sql::Statement ins(c,
-                     "INSERT INTO sources (hash, task, name, text, uses_helpers) VALUES (?,?,?,?,?) "
-                     "ON CONFLICT (hash) DO NOTHING");
-  ins.bind_all(src.hash, src.task, src.name, src.text, static_cast<int64_t>(src.uses_helpers));
-  ins.run();
-  sql::Statement get(c, "SELECT id FROM sources WHERE hash = ?");
-  get.bind_all(src.hash);
-  if (!get.step()) throw Error("source " + src.hash + " vanished from " + c.path());
+// The id of the row whose unique `column` is `value`, inserting r when it is new.
+template <class R>
+int64_t upsert(sql::Connection& c, const R& r, const char* column, const std::string& value) {
+  insert_row(c, r, "ON CONFLICT (" + std::string(column) + ") DO NOTHING");
+  sql::Statement get(c, "SELECT id FROM " + std::string(Table<R>::name) + " WHERE " + column + " = ?");
+  get.bind_all(value);
+  if (!get.step()) throw Error(std::string(Table<R>::name) + " row " + value + " vanished from " + c.path());
   return get.i64(0);
 }
 
-// The candidate's id, inserting it (with the given source id and run id) when its key is new.
-int64_t upsert_candidate(sql::Connection& c, const CandidateRecord& cand, int64_t source_id) {
-  sql::Statement ins(c,
-                     "INSERT INTO candidates (key, source_id, task, params, origin, parents, "
-                     "generation, label, run_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
-                     "ON CONFLICT (key) DO NOTHING");
-  ins.bind_all(cand.key, source_id, cand.task, cand.params, cand.origin, parents_json(cand.parents),
-               static_cast<int64_t>(cand.generation), cand.label, cand.run_id, cand.created_at);
-  ins.run();
-  sql::Statement get(c, "SELECT id FROM candidates WHERE key = ?");
-  get.bind_all(cand.key);
-  if (!get.step()) throw Error("candidate " + cand.key + " vanished from " + c.path());
-  return get.i64(0);
+int64_t upsert_source(sql::Connection& c, const SourceRecord& src) { return upsert(c, src, "hash", src.hash); }
+
+// The candidate's id, inserting it (with the given source id) when its key is new.
+int64_t upsert_candidate(sql::Connection& c, CandidateRecord cand, int64_t source_id) {
+  cand.source_id = source_id;
+  return upsert(c, cand, "key", cand.key);
 }
 
 }  // namespace
@@ -349,25 +391,20 @@ int64_t Archive::add_run(RunRecord r) {
 }
 
 std::optional<RunRecord> Archive::run(int64_t id) {
-  sql::Statement s(conn_, std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?");
+  sql::Statement s(conn_, select_from<RunRecord>() + "WHERE t.id = ?");
   s.bind_all(id);
-  if (!s.step()) return std::nullopt;
-  return run_from(s);
+  return read_one<RunRecord>(s);
 }
 
 std::optional<RunRecord> Archive::latest_run(const std::string& task, const std::string& device) {
-  sql::Statement s(conn_, std::string("SELECT ") + kRunColumns +
-                              " FROM runs WHERE task = ? AND device = ? ORDER BY id DESC LIMIT 1");
+  sql::Statement s(conn_, select_from<RunRecord>() + "WHERE t.task = ? AND t.device = ? ORDER BY t.id DESC LIMIT 1");
   s.bind_all(task, device);
-  if (!s.step()) return std::nullopt;
-  return run_from(s);
+  return read_one<RunRecord>(s);
 }
 
 std::vector<RunRecord> Archive::runs() {
-  sql::Statement s(conn_, std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id");
-  std::vector<RunRecord> out;
-  while (s.step()) out.push_back(run_from(s));
-  return out;
+  sql::Statement s(conn_, select_from<RunRecord>() + "ORDER BY t.id");
+  return read_rows<RunRecord>(s);
 }
 
 void Archive::update_run(const RunRecord& r) {
@@ -387,35 +424,27 @@ int64_t Archive::add_candidate(const SourceRecord& source, const CandidateRecord
 }
 
 std::optional<CandidateRecord> Archive::candidate(int64_t id) {
-  sql::Statement s(conn_, std::string("SELECT ") + kCandidateColumns + " FROM candidates WHERE id = ?");
+  sql::Statement s(conn_, select_from<CandidateRecord>() + "WHERE t.id = ?");
   s.bind_all(id);
-  if (!s.step()) return std::nullopt;
-  return candidate_from(s);
+  return read_one<CandidateRecord>(s);
 }
 
 std::optional<SourceRecord> Archive::source(int64_t id) {
-  sql::Statement s(conn_, std::string("SELECT ") + kSourceColumns + " FROM sources WHERE id = ?");
+  sql::Statement s(conn_, select_from<SourceRecord>() + "WHERE t.id = ?");
   s.bind_all(id);
-  if (!s.step()) return std::nullopt;
-  return source_from(s);
+  return read_one<SourceRecord>(s);
 }
 
 std::vector<SourceRecord> Archive::sources(const std::string& task) {
-  sql::Statement s(conn_, std::string("SELECT ") + kSourceColumns +
-                              " FROM sources WHERE ?1 = '' OR task = ?1 ORDER BY id");
+  sql::Statement s(conn_, select_from<SourceRecord>() + "WHERE ?1 = '' OR t.task = ?1 ORDER BY t.id");
   s.bind_all(task);
-  std::vector<SourceRecord> out;
-  while (s.step()) out.push_back(source_from(s));
-  return out;
+  return read_rows<SourceRecord>(s);
 }
 
 std::vector<CandidateRecord> Archive::candidates(const std::string& task) {
-  sql::Statement s(conn_, std::string("SELECT ") + kCandidateColumns +
-                              " FROM candidates WHERE ?1 = '' OR task = ?1 ORDER BY id");
+  sql::Statement s(conn_, select_from<CandidateRecord>() + "WHERE ?1 = '' OR t.task = ?1 ORDER BY t.id");
   s.bind_all(task);
-  std::vector<CandidateRecord> out;
-  while (s.step()) out.push_back(candidate_from(s));
-  return out;
+  return read_rows<CandidateRecord>(s);
 }
 
 std::vector<int64_t> Archive::children(int64_t candidate_id) {
@@ -437,23 +466,17 @@ bool Archive::add_evaluation(const EvaluationRecord& e) {
 }
 
 std::vector<EvaluationRecord> Archive::evaluations(const std::string& task, const std::string& device) {
-  sql::Statement s(conn_, std::string("SELECT ") + kEvaluationColumns +
-                              " FROM evaluations e JOIN candidates c ON c.id = e.candidate_id "
-                              "WHERE (?1 = '' OR c.task = ?1) AND (?2 = '' OR e.device = ?2) "
-                              "ORDER BY e.id");
+  sql::Statement s(conn_, select_from<EvaluationRecord>() +
+                              "JOIN candidates c ON c.id = t.candidate_id "
+                              "WHERE (?1 = '' OR c.task = ?1) AND (?2 = '' OR t.device = ?2) ORDER BY t.id");
   s.bind_all(task, device);
-  std::vector<EvaluationRecord> out;
-  while (s.step()) out.push_back(evaluation_from(s));
-  return out;
+  return read_rows<EvaluationRecord>(s);
 }
 
 std::vector<EvaluationRecord> Archive::evaluations_of(int64_t candidate_id) {
-  sql::Statement s(conn_, std::string("SELECT ") + kEvaluationColumns +
-                              " FROM evaluations e WHERE e.candidate_id = ? ORDER BY e.id");
+  sql::Statement s(conn_, select_from<EvaluationRecord>() + "WHERE t.candidate_id = ? ORDER BY t.id");
   s.bind_all(candidate_id);
-  std::vector<EvaluationRecord> out;
-  while (s.step()) out.push_back(evaluation_from(s));
-  return out;
+  return read_rows<EvaluationRecord>(s);
 }
 
 int64_t Archive::run_evaluations(int64_t run_id) {
@@ -464,13 +487,9 @@ int64_t Archive::run_evaluations(int64_t run_id) {
 
 int64_t Archive::add_llm_call(const LlmCallRecord& r) {
   sql::Transaction tx(conn_);
-  sql::Statement s(conn_,
-                   "INSERT INTO llm_calls (run_id, operator, model, status, error, prompt_tokens, "
-                   "completion_tokens, latency_s, candidate_id, created_at, messages, reply) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  s.bind_all(r.run_id, r.op, r.model, r.status, r.error, r.prompt_tokens, r.completion_tokens, r.latency_s,
-             r.candidate_id, r.created_at ? r.created_at : unix_now(), r.messages, r.reply);
-  s.step();
+  LlmCallRecord row = r;
+  if (!row.created_at) row.created_at = unix_now();
+  insert_row(conn_, row, "");
   const int64_t id = conn_.last_insert_id();
   tx.commit();
   return id;
@@ -484,45 +503,23 @@ void Archive::set_llm_call_candidate(int64_t call_id, int64_t candidate_id) {
   tx.commit();
 }
 
-namespace {
-
-// The columns read_llm_calls expects, prefixed for a query that joins llm_calls as `l`.
-const char* const kLlmCallColumns =
-    "l.id, l.run_id, l.operator, l.model, l.status, l.error, l.prompt_tokens, l.completion_tokens, l.latency_s, "
-    "l.candidate_id, l.created_at, l.messages, l.reply";
-
-std::vector<LlmCallRecord> read_llm_calls(sql::Statement& s) {
-  std::vector<LlmCallRecord> out;
-  while (s.step())
-    out.push_back({s.i64(0), s.opt_i64(1), s.text(2), s.text(3), s.text(4), s.text(5), s.opt_i64(6), s.opt_i64(7),
-                   s.opt_f64(8), s.opt_i64(9), s.f64(10), s.text(11), s.text(12)});
-  return out;
-}
-
-}  // namespace
-
 std::vector<LlmCallRecord> Archive::llm_calls(std::optional<int64_t> run_id) {
-  sql::Statement s(conn_, std::string("SELECT ") + kLlmCallColumns +
-                              " FROM llm_calls l WHERE ?1 IS NULL OR l.run_id = ?1 ORDER BY l.id");
+  sql::Statement s(conn_, select_from<LlmCallRecord>() + "WHERE ?1 IS NULL OR t.run_id = ?1 ORDER BY t.id");
   s.bind_all(run_id);
-  return read_llm_calls(s);
+  return read_rows<LlmCallRecord>(s);
 }
 
 std::vector<LlmCallRecord> Archive::llm_calls_of_task(const std::string& task) {
-  sql::Statement s(conn_, std::string("SELECT ") + kLlmCallColumns +
-                              " FROM llm_calls l JOIN runs r ON r.id = l.run_id WHERE r.task = ? ORDER BY l.id");
+  sql::Statement s(conn_, select_from<LlmCallRecord>() + "JOIN runs r ON r.id = t.run_id WHERE r.task = ? ORDER BY t.id");
   s.bind_all(task);
-  return read_llm_calls(s);
+  return read_rows<LlmCallRecord>(s);
 }
 
 std::optional<LlmCallRecord> Archive::llm_call_of_candidate(int64_t candidate_id) {
   // The first: a duplicate reply may name the candidate too, after the call that produced it.
-  sql::Statement s(conn_, std::string("SELECT ") + kLlmCallColumns +
-                              " FROM llm_calls l WHERE l.candidate_id = ? ORDER BY l.id LIMIT 1");
+  sql::Statement s(conn_, select_from<LlmCallRecord>() + "WHERE t.candidate_id = ? ORDER BY t.id LIMIT 1");
   s.bind_all(candidate_id);
-  std::vector<LlmCallRecord> v = read_llm_calls(s);
-  if (v.empty()) return std::nullopt;
-  return v.front();
+  return read_one<LlmCallRecord>(s);
 }
 
 int64_t Archive::run_llm_tokens(int64_t run_id) {
@@ -535,60 +532,19 @@ int64_t Archive::run_llm_tokens(int64_t run_id) {
 
 void Archive::add_audit(const AuditRecord& a) {
   sql::Transaction tx(conn_);
-  sql::Statement s(conn_,
-                   "INSERT OR REPLACE INTO audits (candidate_id, device, shape, seed, status, error, deterministic, "
-                   "median_us, max_scaled_error, rel_l2_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  s.bind_all(a.candidate_id, a.device, a.shape, a.seed, a.status, a.error, static_cast<int64_t>(a.deterministic),
-             a.median_us, a.max_scaled_error, a.rel_l2_error, a.created_at ? a.created_at : unix_now());
-  s.step();
+  AuditRecord row = a;
+  if (!row.created_at) row.created_at = unix_now();
+  insert_row(conn_, row, "", /*replace=*/true);  // auditing again with the same seed replaces the row
   tx.commit();
 }
 
 std::vector<AuditRecord> Archive::audits(const std::string& task, const std::string& device) {
-  sql::Statement s(conn_,
-                   "SELECT a.id, a.candidate_id, a.device, a.shape, a.seed, a.status, a.error, a.deterministic, "
-                   "a.median_us, a.max_scaled_error, a.rel_l2_error, a.created_at FROM audits a "
-                   "JOIN candidates c ON c.id = a.candidate_id "
-                   "WHERE (?1 = '' OR c.task = ?1) AND (?2 = '' OR a.device = ?2) ORDER BY a.id");
+  sql::Statement s(conn_, select_from<AuditRecord>() +
+                              "JOIN candidates c ON c.id = t.candidate_id "
+                              "WHERE (?1 = '' OR c.task = ?1) AND (?2 = '' OR t.device = ?2) ORDER BY t.id");
   s.bind_all(task, device);
-  std::vector<AuditRecord> out;
-  while (s.step())
-    out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3), s.i64(4), s.text(5), s.text(6), s.i64(7) != 0,
-                   s.opt_f64(8), s.opt_f64(9), s.opt_f64(10), s.f64(11)});
-  return out;
+  return read_rows<AuditRecord>(s);
 }
-
-namespace {
-
-// Copies the rows of a table that holds no ids of its own that others point to (llm_calls,
-// audits), with its run and candidate ids remapped; returns how many were new.
-int copy_leaf_table(sql::Connection& from, sql::Connection& to, const std::string& table,
-                    const std::vector<std::string>& columns, const std::map<int64_t, int64_t>& runs,
-                    const std::map<int64_t, int64_t>& candidates) {
-  std::string list, marks;
-  for (auto& c : columns) {
-    list += (list.empty() ? "" : ", ") + c;
-    marks += marks.empty() ? "?" : ",?";
-  }
-  sql::Statement read(from, "SELECT " + list + " FROM " + table + " ORDER BY id");
-  sql::Statement write(to, "INSERT INTO " + table + " (" + list + ") VALUES (" + marks + ") ON CONFLICT DO NOTHING");
-  int added = 0;
-  while (read.step()) {
-    write.reset();
-    for (int i = 0; i < static_cast<int>(columns.size()); ++i) {
-      const auto* map = columns[i] == "run_id" ? &runs : columns[i] == "candidate_id" ? &candidates : nullptr;
-      if (map && !read.is_null(i))
-        write.bind(i + 1, map->at(read.i64(i)));
-      else
-        write.bind(i + 1, read.value(i));
-    }
-    write.run();
-    added += to.changes();
-  }
-  return added;
-}
-
-}  // namespace
 
 MergeStats Archive::merge_from(const std::string& other_path) {
   namespace fs = std::filesystem;
@@ -626,15 +582,20 @@ MergeStats Archive::merge_from(const std::string& other_path) {
     if (e.run_id) e.run_id = runs.at(*e.run_id);
     st.evaluations += insert_evaluation(conn_, e);
   }
-  st.llm_calls = copy_leaf_table(other.conn_, conn_, "llm_calls",
-                                 {"run_id", "operator", "model", "status", "error", "prompt_tokens",
-                                  "completion_tokens", "latency_s", "candidate_id", "created_at", "messages", "reply"},
-                                 runs, candidates);
-  st.audits = copy_leaf_table(other.conn_, conn_, "audits",
-                              {"candidate_id", "device", "shape", "seed", "status", "error",
-                               "deterministic", "median_us", "max_scaled_error", "rel_l2_error",
-                               "created_at"},
-                              runs, candidates);
+  // Calls and audits hold no ids that others point to: copied with their ids remapped, each
+  // added unless its unique key is taken.
+  auto remap = [](std::optional<int64_t>& id, const std::map<int64_t, int64_t>& ids) {
+    if (id) id = ids.at(*id);
+  };
+  for (LlmCallRecord l : other.llm_calls(std::nullopt)) {
+    remap(l.run_id, runs);
+    remap(l.candidate_id, candidates);
+    st.llm_calls += insert_row(conn_, l, "ON CONFLICT DO NOTHING");
+  }
+  for (AuditRecord a : other.audits("", "")) {
+    a.candidate_id = candidates.at(a.candidate_id);
+    st.audits += insert_row(conn_, a, "ON CONFLICT DO NOTHING");
+  }
   tx.commit();
   return st;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "db/sqlite.h"
+#include "tasks/status.h"
 
 namespace ks {
 
@@ -43,10 +44,15 @@ struct CandidateRecord {
   double created_at = 0;
 };
 
+// One evaluation as the archive keeps it: an EvalResult (evaluator/eval_types.h) with who and
+// where (candidate, run, device, shape), its baseline and its step times; the search's
+// population holds these too, so a result read back from the archive is the one it recorded.
 struct EvaluationRecord {
   int64_t id = 0, candidate_id = 0;
   std::optional<int64_t> run_id;
-  std::string device, shape, status, error;
+  std::string device, shape;
+  Status status = Status::ok;
+  std::string error;
   bool nondeterministic = false;
   std::optional<double> median_us, p10_us, p90_us, baseline_us, speedup;
   std::optional<double> floor_us, max_scaled_error, rel_l2_error;
@@ -80,7 +86,8 @@ struct AuditRecord {
   int64_t id = 0, candidate_id = 0;
   std::string device, shape;
   int64_t seed = 0;
-  std::string status, error;  // a Status name, as evaluations have
+  Status status = Status::ok;
+  std::string error;
   bool deterministic = true;  // two runs on the same inputs gave the same bits
   std::optional<double> median_us, max_scaled_error, rel_l2_error;
   double created_at = 0;

@@ -11,7 +11,7 @@ bool positive(const std::optional<double>& v) { return v && std::isfinite(*v) &&
 }  // namespace
 
 bool can_lead(const EvaluationRecord& e) {
-  return e.status == "ok" && positive(e.speedup) && positive(e.median_us);
+  return e.status == Status::ok && positive(e.speedup) && positive(e.median_us);
 }
 
 bool ranks_before(const EvaluationRecord& a, const EvaluationRecord& b, LeaderRule rule) {

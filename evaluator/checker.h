@@ -10,7 +10,7 @@
 #include "evaluator/fill.h"
 #include "evaluator/input_set.h"
 #include "evaluator/plan_instance.h"
-#include "evaluator/status.h"
+#include "tasks/status.h"
 
 namespace ks {
 

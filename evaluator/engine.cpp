@@ -140,7 +140,7 @@ struct EvalEngine::Impl {
     return task_plans.emplace(task.name(), std::move(tp)).first->second;
   }
 
-  const Candidate& candidate_of(const RowRequest& req, const Task& task) {
+  const Candidate& candidate_of(const EvalRequest& req, const Task& task) {
     const std::string key = req.origin + '\0' + req.source;
     auto& slot = candidates[key];
     if (!slot) {
@@ -150,7 +150,7 @@ struct EvalEngine::Impl {
     return *slot;
   }
 
-  const Prepared& prepared_of(const RowRequest& req, const Candidate& c) {
+  const Prepared& prepared_of(const EvalRequest& req, const Candidate& c) {
     const std::string key = req.origin + '\0' + req.source + '\0' + format_variant(req.variant);
     auto it = prepared.find(key);
     if (it != prepared.end()) return it->second;
@@ -286,7 +286,7 @@ struct EvalEngine::Impl {
     return o;
   }
 
-  void evaluate(EvalRow& row, const Task& task, const RowRequest& req, const Prepared& p,
+  void evaluate(EvalResult& row, const Task& task, const EvalRequest& req, const Prepared& p,
                 ShapeFixture& fx, PhaseClock& clock) {
     if (!p.compiled.ok) {
       row.status = Status::compile_error;
@@ -377,11 +377,11 @@ const Ceilings& EvalEngine::ceilings() {
   return *impl_->ceil;
 }
 
-EvalRow EvalEngine::run(const RowRequest& req, const std::function<void()>& on_candidate_start) {
+EvalResult EvalEngine::run(const EvalRequest& req, const std::function<void()>& on_candidate_start) {
   Impl& I = *impl_;
   const Task* task = find_task(req.task);
   if (!task) throw Error("unknown task '" + req.task + "'");
-  EvalRow row;
+  EvalResult row;
   row.shape = req.shape;
   row.variant = req.variant;
   const Candidate& c = I.candidate_of(req, *task);

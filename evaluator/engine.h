@@ -25,7 +25,7 @@ class EvalEngine {
   // Throws ks::Error for a fault of ksearch itself (the baseline fails, the GPU reference
   // disagrees with the CPU fp64 one, an unknown task) and a sticky CudaError (the context is
   // lost: the process must end).
-  EvalRow run(const RowRequest& req, const std::function<void()>& on_candidate_start = {});
+  EvalResult run(const EvalRequest& req, const std::function<void()>& on_candidate_start = {});
 
  private:
   struct Impl;

@@ -1,13 +1,15 @@
 #pragma once
-// What one evaluation is asked (RowRequest) and what it answers (EvalRow): the unit of work that
-// an in-process engine or a worker process runs, and that the archive will record.
+// What one evaluation is asked (EvalRequest) and what it answers (EvalResult): the unit of work that
+// an in-process engine or a worker process runs. These are the only two types of an evaluation:
+// the worker protocol sends them as JSON (row_json.h), and the archive keeps an EvalResult as an
+// EvaluationRecord (db/archive.h, made by the search's to_record), which the search reads back.
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "evaluator/nvrtc_compiler.h"
 #include "evaluator/plan.h"
-#include "evaluator/status.h"
+#include "tasks/status.h"
 #include "evaluator/timer.h"
 
 namespace ks {
@@ -20,7 +22,7 @@ struct EvalSettings {
 };
 
 // One candidate variant on one shape.
-struct RowRequest {
+struct EvalRequest {
   std::string task;
   std::string origin;  // candidate file, for messages
   std::string source;  // the whole candidate file
@@ -39,7 +41,7 @@ struct StepTime {
 // "plan.steps[0] (rms_rows) 2.3 us; plan.steps[1] (gemm) 11.0 us"
 std::string format_steps(const std::vector<StepTime>& steps);
 
-struct EvalRow {
+struct EvalResult {
   Shape shape;
   Variant variant;
   Status status = Status::ok;

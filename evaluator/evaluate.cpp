@@ -16,7 +16,7 @@ void check_shape(const Task& task, const Shape& shape) {
       throw Error(task.name() + ": shape " + task.format_shape(shape) + " breaks the constraint " + c);
 }
 
-EvalRow InProcessRunner::run(const RowRequest& req) {
+EvalResult InProcessRunner::run(const EvalRequest& req) {
   if (!lost_.empty())
     throw Error("the CUDA context was lost by an earlier crash (" + lost_ +
                 "): the remaining evaluations were not run; evaluate through the worker (the "
@@ -26,7 +26,7 @@ EvalRow InProcessRunner::run(const RowRequest& req) {
   } catch (const CudaError& e) {
     if (!e.sticky()) throw;
     lost_ = e.what();
-    EvalRow row;
+    EvalResult row;
     row.shape = req.shape;
     row.variant = req.variant;
     row.status = Status::crash;
@@ -35,9 +35,9 @@ EvalRow InProcessRunner::run(const RowRequest& req) {
   }
 }
 
-EvalRow evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
+EvalResult evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
                          const CompileResult& compiled, const Shape& shape, const EvalSettings& settings) {
-  EvalRow row;
+  EvalResult row;
   if (!plan_applies(c.plan, shape, v)) {
     row.status = Status::not_applicable;
   } else if (!compiled.ok) {
@@ -62,10 +62,10 @@ EvalRow evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c
   return row;
 }
 
-std::vector<EvalRow> evaluate_candidate(RowRunner& runner, const Compiler& compiler,
+std::vector<EvalResult> evaluate_candidate(RowRunner& runner, const Compiler& compiler,
                                         const Candidate& c, const std::vector<Variant>& variants,
                                         const std::vector<Shape>& shapes, const EvalSettings& settings,
-                                        const std::function<void(const EvalRow&)>& on_row) {
+                                        const std::function<void(const EvalResult&)>& on_row) {
   const Task* task = &task_of(c);
   for (auto& s : shapes) check_shape(*task, s);
 
@@ -74,7 +74,7 @@ std::vector<EvalRow> evaluate_candidate(RowRunner& runner, const Compiler& compi
   for (auto& v : variants) reqs.push_back(compile_request(c, v, runner.device().arch));
   const std::vector<CompileResult> compiled = compiler.compile_all(reqs);
 
-  std::vector<EvalRow> rows;
+  std::vector<EvalResult> rows;
   for (auto& shape : shapes) {
     for (size_t v = 0; v < variants.size(); ++v) {
       rows.push_back(evaluate_variant(runner, *task, c, variants[v], compiled[v], shape, settings));

@@ -19,7 +19,7 @@ class RowRunner {
   virtual const DeviceInfo& device() const = 0;
   virtual const Ceilings& ceilings() = 0;
   // Throws ks::Error for a fault of ksearch itself; the candidate's faults are rows.
-  virtual EvalRow run(const RowRequest& req) = 0;
+  virtual EvalResult run(const EvalRequest& req) = 0;
 };
 
 // Runs rows in this process. After a sticky CUDA error (a crash row) the context is gone: later
@@ -29,7 +29,7 @@ class InProcessRunner final : public RowRunner {
   InProcessRunner(int device, const Compiler& compiler) : engine_(device, compiler) {}
   const DeviceInfo& device() const override { return engine_.device(); }
   const Ceilings& ceilings() override { return engine_.ceilings(); }
-  EvalRow run(const RowRequest& req) override;
+  EvalResult run(const EvalRequest& req) override;
 
  private:
   EvalEngine engine_;
@@ -43,16 +43,16 @@ constexpr double kFloorNoiseMargin = 0.03;
 // One variant on one shape, given its compile result: not_applicable and compile_error rows come
 // without the runner, the rest from it. The row carries the shape's roofline floor; an ok row
 // whose median is below it (less kFloorNoiseMargin) is implausible.
-EvalRow evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
+EvalResult evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
                          const CompileResult& compiled, const Shape& shape, const EvalSettings& settings);
 
 // One row per (shape, variant), shape-major; on_row is called as each is done (progress). Throws
 // ks::Error for a bad plan or shape before any row, and for a fault of ksearch itself during
 // the run (rows reported so far stand).
-std::vector<EvalRow> evaluate_candidate(RowRunner& runner, const Compiler& compiler,
+std::vector<EvalResult> evaluate_candidate(RowRunner& runner, const Compiler& compiler,
                                         const Candidate& c, const std::vector<Variant>& variants,
                                         const std::vector<Shape>& shapes, const EvalSettings& settings,
-                                        const std::function<void(const EvalRow&)>& on_row = {});
+                                        const std::function<void(const EvalResult&)>& on_row = {});
 
 // Every task constraint holds on the shape; throws ks::Error naming the first that does not.
 void check_shape(const Task& task, const Shape& shape);

@@ -55,7 +55,7 @@ auto parse(const char* what, Fn&& fn) {
 
 }  // namespace
 
-json to_json(const RowRequest& r) {
+json to_json(const EvalRequest& r) {
   return {{"task", r.task},
           {"origin", r.origin},
           {"source", r.source},
@@ -70,9 +70,9 @@ json to_json(const RowRequest& r) {
                      {"max_replays", r.settings.timer.max_replays}}}};
 }
 
-RowRequest request_from_json(const json& j) {
+EvalRequest request_from_json(const json& j) {
   return parse("request", [&] {
-    RowRequest r;
+    EvalRequest r;
     r.task = j.at("task").get<std::string>();
     r.origin = j.at("origin").get<std::string>();
     r.source = j.at("source").get<std::string>();
@@ -111,7 +111,7 @@ std::vector<StepTime> steps_from_json(const json& j) {
   });
 }
 
-json to_json(const EvalRow& r) {
+json to_json(const EvalResult& r) {
   json j = {{"shape", r.shape}, {"variant", variant_json(r.variant)},
             {"status", status_name(r.status)}, {"error", r.error},
             {"nondeterministic", r.nondeterministic}, {"floor_us", number(r.floor_us)},
@@ -130,9 +130,9 @@ json to_json(const EvalRow& r) {
   return j;
 }
 
-EvalRow row_from_json(const json& j) {
+EvalResult result_from_json(const json& j) {
   return parse("result row", [&] {
-    EvalRow r;
+    EvalResult r;
     r.shape = j.at("shape").get<Shape>();
     r.variant = variant_from(j.at("variant"));
     auto status = parse_status(j.at("status").get<std::string>());

@@ -8,12 +8,12 @@
 
 namespace ks {
 
-nlohmann::json to_json(const RowRequest& r);
-RowRequest request_from_json(const nlohmann::json& j);  // throws ks::Error naming the field
+nlohmann::json to_json(const EvalRequest& r);
+EvalRequest request_from_json(const nlohmann::json& j);  // throws ks::Error naming the field
 
-nlohmann::json to_json(const EvalRow& r);
+nlohmann::json to_json(const EvalResult& r);
 nlohmann::json to_json(const std::vector<KernelResources>& kernels);  // ptxas's report, per kernel
-EvalRow row_from_json(const nlohmann::json& j);
+EvalResult result_from_json(const nlohmann::json& j);
 // [{"step": "plan.steps[1] (gemm)", "median_us": 12.5}, ...]: also the archive's form.
 nlohmann::json to_json(const std::vector<StepTime>& steps);
 std::vector<StepTime> steps_from_json(const nlohmann::json& j);  // throws ks::Error

@@ -86,9 +86,9 @@ const Ceilings& WorkerSupervisor::ceilings() {
   return *ceilings_;
 }
 
-EvalRow WorkerSupervisor::failed(const RowRequest& req, Status s, const std::string& why) {
+EvalResult WorkerSupervisor::failed(const EvalRequest& req, Status s, const std::string& why) {
   child_.reset();  // SIGKILL and reap; the next request starts a fresh worker
-  EvalRow row;
+  EvalResult row;
   row.shape = req.shape;
   row.variant = req.variant;
   row.status = s;
@@ -96,11 +96,11 @@ EvalRow WorkerSupervisor::failed(const RowRequest& req, Status s, const std::str
   return row;
 }
 
-EvalRow WorkerSupervisor::run(const RowRequest& req) {
+EvalResult WorkerSupervisor::run(const EvalRequest& req) {
   ++stats_.requests;
   std::string first_error;
   for (int attempt = 0;; ++attempt) {
-    std::optional<EvalRow> row = attempt_row(req);
+    std::optional<EvalResult> row = attempt_row(req);
     if (row) return *row;
     // The worker answered "error": a fault of ksearch itself (the baseline fails, a bad request),
     // or of the state an earlier candidate left in that process. A fresh worker tells which.
@@ -112,7 +112,7 @@ EvalRow WorkerSupervisor::run(const RowRequest& req) {
   }
 }
 
-std::optional<EvalRow> WorkerSupervisor::attempt_row(const RowRequest& req) {
+std::optional<EvalResult> WorkerSupervisor::attempt_row(const EvalRequest& req) {
   if (!child_) start();
   const long id = next_id_++;
   if (!child_->write_line(json{{"id", id}, {"op", "run"}, {"request", to_json(req)}}.dump()))
@@ -154,9 +154,9 @@ std::optional<EvalRow> WorkerSupervisor::attempt_row(const RowRequest& req) {
       last_error_ = msg["error"].is_string() ? msg["error"].get<std::string>() : msg["error"].dump();
       return std::nullopt;
     }
-    EvalRow row;
+    EvalResult row;
     try {
-      row = row_from_json(msg.at("row"));
+      row = result_from_json(msg.at("row"));
     } catch (const std::exception& e) {
       return failed(req, Status::crash, std::string("the worker broke the protocol: ") + e.what());
     }

@@ -39,14 +39,14 @@ class WorkerSupervisor final : public RowRunner {
 
   const DeviceInfo& device() const override { return device_; }
   const Ceilings& ceilings() override;
-  EvalRow run(const RowRequest& req) override;
+  EvalResult run(const EvalRequest& req) override;
   const SupervisorStats& stats() const { return stats_; }
 
  private:
   void start();
   // The row, or nullopt when the worker answered "error" (its text in last_error_).
-  std::optional<EvalRow> attempt_row(const RowRequest& req);
-  EvalRow failed(const RowRequest& req, Status s, const std::string& why);
+  std::optional<EvalResult> attempt_row(const EvalRequest& req);
+  EvalResult failed(const EvalRequest& req, Status s, const std::string& why);
 
   SupervisorOptions opts_;
   std::unique_ptr<ChildProcess> child_;

@@ -43,7 +43,7 @@ class ReplyChannel {
 };
 
 // The candidate's output goes with its row; a failing row's error quotes its start.
-void attach_output(EvalRow& row, CapturedOutput out) {
+void attach_output(EvalResult& row, CapturedOutput out) {
   if (out.bytes == 0) return;
   const bool failed = row.status != Status::ok && row.status != Status::not_applicable;
   if (failed)
@@ -69,7 +69,7 @@ int run_worker(int device, const Compiler& compiler, std::istream& in, int reply
 
   for (std::string line; std::getline(in, line);) {
     json id = nullptr;
-    std::optional<RowRequest> req;
+    std::optional<EvalRequest> req;
     (void)printed.take();  // anything printed between requests belongs to none
     try {
       const json msg = json::parse(line);
@@ -79,7 +79,7 @@ int run_worker(int device, const Compiler& compiler, std::istream& in, int reply
         reply.send({{"id", id}, {"ceilings", to_json(engine->ceilings())}});
       } else if (op == "run") {
         req = request_from_json(msg.at("request"));
-        EvalRow row = engine->run(*req, [&] { reply.send({{"id", id}, {"phase", "candidate"}}); });
+        EvalResult row = engine->run(*req, [&] { reply.send({{"id", id}, {"phase", "candidate"}}); });
         attach_output(row, printed.take());
         reply.send({{"id", id}, {"row", to_json(row)}});
         if (row.status == Status::crash) return 3;  // the engine's state is not trusted any more
@@ -93,7 +93,7 @@ int run_worker(int device, const Compiler& compiler, std::istream& in, int reply
         continue;
       }
       // The context is lost: report the crash for this request and end; the supervisor restarts.
-      EvalRow row;
+      EvalResult row;
       row.shape = req->shape;
       row.variant = req->variant;
       row.status = Status::crash;

@@ -9,9 +9,9 @@
 //   {"hello": {"ok": true, "device": {...}, "pid": N}}    or {"hello": {"ok": false, "error": "..."}}
 // then answers each request in order:
 //   {"id": N, "op": "ceilings"}        -> {"id": N, "ceilings": {...}}
-//   {"id": N, "op": "run", "request": {...RowRequest...}}
+//   {"id": N, "op": "run", "request": {...EvalRequest...}}
 //                                      -> {"id": N, "phase": "candidate"}   (setup done; may be absent)
-//                                      -> {"id": N, "row": {...EvalRow...}}
+//                                      -> {"id": N, "row": {...EvalResult...}}
 //   a request that fails before its candidate ran, for a reason of ksearch's own (a bad request,
 //   the baseline failing)              -> {"id": N, "error": "..."}
 // After a row with status "crash" (a sticky CUDA error, or any error raised while the candidate

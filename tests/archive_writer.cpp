@@ -31,7 +31,7 @@ static void add(Archive& a, const std::string& tag, int i, bool with_evaluation)
   e.candidate_id = id;
   e.device = "Fake GPU";
   e.shape = "M=1,K=64,N=64";
-  e.status = "ok";
+  e.status = Status::ok;
   e.speedup = 1.0 + i;
   e.created_at = unix_now();
   a.add_evaluation(e);

@@ -15,7 +15,7 @@ ArchivedCandidate load_archived(Archive& archive, int64_t candidate_id) {
   return {c->id, cand, std::move(v), cand->plan.name, c->origin};
 }
 
-bool audit_passed(const AuditRecord& a) { return a.status == "ok" && a.deterministic; }
+bool audit_passed(const AuditRecord& a) { return a.status == Status::ok && a.deterministic; }
 
 AuditSummary summarize_audits(const std::vector<AuditRecord>& audits, int64_t candidate_id) {
   AuditSummary s;

@@ -84,14 +84,14 @@ int run_audit(const Opts& o) {
           // Fresh, repeatable from --seed, and below 2^63: SQLite integers are signed.
           settings.seed = mix64(seed ^ static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(n++)) >> 1;
           settings.timer.min_seconds = o.min_ms / 1e3;
-          const EvalRow r = evaluate_variant(runner, *task, *a.candidate, a.variant, compiled, shape, settings);
+          const EvalResult r = evaluate_variant(runner, *task, *a.candidate, a.variant, compiled, shape, settings);
           if (r.status == Status::not_applicable) break;  // its plan does not take this shape
           AuditRecord rec;
           rec.candidate_id = id;
           rec.device = dev.name;
           rec.shape = task->format_shape(shape);
           rec.seed = static_cast<int64_t>(settings.seed);
-          rec.status = std::string(status_name(r.status));
+          rec.status = r.status;
           rec.error = r.error;
           rec.deterministic = !r.nondeterministic;
           if (r.timing) rec.median_us = r.timing->candidate.median_us;
@@ -102,14 +102,14 @@ int run_audit(const Opts& o) {
           archive.add_audit(rec);
           ++rows_of_candidate;
           passed += audit_passed(rec);
-          std::cerr << task->name() << ' ' << a.label() << ' ' << rec.shape << ": " << rec.status
+          std::cerr << task->name() << ' ' << a.label() << ' ' << rec.shape << ": " << status_name(rec.status)
                     << (rec.deterministic ? "" : ", nondeterministic")
                     << (rec.median_us ? " " + fixed(*rec.median_us, 1) + " us" : " " + rec.error.substr(0, 120)) << '\n';
           table.add({task->name(), "#" + std::to_string(id) + " " + a.name, rec.shape, std::to_string(rec.seed),
-                     rec.status, rec.deterministic ? "yes" : "NO", rec.median_us ? fixed(*rec.median_us, 1) : "-",
+                     std::string(status_name(rec.status)), rec.deterministic ? "yes" : "NO", rec.median_us ? fixed(*rec.median_us, 1) : "-",
                      rec.error.substr(0, 60)});
           rows.push_back({{"task", task->name()}, {"candidate", id}, {"shape", rec.shape}, {"seed", rec.seed},
-                          {"status", rec.status}, {"deterministic", rec.deterministic},
+                          {"status", status_name(rec.status)}, {"deterministic", rec.deterministic},
                           {"median_us", rec.median_us ? nlohmann::json(*rec.median_us) : nlohmann::json()},
                           {"error", rec.error}});
         }

@@ -115,11 +115,11 @@ int run_bench(const Opts& o) {
       const std::string shape_text = task->format_shape(shape);
       std::vector<Contender> contenders = seeds;
       if (auto it = from_archive.find(shape_text); it != from_archive.end()) contenders.push_back(it->second);
-      std::optional<EvalRow> best;
+      std::optional<EvalResult> best;
       std::string best_label;
       for (auto& ct : contenders) {
         const CompileResult compiled = compiler.compile(compile_request(*ct.candidate, ct.variant, dev.arch));
-        EvalRow r = evaluate_variant(runner, *task, *ct.candidate, ct.variant, compiled, shape, settings);
+        EvalResult r = evaluate_variant(runner, *task, *ct.candidate, ct.variant, compiled, shape, settings);
         if (r.status == Status::not_applicable) continue;
         std::cerr << task->name() << ' ' << shape_text << ' ' << ct.label << ": " << status_name(r.status)
                   << (r.timing ? " " + fixed(r.timing->candidate.median_us, 1) + " us" : " " + r.error) << '\n';

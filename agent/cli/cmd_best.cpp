@@ -37,7 +37,7 @@ int show_best(const Opts& o) {
   std::map<Key, int> tried;
   for (auto& e : archive.evaluations(o.task, o.device)) {
     const std::string& task = cands.at(e.candidate_id).task;
-    if (e.status != "not_applicable") ++tried[{task, e.device, e.shape}];
+    if (e.status != Status::not_applicable) ++tried[{task, e.device, e.shape}];
     by_task[task].push_back(e);
   }
   std::map<Key, std::vector<EvaluationRecord>> ok;

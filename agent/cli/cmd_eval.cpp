@@ -29,7 +29,7 @@ struct Opts {
   double min_ms = 100;
 };
 
-nlohmann::json row_json(const Task& t, const EvalRow& r) {
+nlohmann::json row_json(const Task& t, const EvalResult& r) {
   nlohmann::json j = to_json(r);
   j["shape_text"] = t.format_shape(r.shape);
   j["variant_text"] = format_variant(r.variant);
@@ -37,7 +37,7 @@ nlohmann::json row_json(const Task& t, const EvalRow& r) {
   return j;
 }
 
-std::vector<std::string> row_cells(const Task& t, const EvalRow& r) {
+std::vector<std::string> row_cells(const Task& t, const EvalResult& r) {
   std::vector<std::string> cells = {t.format_shape(r.shape), format_variant(r.variant),
                                     std::string(status_name(r.status))};
   if (r.timing) {
@@ -91,10 +91,10 @@ int run_eval(const Opts& o) {
 
   const size_t total = shapes.size() * variants.size();
   size_t done = 0;
-  std::vector<EvalRow> rows;
+  std::vector<EvalResult> rows;
   std::string fatal;
   try {
-    rows = evaluate_candidate(*runner, compiler, c, variants, shapes, eo, [&](const EvalRow& r) {
+    rows = evaluate_candidate(*runner, compiler, c, variants, shapes, eo, [&](const EvalResult& r) {
       rows.push_back(r);
       std::cerr << '[' << ++done << '/' << total << "] " << task->format_shape(r.shape) << ' '
                 << format_variant(r.variant) << ": " << status_name(r.status)

@@ -70,7 +70,7 @@ int run_export(const Opts& o) {
   for (auto& a : archive.audits(task->name(), device)) {
     AuditSummary& s = audit[a.candidate_id];
     ++s.rows;
-    s.passed += a.status == "ok";
+    s.passed += a.status == Status::ok;
     s.deterministic = s.deterministic && a.deterministic;
   }
   bool any_passed = false;

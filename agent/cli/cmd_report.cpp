@@ -68,9 +68,9 @@ ReportSection build_section(const TaskDevice& td, const std::vector<const Evalua
     if (!shapes.count(e->shape)) shape_order.push_back(e->shape);
     ReportShape& sh = shapes[e->shape];
     sh.shape = e->shape;
-    ++sh.by_status[e->status];
+    ++sh.by_status[std::string(status_name(e->status))];
     // The x axis counts what ran on the GPU, as the run's budget does: not_applicable costs nothing.
-    if (e->status != "not_applicable") {
+    if (e->status != Status::not_applicable) {
       ++sec.evaluations;
       candidates.insert(e->candidate_id);
     }

@@ -87,7 +87,7 @@ int show_candidate(const Opts& o) {
     if (call) j["llm_call"] = call_json(*call);
     if (!o.no_source) j["source"] = src.text;
     for (auto& e : evs) {
-      nlohmann::json ej = {{"device", e.device}, {"shape", e.shape}, {"status", e.status}, {"error", e.error},
+      nlohmann::json ej = {{"device", e.device}, {"shape", e.shape}, {"status", status_name(e.status)}, {"error", e.error},
                            {"nondeterministic", e.nondeterministic}, {"seconds", e.seconds},
                            {"resources", nlohmann::json::parse(e.resources)},
                            {"steps", nlohmann::json::parse(e.steps)}};
@@ -113,7 +113,7 @@ int show_candidate(const Opts& o) {
   for (auto& e : evs) {
     std::string err = e.error.size() > 70 ? e.error.substr(0, 67) + "..." : e.error;
     if (e.nondeterministic) err = "nondeterministic" + std::string(err.empty() ? "" : "; ") + err;
-    t.add({e.device, e.shape, e.status, num(e.median_us, 1), num(e.p10_us, 1), num(e.p90_us, 1),
+    t.add({e.device, e.shape, std::string(status_name(e.status)), num(e.median_us, 1), num(e.p10_us, 1), num(e.p90_us, 1),
            num(e.baseline_us, 1), e.speedup ? fixed(*e.speedup, 2) + "x" : "-",
            e.floor_us && e.median_us ? fixed(100 * *e.floor_us / *e.median_us, 0) : "-", count(e.registers),
            count(e.smem_bytes), count(e.spill_bytes), err});

@@ -4,9 +4,20 @@
 #include <sstream>
 
 #include "base/table.h"
+#include "evaluator/row_json.h"
 
 namespace ks {
 namespace {
+
+// Each step's share of the time, as the archive keeps it (JSON); none when it cannot be read,
+// as it only helps the model see where the time goes.
+std::vector<StepTime> steps_of(const EvaluationRecord& r) {
+  try {
+    return steps_from_json(nlohmann::json::parse(r.steps));
+  } catch (const std::exception&) {
+    return {};
+  }
+}
 
 const std::string& source_of(const Population& pop, size_t member) {
   return pop.sources()[pop.members()[member].source].candidate->source;
@@ -127,12 +138,12 @@ std::string member_results(const Population& pop, size_t member, const LlmFacts&
     if (r.spill_bytes) o << ", " << *r.spill_bytes << " B spilled";
     if (is_code_failure(r.status) && !r.error.empty()) o << ": " << r.error.substr(0, 300);
     o << "\n";
-    if (!r.steps.empty()) o << "    time per step: " << format_steps(r.steps) << "\n";  // where the time goes
+    if (auto steps = steps_of(r); !steps.empty()) o << "    time per step: " << format_steps(steps) << "\n";  // where the time goes
   }
   return o.str();
 }
 
-std::string failure_text(const ShapeResult& r, const std::string& shape) {
+std::string failure_text(const EvaluationRecord& r, const std::string& shape) {
   std::string s = std::string(status_name(r.status)) + " on " + shape;
   if (!r.error.empty()) s += ":\n" + r.error;
   return s;

@@ -59,7 +59,7 @@ std::string device_facts(const DeviceInfo& d, const Ceilings& c);
 std::string member_results(const Population& pop, size_t member, const LlmFacts& facts);
 
 // What a failed result says, for repair and refine: the status and the compile log or finding.
-std::string failure_text(const ShapeResult& r, const std::string& shape);
+std::string failure_text(const EvaluationRecord& r, const std::string& shape);
 
 // Whether a result is a failure of the candidate's code (what repair and refine answer), as
 // opposed to ok or not applying.

@@ -146,7 +146,7 @@ void LlmSearch::on_result(const Population& pop, size_t member, const std::strin
   pending_.erase(it);
   if (!applicable) return;
   weights_.record(p.conversation.op, paid_off);
-  const ShapeResult& r = pop.members()[member].results.at(shape);
+  const EvaluationRecord& r = pop.members()[member].results.at(shape);
   if (p.conversation.op == "llm_refine" && is_code_failure(r.status) && p.conversation.turn < opt_.turns &&
       off_reason_.empty() && !spent()) {
     continue_conversation(p.conversation, p.reply, failure_text(r, shape), opt_.facts);

@@ -27,7 +27,7 @@ class DeviceEvaluator {
   // Each is proposed before the results ahead of it are known: ahead only where preparing costs.
   virtual size_t batches_ahead() const { return 0; }
   // The candidate's faults are rows; throws ks::Error for a fault of ksearch itself.
-  virtual EvalRow evaluate(const EvalJob& job, const Shape& shape, const EvalSettings& settings) = 0;
+  virtual EvalResult evaluate(const EvalJob& job, const Shape& shape, const EvalSettings& settings) = 0;
 };
 
 }  // namespace ks

@@ -33,23 +33,6 @@ struct Batch {
   }
 };
 
-ShapeResult result_of(const EvaluationRecord& e) {
-  ShapeResult r;
-  r.status = parse_status(e.status).value_or(Status::crash);
-  r.speedup = e.speedup;
-  r.median_us = e.median_us;
-  r.error = e.error;
-  r.registers = e.registers;
-  r.smem_bytes = e.smem_bytes;
-  r.spill_bytes = e.spill_bytes;
-  try {
-    r.steps = steps_from_json(nlohmann::json::parse(e.steps));
-  } catch (const nlohmann::json::exception& x) {
-    throw Error("the archive's evaluation " + std::to_string(e.id) + " has step times that are not JSON: " + x.what());
-  }
-  return r;
-}
-
 // n points of the space: all of it when it has no more, else the default and n - 1 others drawn
 // at random.
 std::vector<Variant> sample_variants(const std::vector<Param>& params, int n, Rng& rng) {
@@ -67,7 +50,7 @@ std::vector<Variant> sample_variants(const std::vector<Param>& params, int n, Rn
   return out;
 }
 
-EvaluationRecord to_record(const EvalRow& row, int64_t candidate_id, int64_t run_id,
+EvaluationRecord to_record(const EvalResult& row, int64_t candidate_id, int64_t run_id,
                            const std::string& device, const std::string& shape,
                            const EvalSettings& settings, double seconds) {
   EvaluationRecord e;
@@ -75,7 +58,7 @@ EvaluationRecord to_record(const EvalRow& row, int64_t candidate_id, int64_t run
   e.run_id = run_id;
   e.device = device;
   e.shape = shape;
-  e.status = std::string(status_name(row.status));
+  e.status = row.status;
   e.error = row.error;
   e.nondeterministic = row.nondeterministic;
   if (row.timing) {
@@ -221,9 +204,8 @@ struct SearchDriver::Impl {
     for (const EvaluationRecord& e : archive.evaluations(task.name(), device_name)) {
       auto m = member_at.find(e.candidate_id);
       if (m == member_at.end()) continue;
-      const ShapeResult r = result_of(e);
-      const Status status = r.status;
-      pop.members()[m->second].results[e.shape] = r;
+      const Status status = e.status;
+      pop.members()[m->second].results[e.shape] = e;
       if (ShapeState* st = state_of(e.shape)) {
         if (e.floor_us) st->floor_us = e.floor_us;
         if (e.baseline_us) st->baseline_us = e.baseline_us;
@@ -492,14 +474,14 @@ struct SearchDriver::Impl {
   }
 
   // One result, in three steps: kept, learned from, reported.
-  void record(const Batch& b, size_t i, const EvalRow& row, double seconds) {  // mu held
-    const ShapeResult& r = keep(b.members[i], b.shape, row, seconds);
+  void record(const Batch& b, size_t i, const EvalResult& row, double seconds) {  // mu held
+    const EvaluationRecord& r = keep(b.members[i], b.shape, row, seconds);
     learn(b, i, row.status, r);
     report(b.members[i], b.shape, row);
   }
 
   // To the archive (the member first, if new), the population and the shape's times.
-  const ShapeResult& keep(size_t idx, const std::string& shape, const EvalRow& row, double seconds) {
+  const EvaluationRecord& keep(size_t idx, const std::string& shape, const EvalResult& row, double seconds) {
     Member& m = pop.members()[idx];
     store(idx);
     const EvaluationRecord rec = to_record(row, m.id, run.id, device_name, shape, opt.eval, seconds);
@@ -508,11 +490,11 @@ struct SearchDriver::Impl {
     ShapeState& st = *state_of(shape);
     if (row.timing) st.baseline_us = row.timing->baseline.median_us;
     if (row.floor_us > 0) st.floor_us = row.floor_us;
-    return m.results[shape] = result_of(rec);
+    return m.results[shape] = rec;
   }
 
   // What the result teaches: the operator's weight, the LLM's conversation, the best so far.
-  void learn(const Batch& b, size_t i, Status status, const ShapeResult& r) {
+  void learn(const Batch& b, size_t i, Status status, const EvaluationRecord& r) {
     const size_t idx = b.members[i];
     const bool applicable = status != Status::not_applicable;
     const bool paid_off = status == Status::ok && r.speedup && *r.speedup > b.to_beat[i];
@@ -527,7 +509,7 @@ struct SearchDriver::Impl {
   }
 
   // Counts and budgets, the run's record, and the progress callback.
-  void report(size_t idx, const std::string& shape, const EvalRow& row) {
+  void report(size_t idx, const std::string& shape, const EvalResult& row) {
     const Member& m = pop.members()[idx];
     progress.session_seconds = progress.seconds - base_seconds;
     if (row.status != Status::not_applicable) {
@@ -583,7 +565,7 @@ struct SearchDriver::Impl {
           if (!claim()) break;
           lock.unlock();
           const auto t0 = Clock::now();
-          EvalRow row = dev.evaluate(jobs[i], state_of(cur.shape)->shape, opt.eval);
+          EvalResult row = dev.evaluate(jobs[i], state_of(cur.shape)->shape, opt.eval);
           const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
           lock.lock();
           --running;

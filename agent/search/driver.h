@@ -58,7 +58,7 @@ struct SearchProgress {
   std::vector<std::string> notices;  // lines for the user since the last progress (the LLM set aside...)
   std::map<std::string, double> best;          // shape text -> best speedup on this GPU model
   const Member* last = nullptr;                // the member just evaluated
-  const EvalRow* last_row = nullptr;
+  const EvalResult* last_row = nullptr;
   std::string last_shape;
 };
 

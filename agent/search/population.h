@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "db/archive.h"
 #include "evaluator/eval_types.h"
 #include "evaluator/plan.h"
-#include "evaluator/status.h"
 
 namespace ks {
 
@@ -25,14 +25,6 @@ using Rng = std::mt19937_64;
 std::string source_hash(std::string_view text);
 // What the archive stores a candidate under: one source at one variant.
 std::string candidate_key(const std::string& source_hash, const Variant& v);
-
-struct ShapeResult {
-  Status status = Status::ok;
-  std::optional<double> speedup, median_us;  // ok rows that were timed
-  std::string error;                         // the compile log's head or the check's finding
-  std::optional<int64_t> registers, smem_bytes, spill_bytes;  // the most of any kernel (spills: all)
-  std::vector<StepTime> steps;  // each step's share of the time, for plans of several steps
-};
 
 struct Source {
   int64_t id = 0;  // in the archive; 0 until stored
@@ -48,7 +40,7 @@ struct Member {
   std::string origin, label;
   std::vector<int64_t> parents;  // archive ids
   int generation = 0;
-  std::map<std::string, ShapeResult> results;  // by shape text
+  std::map<std::string, EvaluationRecord> results;  // by shape text: what the archive holds
   std::set<std::string> pending;               // shapes it is being evaluated on
 };
 

@@ -73,7 +73,7 @@ void ProgressPrinter::update(const SearchProgress& p) {
     if (p.llm) j["llm"] = {{"calls", p.llm_calls}, {"tokens", p.llm_tokens}, {"in_flight", p.llm_in_flight}};
     if (!p.llm_candidates.empty()) j["llm_candidates"] = p.llm_candidates;
     if (p.last && p.last_row) {
-      const EvalRow& r = *p.last_row;
+      const EvalResult& r = *p.last_row;
       j["candidate"] = p.last->id;
       j["origin"] = p.last->origin;
       j["params"] = format_variant(p.last->variant);

@@ -42,7 +42,7 @@ void WorkerEvaluator::prepare(const std::vector<EvalJob>& jobs) {
   }
 }
 
-EvalRow WorkerEvaluator::evaluate(const EvalJob& job, const Shape& shape, const EvalSettings& settings) {
+EvalResult WorkerEvaluator::evaluate(const EvalJob& job, const Shape& shape, const EvalSettings& settings) {
   std::shared_future<CompileResult> pending;
   {
     std::lock_guard lock(mu_);

@@ -24,7 +24,7 @@ class WorkerEvaluator final : public DeviceEvaluator {
   // A new variant's compile takes up to a second; a batch's evaluations about as long on small
   // shapes (measured on an H100): two batches ahead keep the GPU from waiting on NVRTC.
   size_t batches_ahead() const override { return 2; }
-  EvalRow evaluate(const EvalJob& job, const Shape& shape, const EvalSettings& settings) override;
+  EvalResult evaluate(const EvalJob& job, const Shape& shape, const EvalSettings& settings) override;
   const SupervisorStats& stats() const { return supervisor_.stats(); }
 
  private:

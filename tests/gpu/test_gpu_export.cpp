@@ -62,7 +62,7 @@ fs::path build_export(const fs::path& dir, const DeviceInfo& dev, double speedup
         e.run_id = run_id;
         e.device = dev.name;
         e.shape = shape;
-        e.status = "ok";
+        e.status = Status::ok;
         e.median_us = 10;
         e.baseline_us = 10 * speedup;
         e.speedup = speedup;
@@ -72,7 +72,7 @@ fs::path build_export(const fs::path& dir, const DeviceInfo& dev, double speedup
       au.candidate_id = id;
       au.device = dev.name;
       au.shape = "M=3,K=2048,N=5632";
-      au.status = "ok";
+      au.status = Status::ok;
       a.add_audit(au);
     };
     add("gemv_fused", {"M=1,K=4096,N=4096", "M=16,K=4096,N=6144"});

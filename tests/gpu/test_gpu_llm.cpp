@@ -94,9 +94,9 @@ TEST(GpuLlm, HandWrittenRewritesLandWithTheirStatusAndTheBetterOneBecomesTheBest
   }
   for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(calls[i].status, i < 3 ? "ok" : "http_401");
   ASSERT_EQ(candidate_named.size(), 3u);
-  EXPECT_EQ(eval_of.at(candidate_named.at("llm_better")).status, "ok");
-  EXPECT_EQ(eval_of.at(candidate_named.at("llm_wrong")).status, "wrong");
-  EXPECT_EQ(eval_of.at(candidate_named.at("llm_broken")).status, "compile_error");
+  EXPECT_EQ(eval_of.at(candidate_named.at("llm_better")).status, Status::ok);
+  EXPECT_EQ(eval_of.at(candidate_named.at("llm_wrong")).status, Status::wrong);
+  EXPECT_EQ(eval_of.at(candidate_named.at("llm_broken")).status, Status::compile_error);
   EXPECT_NE(eval_of.at(candidate_named.at("llm_broken")).error.find("acc_total"), std::string::npos);
   const int64_t better_id = candidate_named.at("llm_better");
 
@@ -104,7 +104,7 @@ TEST(GpuLlm, HandWrittenRewritesLandWithTheirStatusAndTheBetterOneBecomesTheBest
   int64_t best = 0;
   double best_speedup = 0;
   for (auto& [id, e] : eval_of)
-    if (e.status == "ok" && e.speedup.value_or(0) > best_speedup) best = id, best_speedup = *e.speedup;
+    if (e.status == Status::ok && e.speedup.value_or(0) > best_speedup) best = id, best_speedup = *e.speedup;
   int64_t source_of_better = 0, source_of_best = 0;
   for (auto& c : a.candidates("rmsnorm_linear")) {
     if (c.id == better_id) source_of_better = c.source_id;

@@ -34,11 +34,11 @@ TEST(GpuSearch, AShortRealSearchKeepsEveryResultAndResumes) {
   int ran = 0, ok = 0;
   for (auto& e : a.evaluations("rmsnorm_linear", run.device)) {
     EXPECT_TRUE(seen.insert({e.candidate_id, e.shape}).second) << "evaluated twice";
-    if (e.status == "not_applicable") continue;
+    if (e.status == Status::not_applicable) continue;
     ++ran;
     EXPECT_GT(e.seconds, 0);
     EXPECT_TRUE(e.floor_us) << e.shape;
-    if (e.status != "ok") {
+    if (e.status != Status::ok) {
       ADD_FAILURE() << "a shipped seed's variant failed: " << e.status << ": " << e.error;
       continue;
     }

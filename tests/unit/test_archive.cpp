@@ -45,7 +45,7 @@ EvaluationRecord evaluation(int64_t candidate_id, const std::string& shape, doub
   e.candidate_id = candidate_id;
   e.device = "Fake GPU";
   e.shape = shape;
-  e.status = "ok";
+  e.status = Status::ok;
   e.median_us = 10.0 / speedup;
   e.p10_us = 9.0 / speedup;
   e.p90_us = 11.0 / speedup;
@@ -91,7 +91,7 @@ TEST(Archive, RoundTripsEveryRecord) {
     EXPECT_TRUE(a.add_evaluation(e));
     EXPECT_FALSE(a.add_evaluation(e)) << "the same candidate, shape and device are stored once";
     EvaluationRecord wrong = evaluation(child, "M=16,K=4096,N=6144", 1.0);
-    wrong.status = "wrong";
+    wrong.status = Status::wrong;
     wrong.median_us = wrong.speedup = std::nullopt;
     wrong.error = "hard inputs: 3 elements off";
     EXPECT_TRUE(a.add_evaluation(wrong));
@@ -127,12 +127,29 @@ TEST(Archive, RoundTripsEveryRecord) {
   EXPECT_EQ(evs[0].steps, R"x([{"step":"plan.steps[1] (gemm)","median_us":6.0}])x");
   EXPECT_EQ(evs[0].seed, 42);
   EXPECT_EQ(evs[0].run_id, run_id);
-  EXPECT_EQ(evs[1].status, "wrong");
+  EXPECT_EQ(evs[1].status, Status::wrong);
   EXPECT_FALSE(evs[1].speedup);
   EXPECT_EQ(evs[1].error, "hard inputs: 3 elements off");
   EXPECT_EQ(a.evaluations("rmsnorm_linear", "Fake GPU").size(), 2u);
   EXPECT_TRUE(a.evaluations("rmsnorm_linear", "Other GPU").empty());
   EXPECT_EQ(a.run_evaluations(run_id), 1);
+}
+
+// A status is typed: a name this ksearch does not know is a damaged (or newer) archive, said in
+// one line, never read as some other status.
+TEST(Archive, AnUnknownStatusIsAnErrorNamingIt) {
+  TempDir t;
+  Archive a(t.file("a.db"));
+  const int64_t id = a.add_candidate(source("h1"), candidate("h1:THREADS=128"));
+  a.add_evaluation(evaluation(id, "M=1,K=4096,N=4096", 1.0));
+  ASSERT_EQ(a.evaluations_of(id).at(0).status, Status::ok);
+  a.connection().exec("UPDATE evaluations SET status = 'exploded'");
+  try {
+    a.evaluations_of(id);
+    FAIL() << "an unknown status was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown status 'exploded'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Archive, LlmCallsAreKeptWithTheirCandidateAndCountTowardsTheTokenBudget) {
@@ -206,14 +223,14 @@ TEST(Archive, AuditsAreKeptPerShapeAndSeedAndAReAuditReplacesItsRow) {
   r.device = "Fake GPU";
   r.shape = "M=3,K=2048,N=5632";
   r.seed = 11;
-  r.status = "ok";
+  r.status = Status::ok;
   r.median_us = 12.5;
   r.max_scaled_error = 0.004;
   a.add_audit(r);
   r.seed = 12;
   r.deterministic = false;
   a.add_audit(r);
-  r.status = "wrong";  // the same seed again: replaces
+  r.status = Status::wrong;  // the same seed again: replaces
   r.error = "Y[0,1] = 3, want 1";
   a.add_audit(r);
   const auto rows = a.audits("rmsnorm_linear", "Fake GPU");
@@ -221,7 +238,7 @@ TEST(Archive, AuditsAreKeptPerShapeAndSeedAndAReAuditReplacesItsRow) {
   EXPECT_EQ(rows[0].seed, 11);
   EXPECT_TRUE(rows[0].deterministic);
   EXPECT_EQ(rows[0].median_us, 12.5);
-  EXPECT_EQ(rows[1].status, "wrong");
+  EXPECT_EQ(rows[1].status, Status::wrong);
   EXPECT_FALSE(rows[1].deterministic);
   EXPECT_EQ(rows[1].error, "Y[0,1] = 3, want 1");
   EXPECT_TRUE(a.audits("swiglu_mlp", "").empty());

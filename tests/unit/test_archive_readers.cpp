@@ -72,7 +72,7 @@ struct Fixture {
       e.run_id = run;
       e.device = kDevice;
       e.shape = "M=1,K=4096,N=4096";
-      e.status = "ok";
+      e.status = Status::ok;
       e.baseline_us = 20.0;
       e.median_us = 20.0 / speedup;
       e.speedup = speedup;
@@ -83,7 +83,7 @@ struct Fixture {
       au.device = kDevice;
       au.shape = "M=3,K=2048,N=5632";
       au.seed = 1;
-      au.status = "ok";
+      au.status = Status::ok;
       a.add_audit(au);
     }
     LlmCallRecord call;

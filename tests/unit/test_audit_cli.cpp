@@ -40,7 +40,7 @@ TEST(AuditCli, TheBestAreReCheckedOnHeldOutShapesTwiceAndBestShowsIt) {
     ++per_shape[row.shape];
     seeds.insert(row.seed);
     candidates.insert(row.candidate_id);
-    EXPECT_EQ(row.status, "ok");
+    EXPECT_EQ(row.status, Status::ok);
     EXPECT_TRUE(row.deterministic);
     EXPECT_TRUE(row.median_us);
   }
@@ -82,7 +82,7 @@ TEST(AuditCli, ACandidateThatFailsItsAuditIsReportedAndExitsOne) {
     e.run_id = run_id;
     e.device = "Fake GPU";
     e.shape = "M=16,K=4096,N=6144";
-    e.status = "ok";
+    e.status = Status::ok;
     e.median_us = 10;
     e.speedup = 10;
     a.add_evaluation(e);

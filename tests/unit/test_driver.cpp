@@ -47,10 +47,10 @@ class FakeEvaluator final : public DeviceEvaluator {
   const DeviceInfo& device() const override { return dev_; }
   const Ceilings& ceilings() override { return ceil_; }
   size_t batches_ahead() const override { return ahead_; }
-  EvalRow evaluate(const EvalJob& job, const Shape& shape, const EvalSettings&) override {
+  EvalResult evaluate(const EvalJob& job, const Shape& shape, const EvalSettings&) override {
     if (delay_s_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay_s_));
     ++calls;
-    EvalRow row;
+    EvalResult row;
     row.shape = shape;
     row.variant = job.variant;
     row.floor_us = 10;
@@ -159,7 +159,7 @@ TEST(Driver, FindsTheKnownOptimumOfASyntheticSpace) {
     // Children name their parents, and wrong candidates are never parents.
     std::set<int64_t> wrong;
     for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU"))
-      if (e.status == "wrong") wrong.insert(e.candidate_id);
+      if (e.status == Status::wrong) wrong.insert(e.candidate_id);
     for (auto& c : a.candidates("rmsnorm_linear")) {
       if (c.origin == "seed") continue;
       EXPECT_FALSE(c.parents.empty()) << c.key;
@@ -296,7 +296,7 @@ TEST(Driver, AFaultOfKsearchEndsTheRunAndSaysSo) {
    public:
     const DeviceInfo& device() const override { return fake.device(); }
     const Ceilings& ceilings() override { return fake.ceilings(); }
-    EvalRow evaluate(const EvalJob& j, const Shape& s, const EvalSettings& e) override {
+    EvalResult evaluate(const EvalJob& j, const Shape& s, const EvalSettings& e) override {
       if (++n == 5) throw Error("the baseline fails on this shape");
       return fake.evaluate(j, s, e);
     }
@@ -335,7 +335,7 @@ extern "C" __global__ void k(void* y) {}
   m.source = src;
   m.variant = {{"T", 128}};
   m.key = candidate_key(pop.sources()[src].hash, m.variant);
-  ShapeResult& r = m.results["s"];
+  EvaluationRecord& r = m.results["s"];
   r.speedup = 1.0;
   r.median_us = 10.0;
   pop.add_member(m);

@@ -67,7 +67,7 @@ struct Fixture {
       e.run_id = run;
       e.device = kDevice;
       e.shape = shape;
-      e.status = "ok";
+      e.status = Status::ok;
       e.baseline_us = 20.0;
       e.median_us = 20.0 / speedup;
       e.speedup = speedup;
@@ -82,7 +82,7 @@ struct Fixture {
     eval(wmma, "M=2048,K=4096,N=6144", 0.9);  // slower than the baseline: the baseline is exported
   }
 
-  void audit(int64_t cand, const std::string& status = "ok", bool deterministic = true, int64_t seed = 1) {
+  void audit(int64_t cand, Status status = Status::ok, bool deterministic = true, int64_t seed = 1) {
     Archive a(db);
     AuditRecord r;
     r.candidate_id = cand;
@@ -158,8 +158,8 @@ TEST(Export, FailingAuditRowBlocksTheCandidate) {
   test::TempDir tmp("export");
   Fixture f(tmp.file("a.db"));
   f.audit_all();
-  f.audit(f.mma_gemv, "wrong", true, 2);  // one failing row of the best at M=1
-  f.audit(f.wmma, "ok", false, 2);        // nondeterministic: fails too
+  f.audit(f.mma_gemv, Status::wrong, true, 2);  // one failing row of the best at M=1
+  f.audit(f.wmma, Status::ok, false, 2);        // nondeterministic: fails too
   const fs::path out = tmp.dir / "lib";
   auto r = ksearch(export_args(f, out));
   ASSERT_EQ(r.code, 0) << r.out;
@@ -209,7 +209,7 @@ TEST(Export, RefusesUnknownTaskMissingArchiveAndAmbiguousDevice) {
     e.candidate_id = f.gemv;
     e.device = "Other GPU";
     e.shape = "M=1,K=4096,N=4096";
-    e.status = "ok";
+    e.status = Status::ok;
     a.add_evaluation(e);
   }
   r = ksearch(export_args(f, tmp.dir / "o"));

@@ -21,7 +21,7 @@ using cli_test::ksearch;
 EvaluationRecord row(int64_t id, const char* status, std::optional<double> speedup, std::optional<double> median) {
   EvaluationRecord e;
   e.id = id;
-  e.status = status;
+  e.status = *parse_status(status);
   e.speedup = speedup;
   e.median_us = median;
   return e;
@@ -86,7 +86,7 @@ TEST(Leaders, BestAndReportAgreeAndAnUntimedRowNeverLeads) {
     EvaluationRecord e;
     e.device = "Fake GPU";
     e.shape = "M=1,K=64,N=64";
-    e.status = "ok";
+    e.status = Status::ok;
     e.candidate_id = untimed;
     e.speedup = 9.0;  // no median_us
     a.add_evaluation(e);

@@ -44,11 +44,11 @@ struct Fixture {
     a = add(sa, 128, 1);
     b = add(sb, 128, 2);
     c = add(sa, 256, 3);
-    ShapeResult& ra = pop.members()[a].results[kShape];
+    EvaluationRecord& ra = pop.members()[a].results[kShape];
     ra.speedup = 2.0, ra.median_us = 13.3, ra.registers = 40, ra.smem_bytes = 128, ra.spill_bytes = 0;
-    ShapeResult& rb = pop.members()[b].results[kShape];
+    EvaluationRecord& rb = pop.members()[b].results[kShape];
     rb.speedup = 3.0, rb.median_us = 8.9;
-    ShapeResult& rc = pop.members()[c].results[kShape];
+    EvaluationRecord& rc = pop.members()[c].results[kShape];
     rc.status = Status::compile_error;
     rc.error = "tiny.cu(40): error: identifier \"acc2\" is undefined";
   }
@@ -93,7 +93,8 @@ TEST(LlmOperators, RewriteShowsTheParentItsMeasurementsTheBestAndTheGpu) {
 TEST(LlmOperators, AParentOfSeveralStepsShowsWhereItsTimeGoes) {
   Fixture f;
   for (size_t m : {f.a, f.b})
-    f.pop.members()[m].results[kShape].steps = {{"plan.steps[0] (rms_rows)", 2.31}, {"plan.steps[1] (gemm)", 10.96}};
+    f.pop.members()[m].results[kShape].steps =
+        R"j([{"step": "plan.steps[0] (rms_rows)", "median_us": 2.31}, {"step": "plan.steps[1] (gemm)", "median_us": 10.96}])j";
   f.pop.members()[f.a].results["M=1,K=4096,N=4096"].median_us = 5.0;  // one step: no split shown
   Rng rng(5);
   auto c = open_conversation("llm_rewrite", f.pop, kShape, f.facts, {}, rng);

@@ -105,18 +105,18 @@ TEST(LlmRun, EveryScriptedReplyIsRecordedAndTheRunGoesOn) {
   std::map<int64_t, EvaluationRecord> eval_of;
   for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU")) eval_of[e.candidate_id] = e;
   auto status_of = [&](const LlmCallRecord& c) { return eval_of.at(*c.candidate_id).status; };
-  EXPECT_EQ(status_of(calls[0]), "ok");
+  EXPECT_EQ(status_of(calls[0]), Status::ok);
   EXPECT_DOUBLE_EQ(*eval_of.at(*calls[0].candidate_id).median_us, 20.0);
-  EXPECT_EQ(status_of(calls[3]), "ok");
-  EXPECT_EQ(status_of(calls[6]), "compile_error");
+  EXPECT_EQ(status_of(calls[3]), Status::ok);
+  EXPECT_EQ(status_of(calls[6]), Status::compile_error);
   EXPECT_NE(eval_of.at(*calls[6].candidate_id).error.find("this"), std::string::npos) << "the compile log is kept";
-  EXPECT_EQ(status_of(calls[7]), "wrong");
+  EXPECT_EQ(status_of(calls[7]), Status::wrong);
 
   // The good one became the best, and param mutation may have built on it.
   double best_us = 1e9;
   int64_t best = 0;
   for (auto& [id, e] : eval_of)
-    if (e.status == "ok" && *e.median_us < best_us) best_us = *e.median_us, best = id;
+    if (e.status == Status::ok && *e.median_us < best_us) best_us = *e.median_us, best = id;
   EXPECT_DOUBLE_EQ(best_us, 20.0);
   bool from_llm = false;
   for (auto& c : a.candidates("rmsnorm_linear"))
@@ -216,9 +216,9 @@ TEST(LlmRun, AReplyIsEvaluatedOnEveryShapeItAppliesTo) {
   const std::vector<LlmCallRecord> calls = a.llm_calls(1);
   ASSERT_FALSE(calls.empty());
   ASSERT_TRUE(calls[0].candidate_id) << calls[0].status << ": " << calls[0].error;
-  std::map<std::string, std::string> status_on;
+  std::map<std::string, std::string> status_on;  // "" for a shape with no row
   for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU"))
-    if (e.candidate_id == *calls[0].candidate_id) status_on[e.shape] = e.status;
+    if (e.candidate_id == *calls[0].candidate_id) status_on[e.shape] = status_name(e.status);
   EXPECT_EQ(status_on["M=2048,K=4096,N=6144"], "ok") << r.out;
   EXPECT_EQ(status_on["M=1,K=4096,N=4096"], "not_applicable") << r.out;
 }

@@ -211,7 +211,7 @@ TEST(ReportCli, AnUnwritableOutIsOneClearLine) {
     e.run_id = c.run_id;
     e.device = "Fake GPU";
     e.shape = "M=1,K=8,N=8";
-    e.status = "wrong";
+    e.status = Status::wrong;
     ASSERT_TRUE(a.add_evaluation(e));
   }
   for (const std::string& out : {t.file("no/such/folder/r.html"), t.dir.string()}) {

@@ -9,7 +9,7 @@ namespace ks {
 namespace {
 
 TEST(RowJson, RowRoundTripsWithTimingResourcesAndInfiniteError) {
-  EvalRow r;
+  EvalResult r;
   r.shape = {{"M", 16}, {"K", 4096}, {"N", 6144}};
   r.variant = {{"THREADS", 256}, {"ROWS", 4}};  // order kept, not sorted
   r.status = Status::wrong;
@@ -21,11 +21,11 @@ TEST(RowJson, RowRoundTripsWithTimingResourcesAndInfiniteError) {
   r.resources = {{"gemv", 40, 8, 16, 32, 1024}};
   r.timing = PairTiming{{10, 9, 11}, {20, 19, 21}, 2.0, 64, 2};
   r.steps = {{"plan.steps[0] (gemv)", 4.5}, {"plan.steps[1] (gemm)", 5.25}};
-  EvalRow back = row_from_json(nlohmann::json::parse(to_json(r).dump()));
+  EvalResult back = result_from_json(nlohmann::json::parse(to_json(r).dump()));
   ASSERT_EQ(back.steps.size(), 2u);
   EXPECT_EQ(back.steps[1].step, "plan.steps[1] (gemm)");
   EXPECT_EQ(back.steps[1].median_us, 5.25);
-  EXPECT_FALSE(to_json(EvalRow{}).contains("steps")) << "rows without a split say nothing of it";
+  EXPECT_FALSE(to_json(EvalResult{}).contains("steps")) << "rows without a split say nothing of it";
   EXPECT_EQ(back.shape, r.shape);
   EXPECT_EQ(back.variant, r.variant);
   EXPECT_EQ(back.status, Status::wrong);
@@ -42,11 +42,11 @@ TEST(RowJson, RowRoundTripsWithTimingResourcesAndInfiniteError) {
 }
 
 TEST(RowJson, RequestRoundTrips) {
-  RowRequest q{"rmsnorm_linear", "a.cu", "/* ksearch {} */", {{"B", 1}, {"A", 2}},
+  EvalRequest q{"rmsnorm_linear", "a.cu", "/* ksearch {} */", {{"B", 1}, {"A", 2}},
                {{"M", 1}, {"K", 8}, {"N", 8}}, {}};
   q.settings.seed = 18446744073709551615ull;
   q.settings.timer.min_seconds = 0.25;
-  RowRequest back = request_from_json(nlohmann::json::parse(to_json(q).dump()));
+  EvalRequest back = request_from_json(nlohmann::json::parse(to_json(q).dump()));
   EXPECT_EQ(back.source, q.source);
   EXPECT_EQ(back.variant, q.variant);
   EXPECT_EQ(back.settings.seed, q.settings.seed);
@@ -55,14 +55,14 @@ TEST(RowJson, RequestRoundTrips) {
 
 TEST(RowJson, MalformedMessagesAreErrorsNamingTheMessage) {
   try {
-    row_from_json(nlohmann::json{{"status", "ok"}});
+    result_from_json(nlohmann::json{{"status", "ok"}});
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("malformed result row"), std::string::npos) << e.what();
   }
-  nlohmann::json bad = to_json(EvalRow{});
+  nlohmann::json bad = to_json(EvalResult{});
   bad["status"] = "fine";
-  EXPECT_THROW(row_from_json(bad), Error);
+  EXPECT_THROW(result_from_json(bad), Error);
   EXPECT_THROW(request_from_json(nlohmann::json::object()), Error);
 }
 

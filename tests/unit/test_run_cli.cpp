@@ -56,7 +56,7 @@ TEST(RunCli, SearchesStopsAtItsBudgetAndResumes) {
   int gpu_rows = 0;
   for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU")) {
     EXPECT_TRUE(seen.insert({e.candidate_id, e.shape}).second) << "evaluated twice: " << e.candidate_id << " " << e.shape;
-    gpu_rows += e.status != "not_applicable";
+    gpu_rows += e.status != Status::not_applicable;
   }
   EXPECT_EQ(gpu_rows, 30);
   EXPECT_EQ(a.run(1)->state, "budget");

@@ -20,8 +20,8 @@ SupervisorOptions fake(const std::string& mode = "") {
   return o;
 }
 
-RowRequest request(const std::string& behaviour) {
-  RowRequest r;
+EvalRequest request(const std::string& behaviour) {
+  EvalRequest r;
   r.task = "rmsnorm_linear";
   r.origin = behaviour;
   r.shape = {{"M", 1}, {"K", 64}, {"N", 64}};
@@ -42,7 +42,7 @@ TEST(Supervisor, EveryFailureIsARowAndTheRunGoesOn) {
       {"good", Status::ok},      {"huge", Status::crash},        {"good", Status::ok}};
   int restarts = 0;
   for (auto& [behaviour, want] : script) {
-    EvalRow row = sup.run(request(behaviour));
+    EvalResult row = sup.run(request(behaviour));
     EXPECT_EQ(status_name(row.status), status_name(want)) << behaviour << ": " << row.error;
     EXPECT_EQ(row.shape, request(behaviour).shape) << behaviour;
     EXPECT_EQ(row.variant, request(behaviour).variant) << behaviour;
@@ -95,7 +95,7 @@ TEST(Supervisor, AWorkerErrorOnceIsRetriedInAFreshWorker) {
 // answer printed there is not taken for one.
 TEST(Supervisor, PrintedTextIsNeverTakenForAnAnswer) {
   WorkerSupervisor sup(fake());
-  EvalRow row = sup.run(request("noisy"));
+  EvalResult row = sup.run(request("noisy"));
   EXPECT_EQ(row.status, Status::wrong) << row.error;
   EXPECT_EQ(sup.stats().restarts, 0);
 }

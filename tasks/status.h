@@ -1,6 +1,8 @@
 #pragma once
-// The outcome of one candidate variant on one shape, as the archive will record it.
+// The verdict on one candidate variant on one shape: what the evaluator finds and the archive
+// keeps (evaluations and audits), one name per outcome.
 #include <optional>
+#include <ostream>
 #include <string_view>
 
 namespace ks {
@@ -41,5 +43,7 @@ constexpr std::optional<Status> parse_status(std::string_view name) {
     if (status_name(s) == name) return s;
   return std::nullopt;
 }
+
+inline std::ostream& operator<<(std::ostream& o, Status s) { return o << status_name(s); }
 
 }  // namespace ks
