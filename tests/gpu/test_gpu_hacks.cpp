@@ -10,6 +10,7 @@
 #include "base/paths.h"
 #include "evaluator/input_buffer.h"
 #include "evaluator/supervisor.h"
+#include "fixture_source.h"
 #include "gpu/gpu_test.h"
 
 namespace ks {
@@ -70,7 +71,7 @@ TEST(GpuHacks, EachCaughtWithItsStatusAndTheRunGoesOn) {
   const std::vector<Shape> shapes = {task.parse_shape("16,4096,6144")};
   std::cout << "fixture                          status            expected          error\n";
   for (const Expected& want : kFixtures) {
-    Candidate c = load_candidate((project_root() / "tests" / "fixtures" / want.file).string());
+    Candidate c = load_fixture(project_root() / "tests" / "fixtures" / want.file);
     auto rows = evaluate_candidate(sup, compiler, c, {default_variant(c.plan.params)}, shapes, quick_settings());
     ASSERT_EQ(rows.size(), 1u);
     std::printf("%-32s %-17s %-17s %.100s\n", want.file, std::string(status_name(rows[0].status)).c_str(),
@@ -80,7 +81,7 @@ TEST(GpuHacks, EachCaughtWithItsStatusAndTheRunGoesOn) {
     EXPECT_EQ(rows[0].output_bytes > 0, want.prints) << want.file << ": " << rows[0].output.substr(0, 200);
   }
   if (read_only_inputs_supported()) {  // a write and its undoing, both inside one run
-    Candidate c = load_candidate((project_root() / "tests/fixtures/writes_and_restores_input.cu").string());
+    Candidate c = load_fixture(project_root() / "tests/fixtures/writes_and_restores_input.cu");
     auto rows = evaluate_candidate(sup, compiler, c, {default_variant(c.plan.params)}, shapes, quick_settings());
     EXPECT_EQ(status_name(rows.at(0).status), "crash") << rows[0].error;
   }
@@ -106,7 +107,7 @@ TEST(GpuHacks, InputWritesAreCaughtWithoutReadOnlyInputsToo) {
   ::unsetenv("KSEARCH_NO_READONLY_INPUTS");
   const std::vector<Shape> shapes = {find_task("rmsnorm_linear")->parse_shape("3,2048,5632")};
   for (const char* file : {"writes_into_input.cu", "keeps_the_fingerprint.cu"}) {
-    Candidate c = load_candidate((project_root() / "tests" / "fixtures" / file).string());
+    Candidate c = load_fixture(project_root() / "tests" / "fixtures" / file);
     auto rows = evaluate_candidate(sup, compiler, c, {default_variant(c.plan.params)}, shapes, quick_settings());
     EXPECT_EQ(status_name(rows.at(0).status), "input_modified") << file << ": " << rows[0].error;
   }
