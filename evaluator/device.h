@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <string>
 
+#include "evaluator/plan.h"
+
 namespace ks {
 
 struct DeviceInfo {
@@ -20,6 +22,11 @@ struct DeviceInfo {
 // Selects device `index` and creates its context. Throws ks::Error with one clear line when no
 // device or driver is present, or the index is out of range.
 DeviceInfo open_device(int index);
+
+// SMS, SMEM_MAX and L2_BYTES as a plan's expressions see them on this device.
+inline DeviceFacts device_facts(const DeviceInfo& d) {
+  return {d.sms, static_cast<int64_t>(d.smem_per_block_optin), static_cast<int64_t>(d.l2_bytes)};
+}
 
 int cuda_device_count();  // 0 when there is no driver or no device (never throws)
 

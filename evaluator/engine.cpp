@@ -220,10 +220,10 @@ struct EvalEngine::Impl {
                                         fingerprint.get()));
     const TaskPlans& tp = plans_of(task);
     fx->reference = std::make_unique<PlanInstance>(*tp.reference_prep.loaded, task, shape, fx->sets,
-                                                   DType::f32, lt, dev.smem_per_block_optin);
+                                                   DType::f32, lt, device_facts(dev));
     for (size_t i = 0; i < fx->sets.size(); ++i) compute_reference(task, shape, *fx->reference, fx->sets[i], i);
     fx->baseline = std::make_unique<PlanInstance>(*tp.baseline_prep.loaded, task, shape, fx->sets,
-                                                  std::nullopt, lt, dev.smem_per_block_optin);
+                                                  std::nullopt, lt, device_facts(dev));
     if (CheckOutcome b = check_all(task, *fx->baseline, fx->sets, nullptr, nullptr); b.status != Status::ok)
       throw Error("the baseline " + tp.baseline->origin + " fails on " + task.format_shape(shape) +
                   ": " + std::string(status_name(b.status)) + ": " + b.error);
@@ -302,7 +302,7 @@ struct EvalEngine::Impl {
     std::unique_ptr<PlanInstance> inst;
     try {
       inst = std::make_unique<PlanInstance>(*p.loaded, task, row.shape, fx.sets, std::nullopt, lt,
-                                            dev.smem_per_block_optin);
+                                            device_facts(dev));
     } catch (const CudaError& e) {
       if (e.sticky()) throw;
       (void)cudaGetLastError();
@@ -385,7 +385,7 @@ EvalResult EvalEngine::run(const EvalRequest& req, const std::function<void()>& 
   row.shape = req.shape;
   row.variant = req.variant;
   const Candidate& c = I.candidate_of(req, *task);
-  if (!plan_applies(c.plan, req.shape, req.variant)) {
+  if (!plan_applies(c.plan, req.shape, req.variant, device_facts(I.dev))) {
     row.status = Status::not_applicable;
     return row;
   }

@@ -38,7 +38,7 @@ EvalResult InProcessRunner::run(const EvalRequest& req) {
 EvalResult evaluate_variant(RowRunner& runner, const Task& task, const Candidate& c, const Variant& v,
                          const CompileResult& compiled, const Shape& shape, const EvalSettings& settings) {
   EvalResult row;
-  if (!plan_applies(c.plan, shape, v)) {
+  if (!plan_applies(c.plan, shape, v, device_facts(runner.device()))) {
     row.status = Status::not_applicable;
   } else if (!compiled.ok) {
     row.status = Status::compile_error;

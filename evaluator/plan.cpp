@@ -145,8 +145,8 @@ class PlanReader {
   Plan read(const Json& root) {
     const std::string path = "plan";
     if (!root.is_object()) fail(path, "expected a JSON object, got " + type_of(root));
-    check_keys(root, path, {"task", "name", "params", "let", "applies", "workspace", "steps"},
-               "task, name, params, let, applies, workspace, steps");
+    check_keys(root, path, {"task", "name", "params", "let", "applies", "workspace", "tensor_maps", "steps"},
+               "task, name, params, let, applies, workspace, tensor_maps, steps");
     Plan plan;
     plan.task = name_string(required(root, path, "task"), "plan.task");
     plan.name = name_string(required(root, path, "name"), "plan.name");
@@ -154,6 +154,7 @@ class PlanReader {
     if (root.contains("let")) plan.lets = named_exprs(root["let"], "plan.let", "let");
     if (root.contains("applies")) plan.applies = expr(root["applies"], "plan.applies");
     if (root.contains("workspace")) plan.workspace = named_exprs(root["workspace"], "plan.workspace", "workspace");
+    if (root.contains("tensor_maps")) plan.tensor_maps = tensor_maps(root["tensor_maps"], "plan.tensor_maps");
     const Json& steps = required(root, path, "steps");
     if (!steps.is_array() || steps.empty())
       fail("plan.steps", "expected a non-empty array of steps, got " + describe(steps));
@@ -273,8 +274,8 @@ class PlanReader {
       check_keys(j, path, {"gemm"}, "only \"gemm\" in a gemm step");
       return {gemm_step(j["gemm"], path + ".gemm")};
     }
-    check_keys(j, path, {"kernel", "grid", "block", "smem", "args"},
-               "kernel, grid, block, smem, args");
+    check_keys(j, path, {"kernel", "grid", "block", "smem", "args", "pdl"},
+               "kernel, grid, block, smem, args, pdl");
     KernelStep k;
     k.kernel = name_string(j["kernel"], path + ".kernel");
     if (!is_identifier(k.kernel))
@@ -282,6 +283,7 @@ class PlanReader {
     k.grid = dims(required(j, path, "grid"), path + ".grid");
     k.block = dims(required(j, path, "block"), path + ".block");
     if (j.contains("smem")) k.smem = expr(j["smem"], path + ".smem");
+    k.pdl = flag(j, "pdl", path);
     if (j.contains("args")) {
       const Json& args = j["args"];
       if (!args.is_array()) fail(path + ".args", "expected an array, got " + type_of(args));
@@ -299,6 +301,73 @@ class PlanReader {
       }
     }
     return {std::move(k)};
+  }
+
+  // An array of 1 to `most` expressions.
+  std::vector<Expr> expr_list(const Json& j, const std::string& path, size_t most) const {
+    if (!j.is_array() || j.empty() || j.size() > most)
+      fail(path, "expected an array of 1 to " + std::to_string(most) + " expressions, got " + describe(j));
+    std::vector<Expr> out;
+    for (size_t i = 0; i < j.size(); ++i) out.push_back(expr(j[i], path + "[" + std::to_string(i) + "]"));
+    return out;
+  }
+
+  // One of a few byte counts spelled "none" or "<N>B" (swizzle 32B/64B/128B, L2 promotion).
+  int bytes_choice(const Json& obj, const std::string& key, const std::string& path,
+                   std::initializer_list<int> allowed) const {
+    if (!obj.contains(key)) return 0;
+    std::string listing = "\"none\"";
+    for (int b : allowed) listing += ", \"" + std::to_string(b) + "B\"";
+    const Json& j = obj[key];
+    if (j.is_string()) {
+      const std::string s = j.get<std::string>();
+      if (s == "none") return 0;
+      for (int b : allowed)
+        if (s == std::to_string(b) + "B") return b;
+    }
+    fail(path + "." + key, "expected one of " + listing + ", got " + (j.is_string() ? "'" + j.get<std::string>() + "'" : type_of(j)));
+  }
+
+  std::vector<std::pair<std::string, TensorMapSpec>> tensor_maps(const Json& j, const std::string& path) const {
+    if (!j.is_object()) fail(path, "expected an object of name -> tensor map, got " + type_of(j));
+    std::vector<std::pair<std::string, TensorMapSpec>> out;
+    for (const auto& [name, m] : j.items()) {
+      const std::string p = path + "." + name;
+      if (!is_identifier(name)) fail(p, "tensor map names must be C identifiers");
+      if (!m.is_object()) fail(p, "expected an object (buffer, dims, box, ...), got " + type_of(m));
+      check_keys(m, p, {"buffer", "dims", "strides", "box", "swizzle", "l2_promotion", "oob_fill", "dtype"},
+                 "buffer, dims, strides, box, swizzle, l2_promotion, oob_fill, dtype");
+      TensorMapSpec t;
+      t.buffer = name_string(required(m, p, "buffer"), p + ".buffer");
+      t.dims = expr_list(required(m, p, "dims"), p + ".dims", 5);
+      t.box = expr_list(required(m, p, "box"), p + ".box", 5);
+      if (t.box.size() != t.dims.size())
+        fail(p + ".box", "has " + std::to_string(t.box.size()) + " entries for " + std::to_string(t.dims.size()) +
+                             " dims (one per dim, innermost first)");
+      if (m.contains("strides")) {
+        if (t.dims.size() == 1) fail(p + ".strides", "a map of one dim has no strides");
+        t.strides = expr_list(m["strides"], p + ".strides", 4);
+        if (t.strides.size() != t.dims.size() - 1)
+          fail(p + ".strides", "has " + std::to_string(t.strides.size()) + " entries; a map of " +
+                                   std::to_string(t.dims.size()) + " dims takes " + std::to_string(t.dims.size() - 1) +
+                                   " (elements between consecutive indices of dims[1..])");
+      }
+      t.swizzle = bytes_choice(m, "swizzle", p, {32, 64, 128});
+      t.l2_promotion = bytes_choice(m, "l2_promotion", p, {64, 128, 256});
+      if (m.contains("oob_fill")) {
+        const Json& f = m["oob_fill"];
+        if (!f.is_string() || (f != "zero" && f != "nan"))
+          fail(p + ".oob_fill", "expected \"zero\" or \"nan\"");
+        t.oob_nan = f == "nan";
+      }
+      if (m.contains("dtype")) {
+        const std::string d = name_string(m["dtype"], p + ".dtype");
+        t.dtype = parse_dtype(d);
+        if (!t.dtype) fail(p + ".dtype", "unknown element type '" + d + "' (bf16, f16, f32, f64, i32)");
+      }
+      out.emplace_back(name, std::move(t));
+    }
+    return out;
   }
 
   GemmStep gemm_step(const Json& j, const std::string& path) const {

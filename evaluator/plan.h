@@ -25,8 +25,38 @@ struct KernelStep {
   std::vector<Expr> grid;      // 1 to 3 expressions
   std::vector<Expr> block;     // 1 to 3 expressions
   std::optional<Expr> smem;    // dynamic shared memory bytes (absent: 0)
-  std::vector<std::string> args;  // buffer/workspace names, constants, or integer expressions
+  // Buffer/workspace names, tensor map names, constants, or integer expressions.
+  std::vector<std::string> args;
+  // Programmatic dependent launch: the step may start while the previous step drains; the kernel
+  // waits (ks::pdl_wait, griddepcontrol.wait) before it reads what that step wrote.
+  bool pdl = false;
 };
+
+// A TMA descriptor (CUtensorMap) over a task buffer or workspace entry, encoded by ksearch on the
+// host (cuTensorMapEncodeTiled) and passed by value, 128 bytes: the kernel takes it as
+// `const __grid_constant__ ks::TensorMap` (ks/tma.cuh). Dims, strides and box go innermost first,
+// as cuTensorMapEncodeTiled takes them; every number is an expression.
+struct TensorMapSpec {
+  std::string buffer;
+  std::vector<Expr> dims;     // elements, rank 1 to 5
+  std::vector<Expr> strides;  // elements between consecutive indices of dims[1..]; empty: packed
+  std::vector<Expr> box;      // elements one copy moves, per dim, each 1 to 256
+  int swizzle = 0;            // bytes of the swizzle pattern: 0 (none), 32, 64 or 128
+  int l2_promotion = 0;       // bytes: 0 (none), 64, 128 or 256
+  bool oob_nan = false;       // elements outside dims read as NaN (default: zero)
+  std::optional<DType> dtype; // a workspace entry's element type (a task buffer has its own)
+};
+
+// What a plan's expressions know of the GPU they run on: SMS (multiprocessors), SMEM_MAX (opt-in
+// shared memory per block, bytes) and L2_BYTES, so a persistent grid or a ring depth follows
+// the device instead of being a searched constant.
+struct DeviceFacts {
+  int64_t sms = 0, smem_max = 0, l2_bytes = 0;
+};
+inline constexpr const char* kDeviceFactNames[] = {"SMS", "SMEM_MAX", "L2_BYTES"};
+// An H100 SXM's (132 SMs, 227 KiB, 50 MiB): what a plan is checked against where no GPU is at
+// hand (ksearch compile, the CI's checks of every shipped variant). Evaluations use the device's.
+inline constexpr DeviceFacts kNominalDevice{132, 232448, 52428800};
 
 // D[m,n] = A[m,k] @ B[k,n] on row-major buffers, through cuBLASLt, fp32 accumulation.
 // trans_a: A is stored as [k,m]; trans_b: B is stored as [n,k] (so D = A @ B^T).
@@ -57,6 +87,7 @@ struct Plan {
   std::vector<std::pair<std::string, Expr>> lets;
   std::optional<Expr> applies;  // absent: applies to every shape
   std::vector<std::pair<std::string, Expr>> workspace;  // name -> bytes
+  std::vector<std::pair<std::string, TensorMapSpec>> tensor_maps;  // name -> map, args name them
   std::vector<Step> steps;
 };
 
@@ -92,8 +123,9 @@ Variant default_variant(const std::vector<Param>& params);
 // smaller space. What a test checks of a space too large to check whole.
 std::vector<Variant> spread_variants(const std::vector<Param>& params, size_t n);
 std::string format_variant(const Variant& v);  // "THREADS=128,ROWS=2"; "default" when empty
-// Whether the plan's `applies` accepts the variant on any of the task's search or held-out shapes:
-// a variant that applies nowhere never runs (`ksearch compile` leaves it out by default).
+// Whether the plan's `applies` accepts the variant on any of the task's search or held-out shapes
+// on the nominal device: a variant that applies nowhere never runs (`ksearch compile` leaves it
+// out by default).
 bool applies_somewhere(const Plan& plan, const Task& task, const Variant& v);
 // "THREADS=128,ROWS=2": every name a param, every value allowed, unnamed params at their default.
 Variant parse_variant(const std::string& text, const std::vector<Param>& params);
@@ -102,16 +134,18 @@ Variant parse_variant(const std::string& text, const std::vector<Param>& params)
 // a PlanError naming the entry when negative or more than `limit` (the device's free memory).
 size_t workspace_bytes(const std::string& name, const Expr& bytes, const Env& env, size_t limit);
 
-// Size symbols, params and the plan's lets: the env a plan's expressions are evaluated in for one
-// shape and variant. Throws ExprError where a let cannot be evaluated (a division by zero).
-Env make_env(const Plan& plan, const Shape& shape, const Variant& variant);
-// Size symbols and params alone, for expressions that use no let.
+// Size symbols, params, the device's facts and the plan's lets: the env a plan's expressions are
+// evaluated in for one shape and variant on one GPU. Throws ExprError where a let cannot be
+// evaluated (a division by zero).
+Env make_env(const Plan& plan, const Shape& shape, const Variant& variant, const DeviceFacts& device);
+// Size symbols and params alone, for expressions that use no let and no device fact.
 Env make_env(const Shape& shape, const Variant& variant);
 
-// Whether the plan takes the shape at the variant: its applies, after its lets, is nonzero. An
-// expression that cannot be evaluated there (a division by zero) is the candidate's mistake, not a
-// reason to skip it: the plan "applies", and its evaluation reports the error as a launch_error.
-bool plan_applies(const Plan& plan, const Shape& shape, const Variant& variant);
+// Whether the plan takes the shape at the variant on the device: its applies, after its lets, is
+// nonzero. An expression that cannot be evaluated there (a division by zero) is the candidate's
+// mistake, not a reason to skip it: the plan "applies", and its evaluation reports the error as a
+// launch_error.
+bool plan_applies(const Plan& plan, const Shape& shape, const Variant& variant, const DeviceFacts& device);
 
 // What NVRTC is given as -D macros for a variant: its params, then the lets of params alone that
 // can be evaluated (one dividing by zero is left out: its evaluation fails as a launch_error).

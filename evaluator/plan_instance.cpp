@@ -4,8 +4,8 @@ namespace ks {
 
 PlanInstance::PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& shape,
                            const std::vector<InputSet>& sets, std::optional<DType> output_dtype,
-                           const LtContext& lt, size_t smem_limit) {
-  const Env env = make_env(*lp.plan, shape, lp.variant);
+                           const LtContext& lt, const DeviceFacts& device) {
+  const Env env = make_env(*lp.plan, shape, lp.variant, device);
   PlanBindings b;
   b.env = env;
   b.lt = lt;
@@ -33,7 +33,7 @@ PlanInstance::PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& 
     for (auto& spec : task.inputs())
       b.buffers[spec.name] = {set.device.at(spec.name)->data(), spec.dtype,
                               set.device.at(spec.name)->bytes()};
-    bound_.emplace_back(lp, b, smem_limit);
+    bound_.emplace_back(lp, b, static_cast<size_t>(device.smem_max));
   }
   graphs_.resize(sets.size());
 }

@@ -18,7 +18,7 @@ class PlanInstance {
   // output_dtype: the reference plan writes f32 outputs; candidates the task's dtype (nullopt).
   PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& shape,
                const std::vector<InputSet>& sets, std::optional<DType> output_dtype,
-               const LtContext& lt, size_t smem_limit);
+               const LtContext& lt, const DeviceFacts& device);
 
   void enqueue(size_t set, cudaStream_t s) const { bound_.at(set).enqueue(s); }
   const BoundPlan& bound(size_t set) const { return bound_.at(set); }

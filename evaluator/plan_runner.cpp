@@ -1,5 +1,8 @@
 #include "evaluator/plan_runner.h"
 
+#include "evaluator/tensor_map.h"
+
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <limits>
@@ -41,10 +44,11 @@ dim3 eval_dim(const std::vector<Expr>& e, const Env& env, const std::string& whe
   return dim3(static_cast<unsigned>(v[0]), static_cast<unsigned>(v[1]), static_cast<unsigned>(v[2]));
 }
 
-template <class T>
-std::array<std::byte, 8> slot(T v) {
-  std::array<std::byte, 8> s{};
-  std::memcpy(s.data(), &v, sizeof(T));
+template <class T, class Slot>
+Slot slot(const T& v) {
+  static_assert(sizeof(T) <= sizeof(Slot::bytes));
+  Slot s;
+  std::memcpy(s.bytes.data(), &v, sizeof(T));
   return s;
 }
 
@@ -86,7 +90,7 @@ BoundPlan::BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t sme
     KernelLaunch L{where + " (" + ks.kernel + ")", loaded.kernels.at(ks.kernel),
                    eval_dim(ks.grid, b.env, where + ".grid"),
                    eval_dim(ks.block, b.env, where + ".block"),
-                   ks.smem ? static_cast<size_t>(ks.smem->eval(b.env)) : 0, {}};
+                   ks.smem ? static_cast<size_t>(ks.smem->eval(b.env)) : 0, ks.pdl, {}};
     if (L.smem > smem_limit)
       throw PlanError(where + ".smem: " + std::to_string(L.smem) + " bytes exceed the device's " +
                       std::to_string(smem_limit) + " per block");
@@ -95,20 +99,28 @@ BoundPlan::BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t sme
                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    static_cast<int>(L.smem)));
     std::vector<size_t> arg_sizes;
+    using Slot = ParamSlot;
     for (size_t a = 0; a < ks.args.size(); ++a) {
       const std::string& name = ks.args[a];
-      if (auto it = b.buffers.find(name); it != b.buffers.end()) {
-        L.values.push_back(slot(it->second.ptr));
+      const auto map = std::find_if(plan.tensor_maps.begin(), plan.tensor_maps.end(),
+                                    [&](const auto& m) { return m.first == name; });
+      if (map != plan.tensor_maps.end()) {
+        const std::string arg = where + ".args[" + std::to_string(a) + "] (" + name + ")";
+        const TensorMapArgs args = resolve_tensor_map(map->second, b.buffers.at(map->second.buffer), b.env, arg);
+        L.values.push_back(slot<EncodedTensorMap, Slot>(encode_tensor_map(args, arg)));
+        arg_sizes.push_back(sizeof(EncodedTensorMap::bytes));
+      } else if (auto it = b.buffers.find(name); it != b.buffers.end()) {
+        L.values.push_back(slot<void*, Slot>(it->second.ptr));
         arg_sizes.push_back(sizeof(void*));
       } else if (auto c = b.constants.find(name); c != b.constants.end()) {
-        L.values.push_back(slot(static_cast<float>(c->second)));
+        L.values.push_back(slot<float, Slot>(static_cast<float>(c->second)));
         arg_sizes.push_back(sizeof(float));
       } else {
         int64_t v = Expr::parse(name, where + ".args[" + std::to_string(a) + "]").eval(b.env);
         if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
           throw PlanError(where + ".args[" + std::to_string(a) + "]: " + name + " = " +
                           std::to_string(v) + " does not fit the int it is passed as");
-        L.values.push_back(slot(static_cast<int32_t>(v)));
+        L.values.push_back(slot<int32_t, Slot>(static_cast<int32_t>(v)));
         arg_sizes.push_back(sizeof(int32_t));
       }
     }
@@ -120,7 +132,7 @@ BoundPlan::BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t sme
       };
       throw PlanError(L.where + ": the kernel's parameters take " + list(*sizes) +
                       " bytes, the plan's args give " + list(arg_sizes) +
-                      " (pointers 8, constants float 4, expressions int 4)");
+                      " (pointers 8, constants float 4, expressions int 4, tensor maps 128)");
     }
     names_.push_back(L.where);
     steps_.emplace_back(std::move(L));
@@ -139,10 +151,27 @@ void BoundPlan::enqueue_step(size_t i, cudaStream_t stream) const {
   }
   const auto& L = std::get<KernelLaunch>(step);
   std::vector<void*> argv;
-  for (auto& v : L.values) argv.push_back(const_cast<std::byte*>(v.data()));
-  cudaError_t e = cudaLaunchKernel(reinterpret_cast<const void*>(L.kernel), L.grid, L.block,
-                                   argv.data(), L.smem, stream);
-  if (e != cudaSuccess) throw CudaError(e, L.where + ": cudaLaunchKernel: " + cuda_error_text(e));
+  for (auto& v : L.values) argv.push_back(const_cast<std::byte*>(v.bytes.data()));
+  if (!L.pdl) {
+    cudaError_t e = cudaLaunchKernel(reinterpret_cast<const void*>(L.kernel), L.grid, L.block,
+                                     argv.data(), L.smem, stream);
+    if (e != cudaSuccess) throw CudaError(e, L.where + ": cudaLaunchKernel: " + cuda_error_text(e));
+    return;
+  }
+  // May start once every block of the step before has started or triggered
+  // (griddepcontrol.launch_dependents); its griddepcontrol.wait waits for that step's writes.
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = L.grid;
+  config.blockDim = L.block;
+  config.dynamicSmemBytes = L.smem;
+  config.stream = stream;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  cudaError_t e = cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(L.kernel), argv.data());
+  if (e != cudaSuccess) throw CudaError(e, L.where + ": cudaLaunchKernelExC: " + cuda_error_text(e));
 }
 
 }  // namespace ks

@@ -49,12 +49,17 @@ class BoundPlan {
   void enqueue_step(size_t i, cudaStream_t stream) const;
 
  private:
+  // One kernel parameter's bytes: a pointer, a float, an int, or a 128-byte tensor map.
+  struct alignas(64) ParamSlot {
+    std::array<std::byte, 128> bytes{};
+  };
   struct KernelLaunch {
     std::string where;
     cudaKernel_t kernel;
     dim3 grid, block;
     size_t smem;
-    std::vector<std::array<std::byte, 8>> values;  // one slot per parameter
+    bool pdl = false;               // launched with programmatic stream serialization
+    std::vector<ParamSlot> values;  // one slot per parameter
   };
   std::vector<std::variant<KernelLaunch, std::unique_ptr<LtGemm>>> steps_;
   std::vector<std::string> names_;  // one per step

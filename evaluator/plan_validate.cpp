@@ -35,6 +35,7 @@ class PlanValidator {
     for (const auto& s : task_.size_symbols()) note(s, Kind::size, sizes_);
     for (const auto& b : task_.buffers()) note(b.name, Kind::buffer, buffers_);
     for (const auto& c : task_.constants()) note(c.name, Kind::constant, constants_);
+    for (const char* d : kDeviceFactNames) note(d, Kind::device, device_);
 
     for (const Param& p : plan_.params) check_param(p);
     for (const auto& [name, e] : plan_.lets) {  // in order: a let sees the lets before it
@@ -50,21 +51,29 @@ class PlanValidator {
       define(name, Kind::workspace, workspace_, path);
       check_expr(bytes, path);
     }
+    for (const auto& [name, map] : plan_.tensor_maps) check_tensor_map(name, map);
     if (plan_.steps.empty()) fail("plan.steps", "the plan has no steps");
     for (size_t i = 0; i < plan_.steps.size(); ++i) {
       std::string path = index_path("plan.steps", i);
-      if (auto* k = std::get_if<KernelStep>(&plan_.steps[i].op)) check_kernel(*k, path);
-      else check_gemm(std::get<GemmStep>(plan_.steps[i].op), path + ".gemm");
+      if (auto* k = std::get_if<KernelStep>(&plan_.steps[i].op)) {
+        // Step 0's predecessor is not the plan's: whatever ran before it (the timer's L2 flush)
+        // must not overlap it.
+        if (k->pdl && i == 0) fail(path + ".pdl", "the first step has no step before it to overlap");
+        check_kernel(*k, path);
+      }
+      else
+        check_gemm(std::get<GemmStep>(plan_.steps[i].op), path + ".gemm");
     }
   }
 
  private:
-  enum class Kind { size, buffer, constant, param, let, workspace };
+  enum class Kind { size, buffer, constant, device, param, let, workspace, tensor_map };
   const Plan& plan_;
   const Task& task_;
   std::string prefix_;
   std::map<std::string, Kind> kinds_;
-  std::vector<std::string> sizes_, buffers_, constants_, params_, lets_, workspace_;  // for messages
+  std::vector<std::string> sizes_, buffers_, constants_, device_, params_, lets_, workspace_,
+      tensor_maps_;  // for messages
 
   [[noreturn]] void fail(const std::string& path, const std::string& problem) const {
     throw PlanError(prefix_ + ": " + path + ": " + problem);
@@ -78,11 +87,15 @@ class PlanValidator {
       case Kind::param: return "param";
       case Kind::let: return "let";
       case Kind::workspace: return "workspace entry";
+      case Kind::device: return "device fact";
+      case Kind::tensor_map: return "tensor map";
     }
     return "name";
   }
 
-  static bool integer(Kind k) { return k == Kind::size || k == Kind::param || k == Kind::let; }
+  static bool integer(Kind k) {
+    return k == Kind::size || k == Kind::device || k == Kind::param || k == Kind::let;
+  }
 
   void note(const std::string& name, Kind kind, std::vector<std::string>& list) {
     kinds_.emplace(name, kind);
@@ -99,7 +112,8 @@ class PlanValidator {
   }
 
   std::string expression_names() const {
-    return "size symbols: " + join(sizes_) + "; params: " + join(params_) + (lets_.empty() ? "" : "; lets: " + join(lets_));
+    return "size symbols: " + join(sizes_) + "; device: " + join(device_) + "; params: " + join(params_) +
+           (lets_.empty() ? "" : "; lets: " + join(lets_));
   }
 
   void check_param(const Param& p) {
@@ -128,6 +142,22 @@ class PlanValidator {
     }
   }
 
+  void check_tensor_map(const std::string& name, const TensorMapSpec& m) {
+    const std::string path = "plan.tensor_maps." + name;
+    auto it = kinds_.find(m.buffer);
+    if (it == kinds_.end() || (it->second != Kind::buffer && it->second != Kind::workspace))
+      fail(path + ".buffer", "'" + m.buffer + "' is not a buffer (" + join(buffers_) + ") or workspace entry (" +
+                                 join(workspace_) + ")");
+    if (it->second == Kind::buffer && m.dtype)
+      fail(path + ".dtype", "'" + m.buffer + "' is a task buffer, which has its own element type");
+    if (it->second == Kind::workspace && !m.dtype)
+      fail(path + ".dtype", "missing: a map over the workspace entry '" + m.buffer + "' names its element type");
+    for (size_t i = 0; i < m.dims.size(); ++i) check_expr(m.dims[i], index_path(path + ".dims", i));
+    for (size_t i = 0; i < m.strides.size(); ++i) check_expr(m.strides[i], index_path(path + ".strides", i));
+    for (size_t i = 0; i < m.box.size(); ++i) check_expr(m.box[i], index_path(path + ".box", i));
+    define(name, Kind::tensor_map, tensor_maps_, path);
+  }
+
   void check_kernel(const KernelStep& k, const std::string& path) const {
     if (!is_identifier(k.kernel))
       fail(path + ".kernel", "'" + k.kernel + "' is not a C identifier (an extern \"C\" name)");
@@ -148,7 +178,8 @@ class PlanValidator {
     if (it != kinds_.end() && !integer(it->second)) return;
     const std::string what =
         "an arg is a buffer (" + join(buffers_) + "), a workspace entry (" + join(workspace_) +
-        "), a constant (" + join(constants_) + ") or an integer expression (" +
+        ")" + (tensor_maps_.empty() ? "" : ", a tensor map (" + join(tensor_maps_) + ")") + ", a constant (" +
+        join(constants_) + ") or an integer expression (" +
         expression_names() + ")";
     Expr e;
     try {

@@ -124,20 +124,23 @@ bool applies_somewhere(const Plan& plan, const Task& task, const Variant& v) {
   std::vector<Shape> shapes = task.search_shapes();
   for (const Shape& s : task.audit_shapes()) shapes.push_back(s);
   for (const Shape& s : shapes)
-    if (plan_applies(plan, s, v)) return true;
+    if (plan_applies(plan, s, v, kNominalDevice)) return true;
   return false;
 }
 
-Env make_env(const Plan& plan, const Shape& shape, const Variant& variant) {
+Env make_env(const Plan& plan, const Shape& shape, const Variant& variant, const DeviceFacts& device) {
   Env env = make_env(shape, variant);
+  env.insert_or_assign("SMS", device.sms);
+  env.insert_or_assign("SMEM_MAX", device.smem_max);
+  env.insert_or_assign("L2_BYTES", device.l2_bytes);
   for (const auto& [name, e] : plan.lets) env.insert_or_assign(name, e.eval(env));
   return env;
 }
 
-bool plan_applies(const Plan& plan, const Shape& shape, const Variant& variant) {
+bool plan_applies(const Plan& plan, const Shape& shape, const Variant& variant, const DeviceFacts& device) {
   if (!plan.applies) return true;
   try {
-    return plan.applies->eval(make_env(plan, shape, variant)) != 0;
+    return plan.applies->eval(make_env(plan, shape, variant, device)) != 0;
   } catch (const ExprError&) {
     return true;
   }

@@ -40,6 +40,8 @@ class Printer {
   std::string operator()(const Expr& e) const {
     return e.to_cpp([this](const std::string& n) -> std::string {
       if (sizes_.count(n)) return "s." + n;
+      for (const char* d : kDeviceFactNames)  // read off the device by device_facts()
+        if (n == d) return "s." + n;
       for (auto& [p, value] : v_)
         if (p == n) return "int64_t(" + std::to_string(value) + ")";
       for (auto& [name, let] : lets_)
@@ -90,13 +92,19 @@ void emit_plan(std::ostringstream& o, const ExportInput& in, size_t i, const std
   o << "int " << fn << "_run(DeviceState& dev, const Buffers& b, const Sizes& s, char* ws, cudaStream_t stream) {\n"
     << "  int64_t off[" << n_ws + 1 << "];\n  if (" << fn << "_workspace(s, off) < 0) return fail("
     << upper(library_name(task)) << "_ERROR_SHAPE, \"a workspace size is negative for this shape\");\n";
-  std::map<std::string, std::string> pointer;  // buffer or workspace name -> C++ expression
+  std::map<std::string, std::string> pointer, buffer_bytes;  // buffer or workspace name -> C++ expression
   std::map<std::string, DType> dtype;
-  for (auto& bs : task.buffers()) pointer[bs.name] = "b." + bs.name, dtype[bs.name] = bs.dtype;
+  for (auto& bs : task.buffers()) {
+    pointer[bs.name] = "b." + bs.name, dtype[bs.name] = bs.dtype;
+    std::string bytes = std::to_string(dtype_size(bs.dtype));
+    for (auto& d : bs.dims) bytes += " * " + (std::isdigit(static_cast<unsigned char>(d[0])) ? d : "s." + d);
+    buffer_bytes[bs.name] = bytes;
+  }
   for (size_t w = 0; w < n_ws; ++w) {
     const std::string& name = p.plan.workspace[w].first;
     o << "  void* ws_" << name << " = ws + off[" << w << "];\n";
     pointer[name] = "ws_" + name;
+    buffer_bytes[name] = "(" + print(p.plan.workspace[w].second) + ")";
     dtype[name] = DType::bf16;  // as the evaluator binds workspace entries
   }
   if (has_gemm) o << "  void* lt_ws = ws + off[" << n_ws << "];\n";
@@ -133,7 +141,26 @@ void emit_plan(std::ostringstream& o, const ExportInput& in, size_t i, const std
     for (size_t a = 0; a < ks.args.size(); ++a) {
       const std::string& name = ks.args[a];
       const std::string var = "a" + std::to_string(a);
-      if (pointer.count(name)) {
+      const auto map = std::find_if(p.plan.tensor_maps.begin(), p.plan.tensor_maps.end(),
+                                    [&](const auto& m) { return m.first == name; });
+      if (map != p.plan.tensor_maps.end()) {  // encoded here, checked as the evaluator checks it
+        const TensorMapSpec& t = map->second;
+        auto list = [&](const std::vector<Expr>& e) {
+          std::string l;
+          for (auto& x : e) l += (l.empty() ? "" : ", ") + print(x);
+          return l.empty() ? std::string("0") : l;
+        };
+        const DType type = t.dtype.value_or(dtype.at(t.buffer));
+        o << "    const int64_t " << var << "_dims[] = {" << list(t.dims) << "};\n"
+          << (t.strides.empty() ? "" : "    const int64_t " + var + "_strides[] = {" + list(t.strides) + "};\n")
+          << "    const int64_t " << var << "_box[] = {" << list(t.box) << "};\n"
+          << "    TensorMap " << var << ";  // " << name << " over " << t.buffer << "\n"
+          << "    if (int st = tensor_map(" << var << ", " << pointer.at(t.buffer) << ", " << buffer_bytes.at(t.buffer)
+          << ", " << static_cast<int>(type) << ", " << dtype_size(type) << ", " << t.dims.size() << ", " << var
+          << "_dims, " << (t.strides.empty() ? "nullptr" : var + "_strides") << ", " << var << "_box, " << t.swizzle
+          << ", " << t.l2_promotion << ", " << (t.oob_nan ? "true" : "false") << ", "
+          << quoted(where + " arg " + std::to_string(a) + " (" + name + ")") << "))\n      return st;\n";
+      } else if (pointer.count(name)) {
         o << "    void* " << var << " = " << pointer[name] << ";\n";
       } else if (constants.count(name)) {
         o << "    float " << var << " = " << float_literal(constants[name]) << ";  // " << name << "\n";
@@ -146,7 +173,8 @@ void emit_plan(std::ostringstream& o, const ExportInput& in, size_t i, const std
       argv += (argv.empty() ? "" : ", ") + ("&" + var);
     }
     o << "    void* args[] = {" << (argv.empty() ? "nullptr" : argv) << "};\n"
-      << "    if (int st = launch(dev, " << kernel << ", grid, block, smem, args, stream, "
+      << "    if (int st = launch(dev, " << kernel << ", grid, block, smem, " << (ks.pdl ? "true" : "false")
+      << ", args, stream, "
       << quoted(where + " (" + ks.kernel + ")") << ")) return st;\n  }\n";
   }
   o << "  return 0;\n}\n";
@@ -185,9 +213,12 @@ std::string generate_dispatch(const ExportInput& in) {
     << "constexpr KernelRef kKernels[] = {";
   for (auto& k : kernels) o << "{" << k.plan << ", " << quoted(k.name) << "}, ";
   o << "};\nconstexpr int kKernelCount = " << kernels.size() << ";\n"
-    << runtime_source(lib, macro) << "\nstruct Sizes { int64_t";
+    << runtime_source(lib, macro) << "\n// The sizes, and the device facts a plan's expressions may use (device_facts).\n"
+    << "struct Sizes { int64_t";
   for (size_t j = 0; j < syms.size(); ++j) o << (j ? ", " : " ") << syms[j];
-  o << "; };\nstruct Buffers { void*";
+  o << "; int64_t SMS = 0, SMEM_MAX = 0, L2_BYTES = 0; };\n"
+    << "int device_facts(Sizes& s) { return read_device_facts(s.SMS, s.SMEM_MAX, s.L2_BYTES); }\n"
+    << "struct Buffers { void*";
   auto bufs = task.buffers();
   for (size_t j = 0; j < bufs.size(); ++j) o << (j ? ", *" : " ") << bufs[j].name;
   o << "; };\n";
@@ -268,18 +299,19 @@ std::string generate_dispatch(const ExportInput& in) {
     sizes_init += (sizes_init.empty() ? "" : ", ") + sym;
   }
   o << "extern \"C\" size_t " << lib << "_workspace_size(" << sizes_params << ") {\n"
-    << "  const Sizes s{" << sizes_init << "};\n"
-    << "  if (!shape_ok(s)) return 0;\n  const int plan = choose_plan(s);\n  int64_t off[" << max_ws + 1 << "];\n"
+    << "  Sizes s{" << sizes_init << "};\n"
+    << "  if (!shape_ok(s) || device_facts(s)) return 0;\n  const int plan = choose_plan(s);\n  int64_t off[" << max_ws + 1 << "];\n"
     << "  const int64_t bytes = plan < 0 ? -1 : plan_workspace(plan, s, off);\n"
     << "  return bytes < 0 ? 0 : static_cast<size_t>(bytes);\n}\n\n"
     << "extern \"C\" int " << lib << "(";
   for (auto& bs : bufs) o << (bs.role == Role::in ? "const void* " : "void* ") << bs.name << ", ";
   o << sizes_params << ", void* workspace, cudaStream_t stream) {\n"
-    << "  try {\n    const Sizes s{" << sizes_init << "};\n"
+    << "  try {\n    Sizes s{" << sizes_init << "};\n"
     << "    if (!shape_ok(s))\n      return fail(" << macro << "_ERROR_SHAPE, \"" << lib << ": \" + shape_text(s) +\n"
     << "                  \" breaks the task's constraints (" ;
   for (auto& c : task.constraints()) o << c << "; ";
   o << "every size positive)\");\n"
+    << "    if (int st = device_facts(s)) return st;\n"
     << "    const int plan = choose_plan(s);\n"
     << "    if (plan < 0) return fail(" << macro << "_ERROR_SHAPE, \"" << lib << ": no plan applies to \" + shape_text(s));\n"
     << "    int64_t off[" << max_ws + 1 << "];\n"

@@ -89,7 +89,68 @@ int device_state(DeviceState** out) {
 
 bool fits_int(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 
-int launch(DeviceState& s, int kernel, const int64_t grid[3], const int64_t block[3], int64_t smem,
+// SMS, SMEM_MAX and L2_BYTES of the current device, as the search's expressions saw its GPU's.
+int read_device_facts(int64_t& sms, int64_t& smem_max, int64_t& l2_bytes) {
+  int device = 0, v[3] = {};
+  KS_CUDA(cudaGetDevice(&device));
+  KS_CUDA(cudaDeviceGetAttribute(&v[0], cudaDevAttrMultiProcessorCount, device));
+  KS_CUDA(cudaDeviceGetAttribute(&v[1], cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  KS_CUDA(cudaDeviceGetAttribute(&v[2], cudaDevAttrL2CacheSize, device));
+  sms = v[0], smem_max = v[1], l2_bytes = v[2];
+  return 0;
+}
+
+// A CUtensorMap's 128 bytes, encoded by the driver's cuTensorMapEncodeTiled (reached through the
+// runtime: the library links no libcuda), after the checks the evaluator made of the same map
+// (evaluator/tensor_map.cpp): a map the driver would refuse, or one reaching past its buffer, is
+// a shape error naming the argument. dims, strides (elements; nullptr: packed) and box go
+// innermost first; dtype is ksearch's DType (0 bf16, 1 f16, 2 f32, 3 f64, 4 i32).
+struct alignas(64) TensorMap { unsigned char bytes[128]; };
+[[maybe_unused]] int tensor_map(TensorMap& map, const void* address, int64_t buffer_bytes, int dtype, int64_t elem, int rank,
+               const int64_t* dims, const int64_t* strides, const int64_t* box, int swizzle, int l2, bool oob_nan,
+               const char* where) {
+  auto bad = [&](const std::string& why) { return fail(@MACRO@_ERROR_SHAPE, std::string(where) + ": " + why); };
+  uint64_t gdim[5], gstride[4];
+  uint32_t gbox[5], estride[5];
+  int64_t extent = elem;
+  for (int i = 0; i < rank; ++i) {
+    if (dims[i] < 1 || dims[i] > (int64_t(1) << 32) || box[i] < 1 || box[i] > 256) return bad("dims or box out of range");
+    gdim[i] = uint64_t(dims[i]), gbox[i] = uint32_t(box[i]), estride[i] = 1;
+    if (i == 0) {
+      extent = dims[0] * elem;
+      continue;
+    }
+    const int64_t stride = strides ? strides[i - 1] * elem : extent;
+    if (stride % 16 || stride >= (int64_t(1) << 40) || stride < extent) return bad("a stride is not a multiple of 16 bytes covering the dims inside it");
+    gstride[i - 1] = uint64_t(stride);
+    extent = stride * (dims[i] - 1) + extent;
+  }
+  if ((box[0] * elem) % 16 || (swizzle && box[0] * elem > swizzle)) return bad("box[0] is not a multiple of 16 bytes within the swizzle span");
+  if (reinterpret_cast<uintptr_t>(address) % 16) return bad("the buffer is not 16-byte aligned");
+  if (extent > buffer_bytes) return bad("the map reaches past its buffer");
+  using Encode = int (*)(void*, int, uint32_t, void*, const uint64_t*, const uint64_t*, const uint32_t*, const uint32_t*,
+                         int, int, int, int);
+  static const Encode encode = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess)
+      p = nullptr;
+    return reinterpret_cast<Encode>(p);
+  }();
+  if (!encode) return fail(@MACRO@_ERROR_CUDA, std::string(where) + ": the driver has no cuTensorMapEncodeTiled");
+  // CUtensorMapDataType: BFLOAT16 9, FLOAT16 6, FLOAT32 7, FLOAT64 8, INT32 3; swizzle and L2
+  // promotion count up from none; OOB fill 1 is NaN.
+  static const int kType[] = {9, 6, 7, 8, 3};
+  const int sw = swizzle == 32 ? 1 : swizzle == 64 ? 2 : swizzle == 128 ? 3 : 0;
+  const int pr = l2 == 64 ? 1 : l2 == 128 ? 2 : l2 == 256 ? 3 : 0;
+  const int r = encode(map.bytes, kType[dtype], uint32_t(rank), const_cast<void*>(address), gdim, gstride, gbox,
+                       estride, 0, sw, pr, oob_nan ? 1 : 0);
+  if (r != 0) return fail(@MACRO@_ERROR_SHAPE, std::string(where) + ": cuTensorMapEncodeTiled refused the map (CUresult " + std::to_string(r) + ")");
+  return 0;
+}
+
+int launch(DeviceState& s, int kernel, const int64_t grid[3], const int64_t block[3], int64_t smem, bool pdl,
            void** args, cudaStream_t stream, const char* where) {
   for (int i = 0; i < 3; ++i)
     if (grid[i] <= 0 || grid[i] > INT32_MAX || block[i] <= 0 || block[i] > 1024)
@@ -103,11 +164,19 @@ int launch(DeviceState& s, int kernel, const int64_t grid[3], const int64_t bloc
     if (e != cudaSuccess) return cuda_fail(e, std::string(where) + ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
     s.smem_opted_in[kernel].store(static_cast<int>(smem));
   }
-  const cudaError_t e = cudaLaunchKernel(reinterpret_cast<const void*>(s.kernels[kernel]),
-                                         dim3(unsigned(grid[0]), unsigned(grid[1]), unsigned(grid[2])),
-                                         dim3(unsigned(block[0]), unsigned(block[1]), unsigned(block[2])),
-                                         args, static_cast<size_t>(smem), stream);
-  if (e != cudaSuccess) return cuda_fail(e, std::string(where) + ": cudaLaunchKernel");
+  // pdl: the step may start while the one before drains (it waits with griddepcontrol.wait).
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(unsigned(grid[0]), unsigned(grid[1]), unsigned(grid[2]));
+  config.blockDim = dim3(unsigned(block[0]), unsigned(block[1]), unsigned(block[2]));
+  config.dynamicSmemBytes = static_cast<size_t>(smem);
+  config.stream = stream;
+  config.attrs = pdl ? &attr : nullptr;
+  config.numAttrs = pdl ? 1 : 0;
+  const cudaError_t e = cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(s.kernels[kernel]), args);
+  if (e != cudaSuccess) return cuda_fail(e, std::string(where) + ": cudaLaunchKernelExC");
   return 0;
 }
 

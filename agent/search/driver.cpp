@@ -146,6 +146,7 @@ struct SearchDriver::Impl {
       shape_index[task.format_shape(s)] = shapes.size();
       shapes.push_back({task.format_shape(s), s, std::nullopt, std::nullopt, false});
     }
+    if (!devices.empty()) pop.device = device_facts(devices.front()->device());  // one GPU model
     base_seconds = run.active_seconds;
     progress.run_id = run.id;
     progress.evals = archive.run_evaluations(run.id);

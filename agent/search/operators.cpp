@@ -80,7 +80,7 @@ bool applies(const Population& pop, size_t member, const std::string& shape_text
   const Plan& plan = pop.sources()[m.source].candidate->plan;
   if (!plan.applies) return true;
   const Task* task = find_task(plan.task);
-  return task && plan_applies(plan, task->parse_shape(shape_text), m.variant);
+  return task && plan_applies(plan, task->parse_shape(shape_text), m.variant, pop.device);
 }
 
 class Migrate final : public Operator {

@@ -46,6 +46,10 @@ struct Member {
 
 class Population {
  public:
+  // The GPU the population's results are of: its plans' `applies` see its SMS, SMEM_MAX and
+  // L2_BYTES.
+  DeviceFacts device = kNominalDevice;
+
   // The index of the source with this text's hash, added when new.
   size_t add_source(std::shared_ptr<const Candidate> c, int64_t id = 0);
   // The index of the member with m's key, added when new.

@@ -37,7 +37,7 @@ TEST(GpuReference, MatchesCpuFp64OnSmallShapes) {
       sets.push_back(InputSet::make(*task, shape, 11, InputKind::random));
       sets.push_back(InputSet::make(*task, shape, 12, InputKind::hard));
       PlanInstance inst(lp, *task, shape, sets, DType::f32, {lt.get(), ws.get(), ws.size()},
-                        dev.smem_per_block_optin);
+                        device_facts(dev));
       for (size_t i = 0; i < sets.size(); ++i) {
         inst.poison_outputs();
         inst.scramble_workspace();

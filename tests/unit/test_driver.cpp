@@ -55,7 +55,7 @@ class FakeEvaluator final : public DeviceEvaluator {
     row.variant = job.variant;
     row.floor_us = 10;
     const auto& plan = job.candidate->plan;
-    if (!plan_applies(plan, shape, job.variant)) {
+    if (!plan_applies(plan, shape, job.variant, kNominalDevice)) {
       row.status = Status::not_applicable;
       return row;
     }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "agent/export/export_library.h"
+#include "base/paths.h"
 #include "db/archive.h"
 #include "evaluator/nvrtc_compiler.h"
 #include "run_ksearch.h"
@@ -251,6 +252,78 @@ TEST(Export, GeneratorWritesHeaderDispatchAndCubins) {
   EXPECT_NE(c.find("0x7f,0x45,0x4c,0x46,"), std::string::npos) << c;
   EXPECT_TRUE(files.count("sources/7_gemv_fused.cu"));
   EXPECT_EQ(nlohmann::json::parse(files.at("manifest.json"))["shapes"][0]["candidate"], 7);
+}
+
+}  // namespace
+}  // namespace ks
+
+namespace ks {
+namespace {
+
+// A plan with a tensor map, a programmatic dependent launch and a device fact: the exported launch
+// code encodes the map with the evaluator's checks, launches the step with the attribute, reads
+// SMS off the device, and compiles with g++ -Wall -Werror.
+TEST(Export, TensorMapsPdlAndDeviceFactsBecomeLaunchCodeThatCompiles) {
+  using namespace exporter;
+  test::TempDir tmp("export_tma");
+  const Task& task = *find_task(kTask);
+  ExportInput in;
+  in.task = &task;
+  in.device = kDevice;
+  in.arch = "sm_90a";
+  auto plan_of = [&](const std::string& file) {
+    ExportedPlan p;
+    p.source = read_text(project_root() / file);
+    p.plan = parse_candidate(p.source, file).plan;
+    p.variant = default_variant(p.plan.params);
+    p.source_file = "sources/" + fs::path(file).filename().string();
+    p.cubin = {'x'};
+    return p;
+  };
+  in.plans.push_back(plan_of("seeds/rmsnorm_linear/baseline.cu"));
+  ExportedPlan tma;
+  tma.candidate_id = 7;
+  tma.source = R"(/* ksearch
+{ "task": "rmsnorm_linear", "name": "tma", "params": { "BM": [128] },
+  "workspace": { "acc": "M * N * 4" },
+  "tensor_maps": {
+    "a_map": { "buffer": "X", "dims": ["K", "M"], "box": ["64", "BM"], "swizzle": "128B" },
+    "acc_map": { "buffer": "acc", "dtype": "f32", "dims": ["N", "M"], "strides": ["N"], "box": ["32", "BM"] } },
+  "steps": [
+    { "kernel": "k1", "grid": ["SMS"], "block": ["384"], "smem": "SMEM_MAX", "args": ["a_map", "acc_map", "K"] },
+    { "kernel": "k2", "grid": ["M"], "block": ["128"], "pdl": true, "args": ["acc", "Y", "N"] } ] }
+*/
+)";
+  tma.plan = parse_candidate(tma.source, "tma.cu").plan;
+  validate_plan(tma.plan, task);
+  tma.variant = default_variant(tma.plan.params);
+  tma.source_file = "sources/7_tma.cu";
+  tma.cubin = {'x'};
+  in.plans.push_back(tma);
+  ShapeChoice choice;
+  choice.shape = task.parse_shape("128,4096,4096");
+  choice.plan = 1;
+  in.shapes.push_back(choice);
+  const FileMap files = generate_library(in);
+  const std::string src = files.at("src/ksearch_rmsnorm_linear.cpp");
+  EXPECT_NE(src.find("tensor_map(a0, b.X, 2 * s.M * s.K, 0, 2, 2, a0_dims, nullptr, a0_box, 128, 0, false"), std::string::npos)
+      << src;
+  const size_t a1 = src.find("tensor_map(a1, ws_acc, ");
+  ASSERT_NE(a1, std::string::npos);
+  EXPECT_NE(src.substr(a1, 200).find(", 2, 4, 2, a1_dims, a1_strides, a1_box, 0, 0, false"), std::string::npos)
+      << src.substr(a1, 200) << ": f32 (2), 4-byte elements, rank 2, strides given";
+  EXPECT_NE(src.find("grid[3] = {s.SMS, 1, 1}"), std::string::npos);
+  EXPECT_NE(src.find("smem = s.SMEM_MAX;"), std::string::npos);
+  EXPECT_NE(src.find("smem, true, args"), std::string::npos) << "step 1 asks for PDL";
+  EXPECT_NE(src.find("smem, false, args"), std::string::npos);
+  for (auto& [path, text] : files) {
+    fs::create_directories((tmp.dir / path).parent_path());
+    std::ofstream(tmp.dir / path) << text;
+  }
+  const std::string cmd = "g++ -std=c++17 -Wall -Werror -fsyntax-only -I" + find_cuda_include().string() + " -I" +
+                          (tmp.dir / "include").string() + " " + (tmp.dir / "src/ksearch_rmsnorm_linear.cpp").string();
+  const std::string log = (tmp.dir / "gxx.log").string();
+  EXPECT_EQ(std::system((cmd + " > " + log + " 2>&1").c_str()), 0) << read_text(log);
 }
 
 }  // namespace

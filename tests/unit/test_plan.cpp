@@ -333,7 +333,7 @@ TEST(PlanParse, KernelSteps) {
   EXPECT_PLAN_ERROR(with_step1("kernel", "gemv<128>"),
                     "plan.steps[1].kernel: 'gemv<128>' is not a C identifier");
   EXPECT_PLAN_ERROR(with_step1("gird", Json::array({1})),
-                    "plan.steps[1].gird: unknown key (expected kernel, grid, block, smem, args)");
+                    "plan.steps[1].gird: unknown key (expected kernel, grid, block, smem, args, pdl)");
   EXPECT_PLAN_ERROR(with_step1("gemm", Json::object()),
                     "plan.steps[1]: has both \"kernel\" and \"gemm\"");
 
@@ -516,7 +516,7 @@ TEST(PlanValidate, KernelArgs) {
   std::string m = with_args(Json::array({"X", "Xx"}));
   EXPECT_VALIDATE_ERROR(m, "plan.steps[0].args[1]: unknown name 'Xx' in 'Xx'; an arg is a buffer "
                            "(X, gamma, W, Y), a workspace entry (rinv, xn), a constant (eps) or "
-                           "an integer expression (size symbols: M, K, N; params: THREADS, ROWS)");
+                           "an integer expression (size symbols: M, K, N; device: SMS, SMEM_MAX, L2_BYTES; params: THREADS, ROWS)");
   m = with_args(Json::array({"eps * 2"}));
   EXPECT_VALIDATE_ERROR(m, "plan.steps[0].args[0]: 'eps' is a constant inside the expression "
                            "'eps * 2'");
@@ -577,7 +577,7 @@ TEST(PlanValidate, GemmOperandsAreBuffersOrWorkspace) {
   EXPECT_VALIDATE_ERROR(with_gemm("b", "eps"), "plan.steps[2].gemm.b: 'eps' is not a buffer");
   EXPECT_VALIDATE_ERROR(with_gemm("d", "K"), "plan.steps[2].gemm.d: 'K' is not a buffer");
   EXPECT_VALIDATE_ERROR(with_gemm("m", "Q"), "plan.steps[2].gemm.m: unknown name 'Q' in 'Q' "
-                                             "(size symbols: M, K, N; params: THREADS, ROWS)");
+                                             "(size symbols: M, K, N; device: SMS, SMEM_MAX, L2_BYTES; params: THREADS, ROWS)");
   EXPECT_VALIDATE_ERROR(with_gemm("batch", "X"),
                         "plan.steps[2].gemm.batch: 'X' is a buffer, but 'X' is an integer "
                         "expression");
@@ -618,7 +618,7 @@ TEST(PlanLet, NamedExpressionsAreEvaluatedInOrderAndReachTheCompiler) {
   EXPECT_EQ(c.plan.lets[0].first, "TILE") << "file order, not sorted";
   EXPECT_EQ(validate_error(c.plan), "");
   const Variant v = {{"THREADS", 256}, {"ROWS", 2}};
-  const Env env = make_env(c.plan, {{"M", 4}, {"K", 4096}, {"N", 8}}, v);
+  const Env env = make_env(c.plan, {{"M", 4}, {"K", 4096}, {"N", 8}}, v, kNominalDevice);
   EXPECT_EQ(env.at("TILE"), 512);
   EXPECT_EQ(env.at("SMEM"), 1088);
   EXPECT_EQ(env.at("WORDS"), 512 + 1088);
@@ -638,8 +638,8 @@ TEST(PlanLet, AnExpressionThatCannotBeEvaluatedIsTheCandidatesFailure) {
   const Candidate c = parse_candidate(wrap(j), "cand.cu");
   ASSERT_EQ(validate_error(c.plan), "");
   const Variant v = {{"THREADS", 128}, {"ROWS", 2}};
-  EXPECT_THROW(make_env(c.plan, {{"M", 1}, {"K", 64}, {"N", 8}}, v), ExprError);
-  EXPECT_TRUE(plan_applies(c.plan, {{"M", 1}, {"K", 64}, {"N", 8}}, v)) << "evaluated, so the error is reported";
+  EXPECT_THROW(make_env(c.plan, {{"M", 1}, {"K", 64}, {"N", 8}}, v, kNominalDevice), ExprError);
+  EXPECT_TRUE(plan_applies(c.plan, {{"M", 1}, {"K", 64}, {"N", 8}}, v, kNominalDevice)) << "evaluated, so the error is reported";
   EXPECT_EQ(compile_defines(c.plan, v), (std::vector<std::pair<std::string, int64_t>>{{"THREADS", 128}, {"ROWS", 2}}))
       << "BAD and AFTER, which uses it, are left out; PER_ROW uses sizes";
   const CompileRequest r = compile_request(c, v, "sm_90a");
