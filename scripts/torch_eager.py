@@ -3,6 +3,7 @@
   rmsnorm_linear  F.linear(F.rms_norm(x, (K,), g, 1e-6), w)
   swiglu_mlp      F.linear gate-up (merged weight), F.silu(g) * u, F.linear down
   softmax_matmul  torch.softmax(s.float(), -1).to(bf16) @ v
+  gemm            F.linear(x, w)
 Two timings per shape, printed as JSON lines:
   torch_us          triton.testing.do_bench, median (do_bench_cudagraph for decode shapes,
                     M <= 16), the way the issues' reference numbers were taken; do_bench_cudagraph
@@ -45,6 +46,12 @@ def softmax_matmul(b, m, n, d):
     return f"B={b},M={m},N={n},D={d}", m <= 16, lambda: torch.softmax(s.float(), -1).to(bf16) @ v
 
 
+def gemm(m, k, n):
+    x = torch.randn(m, k, device="cuda", dtype=bf16)
+    w = (0.02 * torch.randn(n, k, device="cuda")).to(bf16)
+    return f"M={m},K={k},N={n}", m <= 16, lambda: F.linear(x, w)
+
+
 TASKS = {
     "rmsnorm_linear": (rmsnorm_linear, [(1, 4096, 4096), (16, 4096, 6144), (128, 4096, 4096),
                                         (512, 4096, 4096), (2048, 4096, 6144)]),
@@ -52,6 +59,9 @@ TASKS = {
                                 (256, 4096, 14336)]),
     "softmax_matmul": (softmax_matmul, [(32, 1, 4096, 128), (32, 1, 32768, 128),
                                         (32, 128, 4096, 128), (32, 2048, 2048, 128)]),
+    "gemm": (gemm, [(1, 4096, 4096), (16, 4096, 6144), (128, 4096, 4096), (512, 4096, 4096),
+                    (2048, 4096, 6144)] +
+             [(m, k, n) for m in (1, 16, 64, 256) for k, n in ((4096, 28672), (14336, 4096))]),
 }
 
 

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/parallel.h"
+#include "tasks/gemm/gemm.h"
 #include "tasks/rmsnorm_linear/rmsnorm_linear.h"
 #include "tasks/softmax_matmul/softmax_matmul.h"
 #include "tasks/swiglu_mlp/swiglu_mlp.h"
@@ -107,7 +108,7 @@ Shape Task::parse_shape(const std::string& text) const {
 
 const std::vector<const Task*>& all_tasks() {
   static const std::vector<const Task*> tasks = {&rmsnorm_linear_task(), &swiglu_mlp_task(),
-                                                  &softmax_matmul_task()};
+                                                  &softmax_matmul_task(), &gemm_task()};
   return tasks;
 }
 

@@ -59,7 +59,8 @@ TEST(Cli, ABadCommandLineIsOneClearLine) {
 TEST(Cli, TasksListsShapesAndRooflineInputs) {
   Outcome r = ksearch("tasks");
   ASSERT_EQ(r.code, 0) << r.out;
-  for (auto s : {"rmsnorm_linear", "M=2048,K=4096,N=6144", "GFLOP", "floor us", "audit", "K % 8 == 0"})
+  for (auto s : {"rmsnorm_linear", "M=2048,K=4096,N=6144", "GFLOP", "floor us", "audit", "K % 8 == 0",
+                 "gemm: Y = X @ W^T", "M=256,K=14336,N=4096", "M=777,K=3072,N=1000"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   EXPECT_EQ(ksearch("tasks --json").code, 0);
 }
@@ -164,7 +165,8 @@ TEST(Cli, BenchErrorsAreOneClearLine) {
 }
 
 // The shipped targets name every task's search shapes, as format_shape writes them (so bench finds
-// each row), and nothing else.
+// each row), and nothing else; except gemm's, a task for measuring a GEMM mainloop against
+// cuBLASLt that no issue set targets for (bench prints "-" in its target columns).
 TEST(Cli, BenchTargetsCoverEverySearchShape) {
   std::ifstream in(project_root() / "bench" / "targets.json");
   ASSERT_TRUE(in);
@@ -175,7 +177,8 @@ TEST(Cli, BenchTargetsCoverEverySearchShape) {
     EXPECT_GT(r.at("target_us").get<double>(), 0) << r.dump();
   }
   for (const Task* t : all_tasks())
-    for (auto& s : t->search_shapes()) expected.insert({t->name(), t->format_shape(s)});
+    if (t->name() != "gemm")
+      for (auto& s : t->search_shapes()) expected.insert({t->name(), t->format_shape(s)});
   EXPECT_EQ(listed, expected);
 }
 

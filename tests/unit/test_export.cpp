@@ -255,3 +255,45 @@ TEST(Export, GeneratorWritesHeaderDispatchAndCubins) {
 
 }  // namespace
 }  // namespace ks
+
+namespace ks {
+namespace {
+
+// The gemm task: no constants, and a baseline of one gemm step and no kernel. Its export (the
+// baseline alone) generates and builds like the others'.
+TEST(Export, GemmTaskBaselineAloneGeneratesAndBuilds) {
+  const Task& task = *find_task("gemm");
+  exporter::ExportInput in;
+  in.task = &task;
+  in.device = kDevice;
+  in.arch = "sm_90a";
+  const Candidate base = parse_candidate(read_text(fs::path(KSEARCH_SOURCE_DIR) / "seeds/gemm/baseline.cu"), "baseline.cu");
+  in.plans.push_back({std::nullopt, "baseline", "default", base.source, "sources/baseline.cu", base.plan, {}, {0x7f, 'E', 'L', 'F'}});
+  in.shapes.push_back({task.search_shapes()[0], 0, 10.0, 20.0, 1.0, 5.0, {2, 2, true}});
+  in.flush_cubin = {0x7f, 'E', 'L', 'F'};
+  const auto files = exporter::generate_library(in);
+  const std::string h = files.at("include/ksearch_gemm.h");
+  EXPECT_NE(h.find("int ksearch_gemm(const void* X, const void* W, void* Y, int64_t M, int64_t K, int64_t N, "
+                   "void* workspace, cudaStream_t stream);"),
+            std::string::npos) << h;
+  const std::string d = files.at("src/ksearch_gemm.cpp");
+  EXPECT_NE(d.find("CUDA_R_16BF"), std::string::npos) << "the baseline's gemm";
+  EXPECT_NE(d.find("constexpr bool kNeedsLt = true;"), std::string::npos);
+
+  test::TempDir tmp("export-gemm");
+  const fs::path out = tmp.dir / "lib";
+  for (auto& [name, text] : files) {
+    fs::create_directories((out / name).parent_path());
+    std::ofstream(out / name, std::ios::binary) << text;
+  }
+  const fs::path build = out / "build";
+  const std::string log = (tmp.dir / "cmake.log").string();
+  const int rc = std::system(("cmake -S " + out.string() + " -B " + build.string() + " > " + log + " 2>&1 && cmake --build " +
+                              build.string() + " -j2 >> " + log + " 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << read_text(log);
+  EXPECT_TRUE(fs::exists(build / "libksearch_gemm.so"));
+  EXPECT_TRUE(fs::exists(build / "ksearch_gemm_example"));
+}
+
+}  // namespace
+}  // namespace ks

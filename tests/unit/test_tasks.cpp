@@ -217,3 +217,61 @@ TEST(Tasks, EveryTaskShapeFitsAndOversizedOnesAreOneLineNamingTheSymbolOrBuffer)
 
 }  // namespace
 }  // namespace ks
+
+namespace ks {
+namespace {
+
+const Task& gemm() { return *find_task("gemm"); }
+
+TEST(Gemm, CpuReferenceMatchesHandComputedCase) {
+  // X = [[3, 4]], W = [[1, 0], [0, 1], [1, -1]]: Y = X @ W^T = [3, 4, -1].
+  Shape s{{"M", 1}, {"K", 2}, {"N", 3}};
+  HostBuffers in;
+  in["X"] = HostBuffer(DType::bf16, {1, 2});
+  in["W"] = HostBuffer(DType::bf16, {3, 2});
+  in["X"].set(0, 3);
+  in["X"].set(1, 4);
+  for (auto [i, v] : {std::pair{0, 1.0}, {1, 0.0}, {2, 0.0}, {3, 1.0}, {4, 1.0}, {5, -1.0}}) in["W"].set(i, v);
+  HostBuffers out;
+  gemm().cpu_reference(s, in, out);
+  EXPECT_EQ(out["Y"].get(0), 3.0);
+  EXPECT_EQ(out["Y"].get(1), 4.0);
+  EXPECT_EQ(out["Y"].get(2), -1.0);
+  EXPECT_TRUE(gemm().constants().empty());
+  EXPECT_EQ(gemm().parse_shape("128,4096,4096"), gemm().parse_shape("M=128,K=4096,N=4096"));
+}
+
+// The GEMMs of the other tasks: rmsnorm_linear's shapes, then swiglu_mlp's gate-up (N = 2I, K = H)
+// and down (N = H, K = I) at each of its M; audit shapes ragged in M and N.
+TEST(Gemm, SearchShapesAreTheOtherTasksGemmsAndAuditShapesAreRagged) {
+  std::vector<std::string> search;
+  for (auto& s : gemm().search_shapes()) search.push_back(gemm().format_shape(s));
+  std::vector<std::string> expected;
+  for (auto& s : rms().search_shapes()) expected.push_back(rms().format_shape(s));
+  const Task& sw = *find_task("swiglu_mlp");
+  for (auto& s : sw.search_shapes()) {
+    const std::string m = std::to_string(s.at("M")), h = std::to_string(s.at("H")), i = std::to_string(s.at("I"));
+    expected.push_back("M=" + m + ",K=" + h + ",N=" + std::to_string(2 * s.at("I")));
+    expected.push_back("M=" + m + ",K=" + i + ",N=" + h);
+  }
+  EXPECT_EQ(search, expected);
+  EXPECT_EQ(search.size(), 13u);
+  bool ragged_m = false, ragged_n = false;
+  for (auto& a : gemm().audit_shapes()) {
+    EXPECT_EQ(a.at("K") % 8, 0);
+    EXPECT_EQ(a.at("N") % 8, 0);
+    ragged_m |= a.at("M") % 64 != 0 && a.at("M") > 64;
+    ragged_n |= a.at("N") % 64 != 0;
+  }
+  EXPECT_TRUE(ragged_m);
+  EXPECT_TRUE(ragged_n);
+}
+
+TEST(Gemm, RooflineCountsAreThePlainGemms) {
+  const Shape s = gemm().parse_shape("16,4096,6144");
+  EXPECT_EQ(gemm().flops(s), 2.0 * 16 * 4096 * 6144);
+  EXPECT_EQ(gemm().min_bytes(s), 2.0 * (16 * 4096 + 6144 * 4096 + 16 * 6144));
+}
+
+}  // namespace
+}  // namespace ks
