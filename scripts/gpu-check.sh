@@ -10,6 +10,8 @@
 # `gpu-check.sh throughput [MINUTES] [KSEARCH...]` runs the same rmsnorm_linear search (default 3
 # minutes, seed 1) with each ksearch binary given (default ./build/ksearch), one after the other,
 # and prints evaluations per second for each (what a change to the evaluator costs);
+# `gpu-check.sh gemm [VARIANT...]` times the plain GEMM mainloop seed against cuBLASLt on the gemm
+# task's shapes (scripts/gemm_table.py);
 # `gpu-check.sh llm [MINUTES]` runs a softmax_matmul search (default 2 minutes) whose LLM calls
 # are answered by scripts/llm_script_server.py with the hand-written replies in
 # bench/llm-replies/, runs it again answered from that archive (--llm-replay), and prints every
@@ -54,6 +56,21 @@ if [ "$what" = evals ] || [ "$what" = all ]; then
   python3 scripts/gpu_summary.py "$work/evals" >"$out/summary.txt" 2>&1
   tar czf "$out/evals.tgz" -C "$work/evals" .
   cat "$out/summary.txt"
+fi
+if [ "$what" = gemm ]; then
+  # The plain GEMM mainloop against cuBLASLt on the gemm task's search shapes: each variant given
+  # (default: a few of seeds/gemm/wgmma_mainloop.cu's) timed by `ksearch eval`, cuBLASLt being the
+  # task's baseline plan, in the same replays; then one table (scripts/gemm_table.py).
+  shift
+  variants=("$@")
+  [ ${#variants[@]} -eq 0 ] && variants=(BN=256,STAGES=4 BN=128,STAGES=4 BN=256,STAGES=4,CLUSTER=2 BN=256,STAGES=4,REG_A=1)
+  mkdir -p "$work/gemm"
+  for v in "${variants[@]}"; do
+    $ks eval seeds/gemm/wgmma_mainloop.cu --variant "$v" --seed 1 --save-json "$work/gemm/$v.json" \
+      >"$work/gemm/$v.txt" 2>>"$out/gemm.log"
+  done
+  cp "$work"/gemm/* "$out/" 2>/dev/null
+  python3 scripts/gemm_table.py "$work"/gemm/*.json | tee "$out/gemm.txt"
 fi
 if [ "$what" = results ]; then
   # The results table in one command: every task searched MINUTES (default 3) into one archive,
