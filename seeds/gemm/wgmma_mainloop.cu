@@ -1,14 +1,15 @@
 /* ksearch
 { "task": "gemm", "name": "wgmma_mainloop",
-  "params":  { "BN": [256, 128], "STAGES": [4, 3, 5], "GROUP": [8, 16], "REG_A": [0, 1], "BM": [128] },
+  "params":  { "BN": [256, 128], "STAGES": [4, 3, 5], "GROUP": [8, 16], "REG_A": [0, 1], "CLUSTER": [1, 2],
+               "BM": [128] },
   "let":     { "SMEM": "STAGES * (BM + BN) * 64 * 2 + 1024" },
   "applies": "M >= 64 && SMEM <= SMEM_MAX",
   "tensor_maps": {
     "a_map": { "buffer": "X", "dims": ["K", "M"], "box": ["64", "BM"], "swizzle": "128B" },
-    "b_map": { "buffer": "W", "dims": ["K", "N"], "box": ["64", "BN"], "swizzle": "128B",
+    "b_map": { "buffer": "W", "dims": ["K", "N"], "box": ["64", "BN / CLUSTER"], "swizzle": "128B",
                "l2_promotion": "256B" } },
   "steps": [
-    { "kernel": "gemm", "grid": ["min(SMS, cdiv(M, BM) * cdiv(N, BN))"], "block": ["384"],
+    { "kernel": "gemm", "grid": ["CLUSTER * min(SMS / CLUSTER, cdiv(cdiv(M, BM), CLUSTER) * cdiv(N, BN))"], "block": ["384"],
       "smem": "SMEM",
       "args": ["a_map", "b_map", "Y", "M", "N", "K"] } ] }
 */
@@ -18,20 +19,22 @@
 // Layout: BM x BN = 128 x BN tiles, 64-wide K slices, 128B swizzle; consumer warpgroup c owns rows
 //   64c..64c+63; SMS persistent blocks walk the tiles in GROUP-tall M groups; bf16 pairs stored
 //   straight from the accumulators, bounds-checked (ragged M, N; ragged K read as TMA zeros).
-//   REG_A = 1 tests the hooks: A through registers (wgmma _rs) scaled by a per-K 1.0f, and an
+//   CLUSTER = 2: 2-block clusters on M-adjacent tiles, each block loading half of the B tile and
+//   multicasting it to both. REG_A = 1 tests the hooks: A through registers (wgmma _rs) scaled by a per-K 1.0f, and an
 //   epilogue multiplying by 1.0f (both runtime values): Y must equal REG_A = 0's.
 // Measured: H200, standalone harness (tests/gpu/standalone/gemm_sm90_check.cu), not yet through
 //   ksearch: BN=256 STAGES=4: M=2048 K=14336 N=28672 2.10 ms (803 TFLOP/s); M=2048 K=4096
 //   N=6144 145 us (711); M=512 K=4096 N=28672 192 us (626). BN=128 wins at few tiles (M=256
 //   K=14336 N=6144: 85 us vs 142). REG_A=1 costs 8-25%.
-// Not: 2-block clusters with TMA multicast, TMA-store epilogue (not written yet).
+// Not: a TMA-store epilogue (not written yet).
 #include <cuda_bf16.h>
+#include <ks/cluster.cuh>
 #include <ks/tma.cuh>
 #include <ks/wgmma.cuh>
 #include <ks/gemm_sm90.cuh>
 
-#if !defined(BM) || !defined(BN) || !defined(STAGES) || !defined(GROUP) || !defined(REG_A)
-#error "BM, BN, STAGES, GROUP and REG_A come from the plan's params"
+#if !defined(BM) || !defined(BN) || !defined(STAGES) || !defined(GROUP) || !defined(REG_A) || !defined(CLUSTER)
+#error "BM, BN, STAGES, GROUP, REG_A and CLUSTER come from the plan's params"
 #endif
 
 // REG_A = 1: a neutral per-K scale (1.0f, but not a compile-time constant, so the scaling is
@@ -53,15 +56,21 @@ struct UnitEpilogue {
   }
 };
 
-extern "C" __global__ void __launch_bounds__(ks::kGemmThreads, 1)
+#if CLUSTER > 1
+#define GEMM_CLUSTER __cluster_dims__(CLUSTER, 1, 1)
+#else
+#define GEMM_CLUSTER
+#endif
+
+extern "C" __global__ void __launch_bounds__(ks::kGemmThreads, 1) GEMM_CLUSTER
     gemm(const __grid_constant__ ks::TensorMap a_map, const __grid_constant__ ks::TensorMap b_map,
          __nv_bfloat16* Y, int M, int N, int K) {
   const ks::StoreBF16 store{Y, M, N, N};
 #if REG_A
   const float one = K > 0 ? 1.0f : 0.0f;  // 1.0f the compiler cannot fold
-  ks::gemm_sm90<BM, BN, STAGES, GROUP>(&a_map, &b_map, M, N, K, UnitScaleK{one}, UnitEpilogue{one, M, N}, store);
+  ks::gemm_sm90<BM, BN, STAGES, GROUP, CLUSTER>(&a_map, &b_map, M, N, K, UnitScaleK{one}, UnitEpilogue{one, M, N}, store);
 #else
-  ks::gemm_sm90<BM, BN, STAGES, GROUP>(&a_map, &b_map, M, N, K, ks::IdentityPrologue{}, ks::IdentityEpilogue{},
+  ks::gemm_sm90<BM, BN, STAGES, GROUP, CLUSTER>(&a_map, &b_map, M, N, K, ks::IdentityPrologue{}, ks::IdentityEpilogue{},
                                        store);
 #endif
 }

@@ -13,6 +13,11 @@
 //     runs on across tiles, so the producer fills the next tile's slots while the consumers run the
 //     current tile's epilogue. Tiles are rasterized in groups of kGroup M-tiles that sweep N
 //     together (blocks running at once share B tiles and A tiles in L2).
+//   - kCluster = 2 (optional): the kernel is declared __cluster_dims__(2, 1, 1); the two blocks of
+//     a cluster take M-adjacent tiles of one N column, and each loads half of the shared B tile
+//     (b_map's box is then 64 x kBN / 2) and multicasts it into both blocks' slots. A slot is then
+//     written by both producers, so its `empty` barrier waits for the consumers of both blocks
+//     (16 arrivals: each consumer warp arrives locally and remotely).
 // Ragged M, N, K: the TMA fills boxes outside the tensors with zeros (so K need not be a multiple
 // of 64), and the store checks bounds. Requirements: K % 8 == 0 (TMA global strides are 16-byte
 // multiples), N even for StoreBF16; dynamic shared memory >= gemm_sm90_smem_bytes(kBN, kStages).
@@ -29,8 +34,9 @@
 //     (e.g. gate in the tile's first half of columns and up in the second: silu(gate) * up).
 //   Store: `template <int R> void operator()(const float (&acc)[R], const GemmFrag& f) const`,
 //     writes the tile's values (StoreBF16: bf16 pairs, bounds-checked).
-// Not done: 2-block clusters with TMA multicast of the shared operand; a TMA store epilogue.
+// Not done: a TMA store epilogue.
 #include <cuda_bf16.h>
+#include <ks/cluster.cuh>
 #include <ks/mma.cuh>
 #include <ks/swizzle.cuh>
 #include <ks/tma.cuh>
@@ -120,17 +126,29 @@ __device__ __forceinline__ unsigned scale_pair(unsigned v, const Prologue& pro, 
   return pack2(lo * pro(k), hi * pro(k + 1));
 }
 
+// Arrival on the barrier at bar's offset in block `rank` of the cluster (release, cluster scope).
+__device__ __forceinline__ void mbarrier_arrive_cluster(unsigned long long* bar, unsigned rank) {
+  asm volatile(
+      "{\n.reg .b32 remote;\n"
+      "mapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smem_addr(bar)),
+      "r"(rank)
+      : "memory");
+}
+
 }  // namespace gemm_detail
 
 // The whole kernel body; call it from a __launch_bounds__(384, 1) kernel with blockDim 384,
 // gridDim.x <= the number of tiles (extra blocks would only idle), and dynamic shared memory of
 // gemm_sm90_smem_bytes(kBM, kBN, kStages). The maps: a_map over A as dims {K, M}, box {64, kBM};
-// b_map over B as dims {K, N}, box {64, kBN}; both bf16, 128B swizzle, zero OOB fill.
-template <int kBM, int kBN, int kStages, int kGroup, class Prologue, class Epilogue, class Store>
+// b_map over B as dims {K, N}, box {64, kBN / kCluster}; both bf16, 128B swizzle, zero OOB fill.
+// kCluster = 2: the kernel has __cluster_dims__(2, 1, 1) and an even grid.
+template <int kBM, int kBN, int kStages, int kGroup, int kCluster = 1, class Prologue, class Epilogue, class Store>
 __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMap* b_map, int M, int N, int K,
                                           const Prologue& pro, const Epilogue& epi, const Store& store) {
   static_assert(kBM == 128, "two consumer warpgroups of 64 rows");
   static_assert(kStages >= 2, "a ring");
+  static_assert(kCluster == 1 || kCluster == 2, "1 or 2 blocks per cluster");
   constexpr int kBK = 64;                         // one 128-byte swizzled row of K per tile row
   constexpr int kABytes = kBM * kBK * 2, kStageBytes = (kBM + kBN) * kBK * 2;
 
@@ -140,19 +158,27 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
   unsigned char* ring = gemm_smem_raw + ((1024 - smem_addr(gemm_smem_raw) % 1024) % 1024);
 
   const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
-  const int m_tiles = (M + kBM - 1) / kBM, n_tiles = (N + kBN - 1) / kBN, tiles = m_tiles * n_tiles;
+  const int m_tiles = (M + kBM - 1) / kBM, n_tiles = (N + kBN - 1) / kBN;
   const int k_tiles = (K + kBK - 1) / kBK;
+  // Scheduling unit: kCluster M-adjacent tiles of one N column, one per block of a cluster (a
+  // block whose tile lies past M still loads, multiplies zeros and stores nothing: its cluster
+  // partner needs its half of B).
+  const int m_units = (m_tiles + kCluster - 1) / kCluster, units = m_units * n_tiles;
+  const unsigned rank = kCluster > 1 ? cluster_rank() : 0;
+  const int first_unit = blockIdx.x / kCluster, unit_stride = gridDim.x / kCluster;
+  constexpr int kUnitGroup = kGroup / kCluster > 0 ? kGroup / kCluster : 1;
 
   if (threadIdx.x == 0) {
     prefetch_tensormap(a_map);
     prefetch_tensormap(b_map);
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(&full[s], 1);
-      mbarrier_init(&empty[s], 8);  // lane 0 of the 8 consumer warps
+      mbarrier_init(&empty[s], 8 * kCluster);  // lane 0 of the 8 consumer warps (of each block)
     }
-    fence_mbarrier_init();  // visible to the TMA (async proxy) too
+    fence_mbarrier_init();  // visible to the TMA (async proxy) too, and to the cluster
   }
-  __syncthreads();
+  if constexpr (kCluster > 1) cluster_sync();  // both blocks' barriers exist before any remote use
+  else __syncthreads();
   // With "pdl": true, the previous step may still run: wait before reading A / B or writing D.
   pdl_wait();
 
@@ -161,9 +187,10 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
     warpgroup_reg_dealloc<kGemmProducerRegs>();
     if (threadIdx.x == 0) {
       int it = 0;  // position in the ring, continuing across tiles (same count as the consumers)
-      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        int mb, nb;
-        gemm_detail::tile_coords<kGroup>(tile, m_tiles, n_tiles, mb, nb);
+      for (int unit = first_unit; unit < units; unit += unit_stride) {
+        int mu, nb;
+        gemm_detail::tile_coords<kUnitGroup>(unit, m_units, n_tiles, mu, nb);
+        const int mb = mu * kCluster + rank;
         for (int kt = 0; kt < k_tiles; ++kt, ++it) {
           const int s = it % kStages;
           // Slot free? Phase parity starts at 1: a fresh barrier counts as having completed it.
@@ -171,19 +198,33 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
           unsigned char* slot = ring + s * kStageBytes;
           mbarrier_arrive_expect_tx(&full[s], kStageBytes);  // full boxes, even past the edges
           tma_load_2d(slot, a_map, kt * kBK, mb * kBM, &full[s]);
-          tma_load_2d(slot + kABytes, b_map, kt * kBK, nb * kBN, &full[s]);
+          if constexpr (kCluster == 1) {
+            tma_load_2d(slot + kABytes, b_map, kt * kBK, nb * kBN, &full[s]);
+          } else {
+            // This block's half of B, into the same slot offset of both blocks, counted on each
+            // block's full[s] (a peer's bytes may land before this block's expect_tx: allowed).
+            constexpr int kHalf = kBN / 2;
+            tma_load_2d_multicast(slot + kABytes + rank * kHalf * 128, b_map, kt * kBK, nb * kBN + rank * kHalf,
+                                  &full[s], 0x3);
+          }
         }
       }
       pdl_launch_dependents();
+      if constexpr (kCluster > 1) {
+        // Stay until both blocks' consumers are done with every slot: the peer's consumers arrive
+        // remotely on this block's empty barriers, which must not outlive the block.
+        for (int i = 0; i < kStages; ++i, ++it) mbarrier_wait(&empty[it % kStages], ((it / kStages) & 1) ^ 1);
+      }
     }
   } else {
     // Consumers: warpgroup c = wg - 1 owns rows 64c .. 64c + 63 of each tile.
     warpgroup_reg_alloc<kGemmConsumerRegs>();
     const int c = wg - 1;
     int it = 0;
-    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-      int mb, nb;
-      gemm_detail::tile_coords<kGroup>(tile, m_tiles, n_tiles, mb, nb);
+    for (int unit = first_unit; unit < units; unit += unit_stride) {
+      int mu, nb;
+      gemm_detail::tile_coords<kUnitGroup>(unit, m_units, n_tiles, mu, nb);
+      const int mb = mu * kCluster + rank;
       float acc[kBN / 2];
 #pragma unroll
       for (int i = 0; i < kBN / 2; ++i) acc[i] = 0.0f;
@@ -220,7 +261,13 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
         // other consumer warpgroup's wgmmas fill the tensor cores meanwhile.
         wgmma_wait<0>();
         wgmma_fence_operands(acc);
-        if (lane == 0) mbarrier_arrive(&empty[s]);
+        if (lane == 0) {
+          if constexpr (kCluster == 1) mbarrier_arrive(&empty[s]);
+          else {
+            gemm_detail::mbarrier_arrive_cluster(&empty[s], 0);  // the slot is refilled by both
+            gemm_detail::mbarrier_arrive_cluster(&empty[s], 1);  // blocks' multicasts
+          }
+        }
       }
       const GemmFrag f{mb * kBM, nb * kBN, c * 64 + warp * 16 + lane / 4, 2 * (lane % 4)};
       epi(acc, f);

@@ -4,7 +4,7 @@
 // fp32 reference kernel on 8 shapes (ragged M, N and K among them); prints time and TFLOP/s.
 // One variant per binary, from the repository root:
 //   nvcc -O2 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I seeds/include -I . \
-//     -DBM=128 -DBN=256 -DSTAGES=4 -DGROUP=8 -DREG_A=0 -o /tmp/gemm_check tests/gpu/standalone/gemm_sm90_check.cu
+//     -DBM=128 -DBN=256 -DSTAGES=4 -DGROUP=8 -DREG_A=0 -DCLUSTER=1 -o /tmp/gemm_check tests/gpu/standalone/gemm_sm90_check.cu
 // Exit status 0: every shape within tolerance; 1: a mismatch; 2: a hang (20 s); 3: a CUDA error.
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -61,6 +61,13 @@ int main(int argc, char** argv) {
   int sms; CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   const int smem = STAGES * (BM + BN) * 64 * 2 + 1024;
   CK(cudaFuncSetAttribute(gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  if (CLUSTER > 1) {  // 2-block clusters must fit a GPC: fewer than SMS / 2 at once means a tail wave
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(sms / CLUSTER * CLUSTER); cfg.blockDim = dim3(384); cfg.dynamicSmemBytes = smem;
+    int clusters = 0;
+    CK(cudaOccupancyMaxActiveClusters(&clusters, (void*)gemm, &cfg));
+    printf("max active %d-block clusters: %d (grid uses %d)\n", CLUSTER, clusters, sms / CLUSTER);
+  }
   struct Shape { int M, K, N; };
   std::vector<Shape> shapes = {{130, 72, 136}, {777, 3072, 1000}, {64, 4096, 4096}, {2048, 4096, 6144},
                                {128, 14336, 4096}, {512, 4096, 28672}, {256, 14336, 6144}, {2048, 14336, 28672}};
@@ -79,8 +86,10 @@ int main(int argc, char** argv) {
     CK(cudaMemcpy(W, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice));
     CK(cudaMemset(Y, 0xff, (size_t)M * N * 2));  // NaN pattern: unwritten outputs show
     ref_gemm<<<dim3((N + 127) / 128, M), 128>>>(X, W, R, M, N, K);
-    ks::TensorMap am = make_map(X, K, M, 64, BM, false), bm = make_map(W, K, N, 64, BN, true);
-    const int tiles = ((M + BM - 1) / BM) * ((N + BN - 1) / BN), grid = tiles < sms ? tiles : sms;
+    ks::TensorMap am = make_map(X, K, M, 64, BM, false), bm = make_map(W, K, N, 64, BN / CLUSTER, true);
+    // the plan's grid: CLUSTER * min(SMS / CLUSTER, cdiv(cdiv(M, BM), CLUSTER) * cdiv(N, BN))
+    const int units = ((M + BM - 1) / BM + CLUSTER - 1) / CLUSTER * ((N + BN - 1) / BN);
+    const int grid = CLUSTER * (units < sms / CLUSTER ? units : sms / CLUSTER);
     gemm<<<grid, 384, smem>>>(am, bm, Y, M, N, K);
     CK(cudaGetLastError());
     if (!sync_or_hang(20.0)) { printf("M=%d K=%d N=%d: HANG\n", M, K, N); fflush(stdout); _exit(2); }
