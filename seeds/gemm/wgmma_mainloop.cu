@@ -27,11 +27,11 @@
 //   N=6144 145 us (711); M=512 K=4096 N=28672 192 us (626). BN=128 wins at few tiles (M=256
 //   K=14336 N=6144: 85 us vs 142). REG_A=1 costs 8-25%.
 // Not: a TMA-store epilogue (not written yet).
+#include <ks/wgmma.cuh>  // first: its "needs sm_90a" is the message on sm_80 and sm_90
 #include <cuda_bf16.h>
 #include <ks/cluster.cuh>
-#include <ks/tma.cuh>
-#include <ks/wgmma.cuh>
 #include <ks/gemm_sm90.cuh>
+#include <ks/tma.cuh>
 
 #if !defined(BM) || !defined(BN) || !defined(STAGES) || !defined(GROUP) || !defined(REG_A) || !defined(CLUSTER)
 #error "BM, BN, STAGES, GROUP, REG_A and CLUSTER come from the plan's params"

@@ -35,6 +35,11 @@
 //   Store: `template <int R> void operator()(const float (&acc)[R], const GemmFrag& f) const`,
 //     writes the tile's values (StoreBF16: bf16 pairs, bounds-checked).
 // Not done: a TMA store epilogue.
+
+// First, so that this is the message on other architectures (NVRTC stops at the first #error).
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#error "ks/gemm_sm90.cuh needs sm_90a (wgmma, setmaxnreg)"
+#endif
 #include <cuda_bf16.h>
 #include <ks/cluster.cuh>
 #include <ks/mma.cuh>
@@ -43,9 +48,6 @@
 #include <ks/vec.cuh>
 #include <ks/wgmma.cuh>
 
-#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#error "ks/gemm_sm90.cuh needs sm_90a (wgmma, setmaxnreg)"
-#endif
 
 namespace ks {
 
@@ -54,7 +56,7 @@ constexpr int kGemmProducerRegs = 40;  // 128 * 40 + 256 * 232 <= 64 K registers
 constexpr int kGemmConsumerRegs = 232;
 
 // Dynamic shared memory a kernel needs: the ring, plus slack to align it to 1024 bytes.
-constexpr int gemm_sm90_smem_bytes(int bm, int bn, int stages) { return stages * (bm + bn) * 128 + 1024; }
+__host__ __device__ constexpr int gemm_sm90_smem_bytes(int bm, int bn, int stages) { return stages * (bm + bn) * 128 + 1024; }
 
 // Where this thread's accumulators sit: acc[i] is D[row(i)][col(i)] (the wgmma layout: warp w
 // of consumer c, g = lane / 4, t = lane % 4: rows 64c + 16w + g (+8), columns 8j + 2t (+1)).
