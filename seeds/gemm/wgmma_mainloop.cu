@@ -20,12 +20,12 @@
 //   64c..64c+63; SMS persistent blocks walk the tiles in GROUP-tall M groups; bf16 pairs stored
 //   straight from the accumulators, bounds-checked (ragged M, N; ragged K read as TMA zeros).
 //   CLUSTER = 2: 2-block clusters on M-adjacent tiles, each block loading half of the B tile and
-//   multicasting it to both. REG_A = 1 tests the hooks: A through registers (wgmma _rs) scaled by a per-K 1.0f, and an
-//   epilogue multiplying by 1.0f (both runtime values): Y must equal REG_A = 0's.
+//   multicasting it to both. REG_A = 1 tests the hooks: A through registers (wgmma _rs) scaled
+//   by a per-K 1.0f, and an epilogue multiplying by 1.0f (runtime values): Y must equal REG_A=0's.
 // Measured: H200, standalone harness (tests/gpu/standalone/gemm_sm90_check.cu), not yet through
 //   ksearch: BN=256 STAGES=4: M=2048 K=14336 N=28672 2.10 ms (803 TFLOP/s); M=2048 K=4096
 //   N=6144 145 us (711); M=512 K=4096 N=28672 192 us (626). BN=128 wins at few tiles (M=256
-//   K=14336 N=6144: 85 us vs 142). REG_A=1 costs 8-25%.
+//   K=14336 N=6144: 85 us vs 142). REG_A=1 costs 8-25%. CLUSTER=2: not yet run on a GPU.
 // Not: a TMA-store epilogue (not written yet).
 #include <ks/wgmma.cuh>  // first: its "needs sm_90a" is the message on sm_80 and sm_90
 #include <cuda_bf16.h>
