@@ -17,7 +17,8 @@
 //     a cluster take M-adjacent tiles of one N column, and each loads half of the shared B tile
 //     (b_map's box is then 64 x kBN / 2) and multicasts it into both blocks' slots. A slot is then
 //     written by both producers, so its `empty` barrier waits for the consumers of both blocks
-//     (16 arrivals: each consumer warp arrives locally and remotely).
+//     (16 arrivals: each consumer warp arrives locally and remotely). Correct on an H200 but
+//     1.6-3x slower than kCluster = 1 as written (the two blocks run in lockstep per slot): untuned.
 // Ragged M, N, K: the TMA fills boxes outside the tensors with zeros (so K need not be a multiple
 // of 64), and the store checks bounds. Requirements: K % 8 == 0 (TMA global strides are 16-byte
 // multiples), N even for StoreBF16; dynamic shared memory >= gemm_sm90_smem_bytes(kBN, kStages).
