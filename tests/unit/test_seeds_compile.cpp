@@ -3,7 +3,8 @@
 // space, 48 spread over a larger one (a search records any that does not compile as a
 // compile_error row; this keeps CI's time bounded as the spaces grow). Variants whose `applies`
 // accepts none of the task's search and audit shapes never run and are left out. Code built on
-// ks/wgmma.cuh compiles for sm_90a only, code built on ks/cluster.cuh, ks/bulk_copy.cuh or ks/mbarrier.cuh for
+// ks/wgmma.cuh or ks/gemm_sm90.cuh compiles for sm_90a only, code built on ks/cluster.cuh, ks/bulk_copy.cuh,
+// ks/tma.cuh or ks/mbarrier.cuh for
 // sm_90 and sm_90a only, and each says so on the others. The default variant does not
 // spill; others may (the search measures them, and records the spills). The fixtures are
 // compiled as the tests load them, base.cuh spliced in (tests/fixture_source.h); base.cuh itself
@@ -74,7 +75,9 @@ TEST(ShippedCandidates, EveryVariantCompilesForAmpereAndHopper) {
   const ArchOnly arch_only[] = {{"<ks/wgmma.cuh>", "needs sm_90a", {"sm_90a"}},
                                 {"<ks/cluster.cuh>", "needs sm_90 ", {"sm_90", "sm_90a"}},
                                 {"<ks/bulk_copy.cuh>", "needs sm_90 ", {"sm_90", "sm_90a"}},
-                                {"<ks/mbarrier.cuh>", "needs sm_90 ", {"sm_90", "sm_90a"}}};
+                                {"<ks/mbarrier.cuh>", "needs sm_90 ", {"sm_90", "sm_90a"}},
+                                {"<ks/tma.cuh>", "needs sm_90 ", {"sm_90", "sm_90a"}},
+                                {"<ks/gemm_sm90.cuh>", "needs sm_90a", {"sm_90a"}}};
   for (size_t i = 0; i < reqs.size(); ++i) {
     const ArchOnly* refused = nullptr;
     for (auto& a : arch_only)
