@@ -30,7 +30,7 @@ ks=./build/ksearch
 
 if [ "$what" = tests ] || [ "$what" = all ]; then
   # The test binary itself, not ctest: its test list needs no CMake module on that machine.
-  timeout 500 ./build/tests/ksearch_gpu_tests >"$out/gpu-tests.log" 2>&1
+  timeout "${GPU_TESTS_TIMEOUT:-500}" ./build/tests/ksearch_gpu_tests >"$out/gpu-tests.log" 2>&1
   echo "gpu tests (exit $?): $(grep -E '^\[  (PASSED|FAILED) ' "$out/gpu-tests.log" | tr '\n' ' ')"
   grep -E "^([a-z_0-9]+\.cu |fixture|\[ (worker start|overhead) \]|\[ +(OK|FAILED) +\]|\| |best: )" "$out/gpu-tests.log"
 fi
@@ -63,7 +63,7 @@ if [ "$what" = gemm ]; then
   # task's baseline plan, in the same replays; then one table (scripts/gemm_table.py).
   shift
   variants=("$@")
-  [ ${#variants[@]} -eq 0 ] && variants=(BN=256,STAGES=4 BN=128,STAGES=4 BN=256,STAGES=4,CLUSTER=2 BN=256,STAGES=4,REG_A=1)
+  [ ${#variants[@]} -eq 0 ] && variants=(BN=256,STAGES=4 BN=128,STAGES=4 BN=256,STAGES=3 BN=256,STAGES=4,REG_A=1)
   mkdir -p "$work/gemm"
   for v in "${variants[@]}"; do
     $ks eval seeds/gemm/wgmma_mainloop.cu --variant "$v" --seed 1 --save-json "$work/gemm/$v.json" \
