@@ -12,8 +12,10 @@ for path in sys.argv[1:]:
         run = json.load(f)
     device = run.get("device", device)
     for r in run["rows"]:
-        variant = ",".join(f"{k}={v}" for k, v in r["variant"].items()) or "default"
-        rows.setdefault(r["shape"], []).append((variant, r))
+        # variant: [[name, value], ...] in the plan's order; shape: {symbol: size}
+        variant = ",".join(f"{k}={x}" for k, x in r["variant"]) or "default"
+        shape = ",".join(f"{k}={r['shape'][k]}" for k in ("M", "K", "N"))
+        rows.setdefault(shape, []).append((variant, r))
 
 print(f"plain GEMM (task gemm) against cuBLASLt, {device}; ratio = cuBLASLt median / ours")
 print(f"{'shape':24} {'variant':44} {'status':14} {'ours us':>9} {'cuBLASLt us':>11} {'ratio':>6} {'TFLOP/s':>8}")

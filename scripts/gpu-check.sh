@@ -66,8 +66,9 @@ if [ "$what" = gemm ]; then
   [ ${#variants[@]} -eq 0 ] && variants=(BN=256,STAGES=4 BN=128,STAGES=4 BN=256,STAGES=3 BN=256,STAGES=4,REG_A=1)
   mkdir -p "$work/gemm"
   for v in "${variants[@]}"; do
-    $ks eval seeds/gemm/wgmma_mainloop.cu --variant "$v" --seed 1 --save-json "$work/gemm/$v.json" \
-      >"$work/gemm/$v.txt" 2>>"$out/gemm.log"
+    name=$(echo "$v" | tr ',=' '__')  # files the device tool brings back: plain names
+    $ks eval seeds/gemm/wgmma_mainloop.cu --variant "$v" --seed 1 --save-json "$work/gemm/$name.json" \
+      >"$work/gemm/$name.txt" 2>>"$out/gemm.log"
   done
   cp "$work"/gemm/* "$out/" 2>/dev/null
   python3 scripts/gemm_table.py "$work"/gemm/*.json | tee "$out/gemm.txt"
