@@ -44,7 +44,9 @@ TensorMapArgs resolve_tensor_map(const TensorMapSpec& spec, const BoundBuffer& b
            std::to_string(lo) + ".." + std::to_string(hi));
     return static_cast<uint64_t>(v);
   };
-  uint64_t extent = elem;  // bytes from the first element to past the last, so far
+  // Bytes from the first element to past the last, so far: in 128 bits, since dims up to 2^32
+  // times strides up to 2^40 overflow 64, and a wrapped extent would let a map read past its buffer.
+  unsigned __int128 extent = elem;
   for (size_t i = 0; i < rank; ++i) {
     a.dims.push_back(value(spec.dims[i], "dims", i, 1, kMaxDim));
     a.box.push_back(static_cast<uint32_t>(value(spec.box[i], "box", i, 1, 256)));
@@ -58,9 +60,9 @@ TensorMapArgs resolve_tensor_map(const TensorMapSpec& spec, const BoundBuffer& b
            " bytes; it must be a multiple of 16 below 2^40");
     if (stride < extent)
       fail("the stride of dims[" + std::to_string(i) + "] (" + std::to_string(stride) +
-           " bytes) is less than the " + std::to_string(extent) + " bytes the dims inside it span");
+           " bytes) is less than the " + std::to_string(static_cast<uint64_t>(extent)) + " bytes the dims inside it span");
     a.stride_bytes.push_back(stride);
-    extent = stride * (a.dims[i] - 1) + extent;
+    extent += static_cast<unsigned __int128>(stride) * (a.dims[i] - 1);
   }
   const uint64_t row = a.box[0] * elem;
   if (row % 16) fail("box[0] is " + std::to_string(row) + " bytes; TMA copies rows of a multiple of 16 bytes");
@@ -70,8 +72,8 @@ TensorMapArgs resolve_tensor_map(const TensorMapSpec& spec, const BoundBuffer& b
   if (reinterpret_cast<uintptr_t>(a.address) % 16) fail("the buffer's address is not 16-byte aligned");
   if (a.oob_nan && a.dtype == DType::i32) fail("oob_fill nan needs a floating-point element type");
   if (extent > buffer.bytes)
-    fail("the map spans " + std::to_string(extent) + " bytes of '" + spec.buffer + "', which has " +
-         std::to_string(buffer.bytes));
+    fail("the map spans " + (extent >> 64 ? std::string("more than 2^64") : std::to_string(static_cast<uint64_t>(extent))) +
+         " bytes of '" + spec.buffer + "', which has " + std::to_string(buffer.bytes));
   return a;
 }
 

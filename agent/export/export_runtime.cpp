@@ -112,7 +112,7 @@ struct alignas(64) TensorMap { unsigned char bytes[128]; };
   auto bad = [&](const std::string& why) { return fail(@MACRO@_ERROR_SHAPE, std::string(where) + ": " + why); };
   uint64_t gdim[5], gstride[4];
   uint32_t gbox[5], estride[5];
-  int64_t extent = elem;
+  __int128 extent = elem;  // 128 bits: dims times strides overflow 64, and must not wrap
   for (int i = 0; i < rank; ++i) {
     if (dims[i] < 1 || dims[i] > (int64_t(1) << 32) || box[i] < 1 || box[i] > 256) return bad("dims or box out of range");
     gdim[i] = uint64_t(dims[i]), gbox[i] = uint32_t(box[i]), estride[i] = 1;
@@ -123,7 +123,7 @@ struct alignas(64) TensorMap { unsigned char bytes[128]; };
     const int64_t stride = strides ? strides[i - 1] * elem : extent;
     if (stride % 16 || stride >= (int64_t(1) << 40) || stride < extent) return bad("a stride is not a multiple of 16 bytes covering the dims inside it");
     gstride[i - 1] = uint64_t(stride);
-    extent = stride * (dims[i] - 1) + extent;
+    extent += static_cast<__int128>(stride) * (dims[i] - 1);
   }
   if ((box[0] * elem) % 16 || (swizzle && box[0] * elem > swizzle)) return bad("box[0] is not a multiple of 16 bytes within the swizzle span");
   if (reinterpret_cast<uintptr_t>(address) % 16) return bad("the buffer is not 16-byte aligned");

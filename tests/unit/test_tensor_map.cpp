@@ -204,6 +204,12 @@ TEST_F(Resolve, EveryLimitIsAnErrorNamingTheArgument) {
   EXPECT_NE(error(s, buffer(1 << 24)).find("is less than the 8192 bytes the dims inside it span"), std::string::npos);
   s = spec({"K - 4096", "M"}, {"BK", "BM"});
   EXPECT_NE(error(s, whole).find("dims[0] = K - 4096 = 0 is outside 1..4294967296"), std::string::npos);
+  // 2^32 rows of 2^33 bytes: 2^65 bytes, which must not wrap around 64 bits into "fits".
+  s = spec({"4294967296", "4294967296"}, {"BK", "1"});
+  EXPECT_NE(error(s, whole).find("the map spans more than 2^64 bytes of 'X'"), std::string::npos) << error(s, whole);
+  s = spec({"8", "4294967296", "4294967296"}, {"8", "1", "1"});
+  s.strides = {Expr::parse("8", "strides"), Expr::parse("34359738368", "strides")};  // 2^35 elements: 2^36 bytes
+  EXPECT_NE(error(s, whole).find("the map spans more than 2^64 bytes"), std::string::npos) << error(s, whole);
   s = spec({"K", "M", "K / 0"}, {"BK", "BM", "1"});
   EXPECT_THROW(error(s, whole), ExprError) << "a division by zero is the caller's launch_error too";
 }
