@@ -148,7 +148,10 @@ if [ "$what" = bench ]; then
   nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv,noheader,nounits \
     -lms 500 >"$out/clocks.csv" 2>/dev/null &
   smi=$!
-  $ks bench "${src[@]}" --min-ms "${BENCH_MIN_MS:-200}" --json >"$out/bench.json" 2>"$out/bench.log"
+  # The peers (PyTorch eager, torch.compile) timed live beside ksearch, when torch is here.
+  peers=()
+  python3 -c 'import torch' 2>/dev/null && peers=(--peers)
+  $ks bench "${src[@]}" "${peers[@]}" --min-ms "${BENCH_MIN_MS:-200}" --json >"$out/bench.json" 2>"$out/bench.log"
   echo "ksearch bench exit code $?"
   kill $smi 2>/dev/null
   python3 - "$out/clocks.csv" <<'PY'
@@ -170,7 +173,7 @@ print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in b["rows"]:
     ref = lambda k: f"{r[k]:.1f}" if k in r else "-"
     met = ("met" if r["target_met"] else "missed") if "target_met" in r else "-"
-    print(f"| {r['task']} | {r['shape']} | {ref('pytorch_eager_us')} | {ref('torch_compile_us')} | {r['floor_us']:.1f} | "
+    print(f"| {r['task']} | {r['shape']} | {ref('torch_eager_us')} | {ref('torch_compile_us')} | {r['floor_us']:.1f} | "
           f"{ref('target_us')} | {r['baseline_us']:.1f} | {r['best_us']:.1f} | {r['pct_of_floor']:.0f} | {r['speedup']:.2f}x | "
           f"{met} | {r['candidate']} |")
 PY

@@ -1,8 +1,9 @@
 // ksearch bench: the results table, measured now. For every task (or the given ones) and search
 // shape, the contenders are the archive's best candidate on this GPU model and every seed at its
 // default variant; each is checked on fresh inputs and timed interleaved with the baseline, and
-// the fastest correct one is reported beside the shape's roofline floor and, where
-// bench/targets.json has the shape, the issues' PyTorch times and target (met or missed).
+// the fastest correct one is reported beside the shape's roofline floor, the issues' target where
+// bench/targets.json has the shape (met or missed) and, with --peers, PyTorch eager and
+// torch.compile timed live on the same GPU in the same run, the way ksearch times.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,7 @@
 
 #include "agent/cli/archived_candidate.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/peers.h"
 #include "agent/search/seed_files.h"
 #include "agent/search/worker_evaluator.h"
 #include "base/paths.h"
@@ -24,12 +26,12 @@ namespace ks::cli {
 namespace {
 
 struct Opts {
-  std::string db, targets = (project_root() / "bench" / "targets.json").string();
+  std::string db, targets = (project_root() / "bench" / "targets.json").string(), python = "python3";
   std::vector<std::string> tasks;
   int device = 0;
   std::optional<uint64_t> seed;
   double min_ms = 200, watchdog_s = 10;
-  bool json = false, seeds_only = false;
+  bool json = false, seeds_only = false, peers = false;
 };
 
 struct Contender {
@@ -38,9 +40,9 @@ struct Contender {
   std::string label;  // "wgmma_fused BM=128,... (seed)" or "... (archive #42)"
 };
 
-// The issues' reference times and target for one (task, shape text).
+// The issues' target for one (task, shape text).
 struct Target {
-  double pytorch_eager_us = 0, torch_compile_us = 0, target_us = 0;
+  double target_us = 0;
 };
 using Targets = std::map<std::pair<std::string, std::string>, Target>;
 
@@ -52,7 +54,7 @@ Targets load_targets(const std::string& path) {
     const nlohmann::json j = nlohmann::json::parse(in);
     for (auto& r : j.at("rows"))
       out[{r.at("task").get<std::string>(), r.at("shape").get<std::string>()}] = {
-          r.at("pytorch_eager_us").get<double>(), r.at("torch_compile_us").get<double>(), r.at("target_us").get<double>()};
+          r.at("target_us").get<double>()};
   } catch (const nlohmann::json::exception& e) {
     throw Error("targets file " + path + " is not valid: " + e.what());
   }
@@ -99,10 +101,13 @@ int run_bench(const Opts& o) {
   std::cerr << dev.name << ": " << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
             << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16 measured; seed " << settings.seed << '\n';
 
-  Table table({"task", "shape", "eager us", "compile us", "floor us", "target us", "baseline us", "best us", "% floor",
-               "speedup", "target", "candidate"});
-  nlohmann::json out = nlohmann::json::array();
-  int missing = 0;
+  // Every row measured first; the peers after, on the same GPU, then the table.
+  struct Row {
+    std::string task, shape;
+    std::optional<EvalResult> best;
+    std::string label;
+  };
+  std::vector<Row> rows;
   for (const Task* task : tasks) {
     std::vector<Contender> seeds;
     for (auto& f : default_seed_files(*task)) {
@@ -115,8 +120,7 @@ int run_bench(const Opts& o) {
       const std::string shape_text = task->format_shape(shape);
       std::vector<Contender> contenders = seeds;
       if (auto it = from_archive.find(shape_text); it != from_archive.end()) contenders.push_back(it->second);
-      std::optional<EvalResult> best;
-      std::string best_label;
+      Row row{task->name(), shape_text, std::nullopt, ""};
       for (auto& ct : contenders) {
         const CompileResult compiled = compiler.compile(compile_request(*ct.candidate, ct.variant, dev.arch));
         EvalResult r = evaluate_variant(runner, *task, *ct.candidate, ct.variant, compiled, shape, settings);
@@ -124,38 +128,58 @@ int run_bench(const Opts& o) {
         std::cerr << task->name() << ' ' << shape_text << ' ' << ct.label << ": " << status_name(r.status)
                   << (r.timing ? " " + fixed(r.timing->candidate.median_us, 1) + " us" : " " + r.error) << '\n';
         if (r.status == Status::ok && r.timing &&
-            (!best || r.timing->candidate.median_us < best->timing->candidate.median_us)) {
-          best = r;
-          best_label = ct.label;
+            (!row.best || r.timing->candidate.median_us < row.best->timing->candidate.median_us)) {
+          row.best = r;
+          row.label = ct.label;
         }
       }
-      const auto target = targets.find({task->name(), shape_text});
-      const bool has_target = target != targets.end();
-      auto ref = [&](double Target::*field) { return has_target ? fixed(target->second.*field, 1) : "-"; };
-      if (!best) {
-        ++missing;
-        table.add({task->name(), shape_text, ref(&Target::pytorch_eager_us), ref(&Target::torch_compile_us), "-",
-                   ref(&Target::target_us), "-", "-", "-", "-", "-", "no correct candidate"});
-        continue;
-      }
-      const auto& t = *best->timing;
-      const double pct = 100 * best->floor_us / t.candidate.median_us;
-      const bool met = has_target && t.candidate.median_us <= target->second.target_us;
-      table.add({task->name(), shape_text, ref(&Target::pytorch_eager_us), ref(&Target::torch_compile_us),
-                 fixed(best->floor_us, 1), ref(&Target::target_us), fixed(t.baseline.median_us, 1),
-                 fixed(t.candidate.median_us, 1), fixed(pct, 0), fixed(t.speedup, 2) + "x",
-                 has_target ? (met ? "met" : "missed") : "-", best_label});
-      nlohmann::json row = {{"task", task->name()}, {"shape", shape_text}, {"floor_us", best->floor_us},
-                            {"baseline_us", t.baseline.median_us}, {"best_us", t.candidate.median_us},
-                            {"pct_of_floor", pct}, {"speedup", t.speedup}, {"candidate", best_label}};
-      if (has_target) {
-        row["pytorch_eager_us"] = target->second.pytorch_eager_us;
-        row["torch_compile_us"] = target->second.torch_compile_us;
-        row["target_us"] = target->second.target_us;
-        row["target_met"] = met;
-      }
-      out.push_back(row);
+      rows.push_back(std::move(row));
     }
+  }
+  std::map<PeerKey, PeerTimes> peers;
+  if (o.peers) {
+    std::vector<PeerKey> keys;
+    for (auto& r : rows) keys.push_back({r.task, r.shape});
+    std::cerr << "timing the peers (PyTorch eager and torch.compile) on " << keys.size() << " shapes\n";
+    peers = measure_peers(o.python, keys, dev.index);
+  }
+
+  Table table({"task", "shape", "eager us", "compile us", "floor us", "target us", "baseline us", "best us", "% floor",
+               "speedup", "vs compile", "target", "candidate"});
+  nlohmann::json out = nlohmann::json::array();
+  int missing = 0;
+  for (const Row& r : rows) {
+    const auto target = targets.find({r.task, r.shape});
+    const bool has_target = target != targets.end();
+    const std::string target_text = has_target ? fixed(target->second.target_us, 1) : "-";
+    const auto peer = peers.find({r.task, r.shape});
+    const PeerTimes none;
+    const PeerTimes& p = peer == peers.end() ? none : peer->second;
+    auto us = [](const std::optional<double>& v) { return v ? fixed(*v, 1) : std::string("-"); };
+    if (!r.best) {
+      ++missing;
+      table.add({r.task, r.shape, us(p.eager_us), us(p.compile_us), "-", target_text, "-", "-", "-", "-", "-", "-",
+                 "no correct candidate"});
+      continue;
+    }
+    const auto& t = *r.best->timing;
+    const double pct = 100 * r.best->floor_us / t.candidate.median_us;
+    const bool met = has_target && t.candidate.median_us <= target->second.target_us;
+    table.add({r.task, r.shape, us(p.eager_us), us(p.compile_us), fixed(r.best->floor_us, 1), target_text,
+               fixed(t.baseline.median_us, 1), fixed(t.candidate.median_us, 1), fixed(pct, 0), fixed(t.speedup, 2) + "x",
+               p.compile_us ? fixed(*p.compile_us / t.candidate.median_us, 2) + "x" : "-",
+               has_target ? (met ? "met" : "missed") : "-", r.label});
+    nlohmann::json row = {{"task", r.task}, {"shape", r.shape}, {"floor_us", r.best->floor_us},
+                          {"baseline_us", t.baseline.median_us}, {"best_us", t.candidate.median_us},
+                          {"pct_of_floor", pct}, {"speedup", t.speedup}, {"candidate", r.label}};
+    if (p.eager_us) row["torch_eager_us"] = *p.eager_us;
+    if (p.compile_us) row["torch_compile_us"] = *p.compile_us;
+    if (!p.error.empty()) row["peers_error"] = p.error;
+    if (has_target) {
+      row["target_us"] = target->second.target_us;
+      row["target_met"] = met;
+    }
+    out.push_back(row);
   }
   if (o.json) {
     std::cout << nlohmann::json{{"device", dev.name}, {"bandwidth_tbs", ceil.bytes_per_s / 1e12},
@@ -178,7 +202,7 @@ Action add_bench_command(CLI::App& app) {
   add_db_option(cmd, o->db);
   cmd->add_option("--task", o->tasks, "Only these tasks (default: every task)");
   cmd->add_option("--targets", o->targets,
-                  "JSON of per-shape PyTorch times and targets to print beside the measured columns (default: bench/targets.json; '' for none)");
+                  "JSON of per-shape targets to print beside the measured columns (default: bench/targets.json; '' for none)");
   cmd->add_flag("--seeds-only", o->seeds_only, "Bench the seeds at their defaults, without an archive");
   cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");
@@ -186,6 +210,10 @@ Action add_bench_command(CLI::App& app) {
       ->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
       ->check(positive());
+  cmd->add_flag("--peers", o->peers,
+                "Also time PyTorch eager and torch.compile on the same shapes and GPU, the way ksearch times "
+                "(scripts/torch_peers.py; needs a Python with torch)");
+  cmd->add_option("--python", o->python, "The Python --peers runs (default: python3)");
   cmd->add_flag("--json", o->json, "Print JSON instead of the table");
   return [o] { return run_bench(*o); };
 }

@@ -1,0 +1,26 @@
+#pragma once
+// The peers a user would pick instead of ksearch, measured live: PyTorch eager and torch.compile
+// on the same shapes, on the same GPU, timed the way ksearch times (scripts/torch_peers.py). Used
+// by `ksearch bench --peers`.
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ks::cli {
+
+struct PeerTimes {
+  std::optional<double> eager_us, compile_us;
+  std::string error;  // why this shape has no time (the script's message)
+};
+
+using PeerKey = std::pair<std::string, std::string>;  // task, shape text
+
+// Runs `python scripts/torch_peers.py` once for all of `shapes` on CUDA device `device` (its
+// progress on stderr) and reads one line per shape. Throws ks::Error with one line when python
+// cannot be run, torch cannot be imported or sees no GPU, or the script says something that is
+// not its protocol.
+std::map<PeerKey, PeerTimes> measure_peers(const std::string& python, const std::vector<PeerKey>& shapes, int device);
+
+}  // namespace ks::cli
