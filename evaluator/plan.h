@@ -110,6 +110,9 @@ Candidate load_candidate(const std::string& path);  // reads the file, then pars
 // there are one candidate. Throws PlanError where parse_candidate would.
 std::string normalized_source(std::string_view text);
 
+// The plan's tensor map of that name, or nullptr: how an arg naming one is told apart.
+const TensorMapSpec* find_tensor_map(const Plan& plan, const std::string& name);
+
 // Checks the plan against its task: task name matches, names in args/gemm/expressions resolve
 // (buffers, workspace, size symbols, constants, params), no name defined twice. Throws PlanError.
 void validate_plan(const Plan& plan, const Task& task);

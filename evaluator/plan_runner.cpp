@@ -2,7 +2,6 @@
 
 #include "evaluator/tensor_map.h"
 
-#include <algorithm>
 #include <array>
 #include <cstring>
 #include <limits>
@@ -102,11 +101,9 @@ BoundPlan::BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t sme
     using Slot = ParamSlot;
     for (size_t a = 0; a < ks.args.size(); ++a) {
       const std::string& name = ks.args[a];
-      const auto map = std::find_if(plan.tensor_maps.begin(), plan.tensor_maps.end(),
-                                    [&](const auto& m) { return m.first == name; });
-      if (map != plan.tensor_maps.end()) {
+      if (const TensorMapSpec* map = find_tensor_map(plan, name)) {
         const std::string arg = where + ".args[" + std::to_string(a) + "] (" + name + ")";
-        const TensorMapArgs args = resolve_tensor_map(map->second, b.buffers.at(map->second.buffer), b.env, arg);
+        const TensorMapArgs args = resolve_tensor_map(*map, b.buffers.at(map->buffer), b.env, arg);
         L.values.push_back(slot<EncodedTensorMap, Slot>(encode_tensor_map(args, arg)));
         arg_sizes.push_back(sizeof(EncodedTensorMap::bytes));
       } else if (auto it = b.buffers.find(name); it != b.buffers.end()) {

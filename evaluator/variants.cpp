@@ -163,6 +163,12 @@ std::vector<std::pair<std::string, int64_t>> compile_defines(const Plan& plan, c
   return defines;
 }
 
+const TensorMapSpec* find_tensor_map(const Plan& plan, const std::string& name) {
+  for (const auto& [n, map] : plan.tensor_maps)
+    if (n == name) return &map;
+  return nullptr;
+}
+
 CompileRequest compile_request(const Candidate& c, const Variant& variant, const std::string& arch) {
   return {c.source, c.origin, compile_defines(c.plan, variant), arch};
 }

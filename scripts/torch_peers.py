@@ -5,7 +5,7 @@ replay, median over the replays): PyTorch eager and torch.compile of each task's
 (torch_eager.py), on the shapes asked for. `ksearch bench --peers` runs it on the same GPU in the
 same run.
 
-Input (stdin), one JSON object per line: {"task": "rmsnorm_linear", "shape": "M=16,K=4096,N=6144"}
+Input (stdin), one JSON object per line, each answered before the next is read: {"task": "rmsnorm_linear", "shape": "M=16,K=4096,N=6144"}
 (sizes in the task's size-symbol order). Output (stdout), one JSON line per input line:
 {"task", "shape", "eager_us", "compile_us"}, or {"task", "shape", "error"} for a shape that failed.
 Progress goes to stderr. Exit 3, with {"error": ...} on stdout, when torch cannot be imported or
@@ -27,7 +27,8 @@ def main():
         print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
         return 3
     torch.manual_seed(0)
-    for line in sys.stdin:
+    # readline, not iteration: each request is answered before the next is read.
+    for line in iter(sys.stdin.readline, ""):
         if not line.strip():
             continue
         req = json.loads(line)

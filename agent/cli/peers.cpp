@@ -1,26 +1,17 @@
 #include "agent/cli/peers.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <memory>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "base/paths.h"
+#include "evaluator/child_process.h"
 
 namespace ks::cli {
 namespace {
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+// A torch.compile of a large shape takes minutes; a script that says nothing for this long hangs.
+constexpr auto kPerShape = std::chrono::minutes(10);
 
 std::optional<double> time_of(const nlohmann::json& j, const char* key) {
   if (!j.contains(key)) return std::nullopt;
@@ -31,62 +22,55 @@ std::optional<double> time_of(const nlohmann::json& j, const char* key) {
 }  // namespace
 
 std::map<PeerKey, PeerTimes> measure_peers(const std::string& python, const std::vector<PeerKey>& shapes, int device) {
-  namespace fs = std::filesystem;
-  const fs::path script = project_root() / "scripts" / "torch_peers.py";
-  // The requests go through a file: the script's stdout comes back through the pipe.
-  char name[] = "/tmp/ksearch-peers-XXXXXX";
-  const int fd = mkstemp(name);
-  if (fd < 0) throw Error("cannot create a temporary file for the peers' shapes");
-  close(fd);
-  struct Remove {
-    std::string path;
-    ~Remove() { std::remove(path.c_str()); }
-  } remove_requests{name};
-  {
-    std::ofstream out(name);
-    for (auto& [task, shape] : shapes) out << nlohmann::json{{"task", task}, {"shape", shape}}.dump() << '\n';
-    if (!out) throw Error(std::string("cannot write ") + name);
-  }
-  const std::string cmd = "CUDA_VISIBLE_DEVICES=" + std::to_string(device) + " " + shell_quote(python) + " " +
-                          shell_quote(script.string()) + " < " + shell_quote(name);
-  struct Close {
-    void operator()(FILE* f) const { pclose(f); }
+  const std::string script = (project_root() / "scripts" / "torch_peers.py").string();
+  // env finds python on the PATH (exit 127 when it cannot) and sets the device; the script's
+  // progress goes to our stderr. One request line out, one answer line back.
+  ChildProcess child({"/usr/bin/env", "CUDA_VISIBLE_DEVICES=" + std::to_string(device), python, script});
+  auto protocol_error = [&](const std::string& why, const std::string& line) {
+    return Error(script + " printed a line that is not its protocol (" + why + "): " + line.substr(0, 200));
   };
-  FILE* raw = popen(cmd.c_str(), "r");
-  if (!raw) throw Error("cannot run " + python + " for the peers (popen failed)");
-  std::unique_ptr<FILE, Close> pipe(raw);
   std::map<PeerKey, PeerTimes> out;
-  std::string line;
-  std::optional<std::string> refused;
-  char buf[4096];
-  while (fgets(buf, sizeof buf, pipe.get())) {
-    line += buf;
-    if (line.empty() || line.back() != '\n') continue;
+  for (const PeerKey& key : shapes) {
+    child.write_line(nlohmann::json{{"task", key.first}, {"shape", key.second}}.dump());
+    std::string line;
+    switch (child.read_line(line, ChildProcess::Clock::now() + kPerShape)) {
+      case ChildProcess::Read::line: break;
+      case ChildProcess::Read::eof: {
+        const std::string status = child.exit_status();
+        if (status == "exit code 127")
+          throw Error("cannot run '" + python + "' for the peers (give --python PATH to a Python with torch)");
+        if (status != "exit code 0")
+          throw Error(script + " failed (" + (status.rfind("exit code ", 0) == 0 ? "exit " + status.substr(10) : status) +
+                      "; its messages are above)");
+        // It ended without answering: this shape and the rest have no time, each saying so.
+        for (const PeerKey& rest : shapes)
+          if (!out.count(rest)) out[rest].error = "the peers' script gave no time for this shape";
+        return out;
+      }
+      case ChildProcess::Read::timeout: throw Error(script + " gave no answer for " + key.first + " " + key.second + " in 10 minutes");
+      case ChildProcess::Read::too_long: throw protocol_error("a line over its size limit", line);
+    }
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-      if (!j.is_object()) throw Error("not a JSON object");
-      if (!j.contains("task")) {  // the whole run refused: no torch, no GPU
-        refused = j.value("error", std::string("no reason given"));
-      } else {
-        PeerTimes t;
-        t.eager_us = time_of(j, "eager_us");
-        t.compile_us = time_of(j, "compile_us");
-        t.error = j.value("error", std::string());
-        out[{j.at("task").get<std::string>(), j.at("shape").get<std::string>()}] = t;
-      }
     } catch (const std::exception& e) {
-      throw Error(script.string() + " printed a line that is not its protocol (" + e.what() + "): " + line.substr(0, 200));
+      throw protocol_error(e.what(), line);
     }
-    line.clear();
+    if (!j.is_object()) throw protocol_error("not a JSON object", line);
+    if (!j.contains("task"))  // the whole run refused: no torch, no GPU
+      throw Error("the peers cannot be timed here: " + j.value("error", std::string("no reason given")) +
+                  " (`ksearch bench` without --peers needs no torch)");
+    PeerTimes t;
+    try {
+      t.eager_us = time_of(j, "eager_us");
+      t.compile_us = time_of(j, "compile_us");
+      if (j.at("task") != key.first || j.at("shape") != key.second) throw Error("the answer is for another shape");
+      t.error = j.value("error", std::string());
+    } catch (const std::exception& e) {
+      throw protocol_error(e.what(), line);
+    }
+    out[key] = t;
   }
-  const int status = pclose(pipe.release());
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (refused) throw Error("the peers cannot be timed here: " + *refused + " (`ksearch bench` without --peers needs no torch)");
-  if (code == 127) throw Error("cannot run '" + python + "' for the peers (give --python PATH to a Python with torch)");
-  if (code != 0) throw Error(script.string() + " failed (exit " + std::to_string(code) + "; its messages are above)");
-  for (auto& key : shapes)
-    if (!out.count(key)) out[key].error = "the peers' script gave no time for this shape";
   return out;
 }
 

@@ -18,9 +18,10 @@ struct PeerTimes {
 using PeerKey = std::pair<std::string, std::string>;  // task, shape text
 
 // Runs `python scripts/torch_peers.py` once for all of `shapes` on CUDA device `device` (its
-// progress on stderr) and reads one line per shape. Throws ks::Error with one line when python
-// cannot be run, torch cannot be imported or sees no GPU, or the script says something that is
-// not its protocol.
+// progress on stderr), sending one shape at a time and reading its answer (10 minutes at most
+// each). A shape the script ends without answering has an error, not a time. Throws ks::Error
+// with one line when python cannot be run, torch cannot be imported or sees no GPU, the script
+// fails or hangs, or it says something that is not its protocol.
 std::map<PeerKey, PeerTimes> measure_peers(const std::string& python, const std::vector<PeerKey>& shapes, int device);
 
 }  // namespace ks::cli

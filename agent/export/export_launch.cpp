@@ -141,10 +141,8 @@ void emit_plan(std::ostringstream& o, const ExportInput& in, size_t i, const std
     for (size_t a = 0; a < ks.args.size(); ++a) {
       const std::string& name = ks.args[a];
       const std::string var = "a" + std::to_string(a);
-      const auto map = std::find_if(p.plan.tensor_maps.begin(), p.plan.tensor_maps.end(),
-                                    [&](const auto& m) { return m.first == name; });
-      if (map != p.plan.tensor_maps.end()) {  // encoded here, checked as the evaluator checks it
-        const TensorMapSpec& t = map->second;
+      if (const TensorMapSpec* map = find_tensor_map(p.plan, name)) {  // encoded here, checked as the evaluator checks it
+        const TensorMapSpec& t = *map;
         auto list = [&](const std::vector<Expr>& e) {
           std::string l;
           for (auto& x : e) l += (l.empty() ? "" : ", ") + print(x);

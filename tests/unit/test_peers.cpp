@@ -36,11 +36,10 @@ const std::vector<PeerKey> kShapes = {{"gemm", "M=128,K=4096,N=4096"}, {"gemm", 
 
 TEST(Peers, EachShapeGetsItsTimesOrItsError) {
   test::TempDir t("peers");
-  // Answers from the requests it was sent: the first with times, the second with an error, and
-  // nothing for the third.
-  const std::string python = fake_python(t, R"(read a; read b; read c
-echo "$a" | sed 's/}$/, "eager_us": 20.5, "compile_us": 17.25}/'
-echo "$b" | sed 's/}$/, "error": "RuntimeError: out of memory"}/'
+  // Answers each request as it comes: the first with times, the second with an error; then it
+  // ends without answering the third.
+  const std::string python = fake_python(t, R"(read a; echo "$a" | sed 's/}$/, "eager_us": 20.5, "compile_us": 17.25}/'
+read b; echo "$b" | sed 's/}$/, "error": "RuntimeError: out of memory"}/'
 echo "progress goes to stderr" >&2)");
   const auto peers = measure_peers(python, kShapes, 0);
   ASSERT_EQ(peers.size(), 3u);
