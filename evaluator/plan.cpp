@@ -283,7 +283,16 @@ class PlanReader {
     k.grid = dims(required(j, path, "grid"), path + ".grid");
     k.block = dims(required(j, path, "block"), path + ".block");
     if (j.contains("smem")) k.smem = expr(j["smem"], path + ".smem");
-    k.pdl = flag(j, "pdl", path);
+    if (j.contains("pdl")) {
+      const Json& p = j["pdl"];
+      if (p.is_boolean()) {
+        if (p.get<bool>()) k.pdl = Expr::parse("1", path + ".pdl");
+      } else if (p.is_string()) {
+        k.pdl = expr(p, path + ".pdl");
+      } else {
+        fail(path + ".pdl", "expected true, false or an expression (a string), got " + type_of(p));
+      }
+    }
     if (j.contains("args")) {
       const Json& args = j["args"];
       if (!args.is_array()) fail(path + ".args", "expected an array, got " + type_of(args));

@@ -28,8 +28,10 @@ struct KernelStep {
   // Buffer/workspace names, tensor map names, constants, or integer expressions.
   std::vector<std::string> args;
   // Programmatic dependent launch: the step may start while the previous step drains; the kernel
-  // waits (ks::pdl_wait, griddepcontrol.wait) before it reads what that step wrote.
-  bool pdl = false;
+  // waits (ks::pdl_wait, griddepcontrol.wait) before it reads what that step wrote. "pdl": true,
+  // or an expression ("PDL": a param the search decides), launched so where it is nonzero;
+  // absent: never.
+  std::optional<Expr> pdl;
 };
 
 // A TMA descriptor (CUtensorMap) over a task buffer or workspace entry, encoded by ksearch on the

@@ -89,7 +89,8 @@ BoundPlan::BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t sme
     KernelLaunch L{where + " (" + ks.kernel + ")", loaded.kernels.at(ks.kernel),
                    eval_dim(ks.grid, b.env, where + ".grid"),
                    eval_dim(ks.block, b.env, where + ".block"),
-                   ks.smem ? static_cast<size_t>(ks.smem->eval(b.env)) : 0, ks.pdl, {}};
+                   ks.smem ? static_cast<size_t>(ks.smem->eval(b.env)) : 0,
+                   ks.pdl && ks.pdl->eval(b.env) != 0, {}};
     if (L.smem > smem_limit)
       throw PlanError(where + ".smem: " + std::to_string(L.smem) + " bytes exceed the device's " +
                       std::to_string(smem_limit) + " per block");

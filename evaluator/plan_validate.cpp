@@ -59,6 +59,7 @@ class PlanValidator {
         // Step 0's predecessor is not the plan's: whatever ran before it (the timer's L2 flush)
         // must not overlap it.
         if (k->pdl && i == 0) fail(path + ".pdl", "the first step has no step before it to overlap");
+        if (k->pdl) check_expr(*k->pdl, path + ".pdl");
         check_kernel(*k, path);
       }
       else

@@ -16,7 +16,7 @@
 # are answered by scripts/llm_script_server.py with the hand-written replies in
 # bench/llm-replies/, runs it again answered from that archive (--llm-replay), and prints every
 # LLM candidate's outcome on every search shape (scripts/llm_summary.py); `gpu-check.sh bench [DB]` runs `ksearch bench` over
-# the archive DB (default: the search's, else the seeds alone) and prints the results table; no
+# the archive DB (default: the search's, else the seeds alone; BENCH_TASKS limits the tasks) and prints the results table; no
 # argument runs tests and evals. Logs: gpu-tests.log, summary.txt, evals.tgz (every eval's table
 # and JSON), search.db, search-TASK.jsonl, search.txt, bench.txt, bench.json in $OUT, or in
 # ./gpu-check-out when OUT is unset.
@@ -63,15 +63,29 @@ if [ "$what" = gemm ]; then
   # task's baseline plan, in the same replays; then one table (scripts/gemm_table.py).
   shift
   variants=("$@")
-  [ ${#variants[@]} -eq 0 ] && variants=(BN=256,STAGES=4 BN=128,STAGES=4 BN=256,STAGES=3 BN=256,STAGES=4,REG_A=1)
+  [ ${#variants[@]} -eq 0 ] && variants=(BN=256 BN=128 BN=256,HOOKS=1 BN=256,HOOKS=2 BN=128,SPLIT=2
+    BN=64,SPLIT=2,STAGES=6 BM=64,BN=128,SPLIT=2 BM=64,BN=128,SPLIT=2,HOOKS=2 BM=64,BN=256 BM=64,BN=256,SPLIT=2,STAGES=3)
   mkdir -p "$work/gemm"
   for v in "${variants[@]}"; do
     name=$(echo "$v" | tr ',=' '__')  # files the device tool brings back: plain names
     $ks eval seeds/gemm/wgmma_mainloop.cu --variant "$v" --seed 1 --save-json "$work/gemm/$name.json" \
       >"$work/gemm/$name.txt" 2>>"$out/gemm.log"
   done
-  cp "$work"/gemm/* "$out/" 2>/dev/null
-  python3 scripts/gemm_table.py "$work"/gemm/*.json | tee "$out/gemm.txt"
+  # The peers on the same shapes (M >= 64: the mainloop's), when torch is here.
+  peers=()
+  if python3 -c 'import torch' 2>/dev/null; then
+    $ks tasks --json | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["name"] == "gemm":
+        for s in t["shapes"]:
+            if s["set"] == "search" and s["shape"]["M"] >= 64:
+                print(json.dumps({"task": "gemm", "shape": s["text"]}))' |
+      python3 scripts/torch_peers.py >"$work/gemm/peers.jsonl" 2>>"$out/gemm.log"
+    peers=(--peers "$work/gemm/peers.jsonl")
+  fi
+  python3 scripts/gemm_table.py "${peers[@]}" "$work"/gemm/*.json | tee "$out/gemm.txt"
+  tar czf "$out/gemm-evals.tgz" -C "$work/gemm" .  # one file: the device tool brings back few
 fi
 if [ "$what" = results ]; then
   # The results table in one command: every task searched MINUTES (default 3) into one archive,
@@ -151,7 +165,10 @@ if [ "$what" = bench ]; then
   # The peers (PyTorch eager, torch.compile) timed live beside ksearch, when torch is here.
   peers=()
   python3 -c 'import torch' 2>/dev/null && peers=(--peers)
-  $ks bench "${src[@]}" "${peers[@]}" --min-ms "${BENCH_MIN_MS:-200}" --json >"$out/bench.json" 2>"$out/bench.log"
+  # BENCH_TASKS="gemm rmsnorm_linear": only these tasks (default every task).
+  only=()
+  for t in ${BENCH_TASKS:-}; do only+=(--task "$t"); done
+  $ks bench "${src[@]}" "${only[@]}" "${peers[@]}" --min-ms "${BENCH_MIN_MS:-200}" --json >"$out/bench.json" 2>"$out/bench.log"
   echo "ksearch bench exit code $?"
   kill $smi 2>/dev/null
   python3 - "$out/clocks.csv" <<'PY'

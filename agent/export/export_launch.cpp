@@ -171,7 +171,7 @@ void emit_plan(std::ostringstream& o, const ExportInput& in, size_t i, const std
       argv += (argv.empty() ? "" : ", ") + ("&" + var);
     }
     o << "    void* args[] = {" << (argv.empty() ? "nullptr" : argv) << "};\n"
-      << "    if (int st = launch(dev, " << kernel << ", grid, block, smem, " << (ks.pdl ? "true" : "false")
+      << "    if (int st = launch(dev, " << kernel << ", grid, block, smem, " << (ks.pdl ? "(" + print(*ks.pdl) + ") != 0" : std::string("false"))
       << ", args, stream, "
       << quoted(where + " (" + ks.kernel + ")") << ")) return st;\n  }\n";
   }

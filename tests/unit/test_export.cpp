@@ -291,7 +291,7 @@ TEST(Export, TensorMapsPdlAndDeviceFactsBecomeLaunchCodeThatCompiles) {
     "acc_map": { "buffer": "acc", "dtype": "f32", "dims": ["N", "M"], "strides": ["N"], "box": ["32", "BM"] } },
   "steps": [
     { "kernel": "k1", "grid": ["SMS"], "block": ["384"], "smem": "SMEM_MAX", "args": ["a_map", "acc_map", "K"] },
-    { "kernel": "k2", "grid": ["M"], "block": ["128"], "pdl": true, "args": ["acc", "Y", "N"] } ] }
+    { "kernel": "k2", "grid": ["M"], "block": ["128"], "pdl": "BM >= 128", "args": ["acc", "Y", "N"] } ] }
 */
 )";
   tma.plan = parse_candidate(tma.source, "tma.cu").plan;
@@ -314,7 +314,10 @@ TEST(Export, TensorMapsPdlAndDeviceFactsBecomeLaunchCodeThatCompiles) {
       << src.substr(a1, 200) << ": f32 (2), 4-byte elements, rank 2, strides given";
   EXPECT_NE(src.find("grid[3] = {s.SMS, 1, 1}"), std::string::npos);
   EXPECT_NE(src.find("smem = s.SMEM_MAX;"), std::string::npos);
-  EXPECT_NE(src.find("smem, true, args"), std::string::npos) << "step 1 asks for PDL";
+  // Step 1's "pdl" is an expression of the variant's params, evaluated in the launch code.
+  const size_t pdl = src.find(") != 0, args");
+  ASSERT_NE(pdl, std::string::npos) << "step 1 asks for PDL";
+  EXPECT_NE(src.substr(pdl - 40, 40).find("128"), std::string::npos) << src.substr(pdl - 40, 60);
   EXPECT_NE(src.find("smem, false, args"), std::string::npos);
   for (auto& [path, text] : files) {
     fs::create_directories((tmp.dir / path).parent_path());

@@ -140,8 +140,27 @@ TEST(Pdl, TheFirstStepCannotOverlapWhatCameBeforeThePlan) {
   j["steps"][0]["pdl"] = true;
   EXPECT_ERROR_HAS(j, "plan.steps[0].pdl: the first step has no step before it to overlap");
   j = plan_json();
-  j["steps"][1]["pdl"] = "yes";
-  EXPECT_ERROR_HAS(j, "plan.steps[1].pdl: expected true or false");
+  j["steps"][0]["pdl"] = "0";
+  EXPECT_ERROR_HAS(j, "plan.steps[0].pdl: the first step has no step before it to overlap");
+  j = plan_json();
+  j["steps"][1]["pdl"] = 1;
+  EXPECT_ERROR_HAS(j, "plan.steps[1].pdl: expected true, false or an expression (a string), got");
+  j["steps"][1]["pdl"] = "NOPE == 1";
+  EXPECT_ERROR_HAS(j, "plan.steps[1].pdl");
+  EXPECT_ERROR_HAS(j, "NOPE");
+  j["steps"][1]["pdl"] = false;
+  EXPECT_EQ(error_of(j), "");
+}
+
+TEST(Pdl, AnExpressionDecidesPerVariant) {
+  Json j = plan_json();
+  j["steps"][1]["pdl"] = "M > 1";
+  ASSERT_EQ(error_of(j), "");
+  const Plan plan = parse_candidate(wrap(j), "c.cu").plan;
+  const auto& step = std::get<KernelStep>(plan.steps[1].op);
+  ASSERT_TRUE(step.pdl);
+  EXPECT_EQ(step.pdl->eval(Env{{"M", 1}}), 0);
+  EXPECT_EQ(step.pdl->eval(Env{{"M", 4}}), 1);
 }
 
 // resolve_tensor_map: every limit of cuTensorMapEncodeTiled, checked on the CPU with the

@@ -38,4 +38,41 @@ __device__ __forceinline__ float load_cluster_f32(const float* local, unsigned r
   return v;
 }
 
+// The same, 16 bytes: the float4 at `local`'s offset in block `rank`'s shared memory.
+__device__ __forceinline__ float4 load_cluster_f32x4(const float4* local, unsigned rank) {
+  unsigned remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(local)), "r"(rank));
+  float4 v;
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(remote)
+               : "memory");
+  return v;
+}
+
+// This thread's arrival on the mbarrier at `bar`'s offset in block `rank` of the cluster
+// (release at cluster scope: this thread's earlier shared-memory writes, in any block of the
+// cluster, are visible to that barrier's waiters that wait with mbarrier_wait_cluster).
+__device__ __forceinline__ void mbarrier_arrive_remote(unsigned long long* bar, unsigned rank) {
+  asm volatile(
+      "{\n.reg .b32 remote;\n"
+      "mapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smem_addr(bar)),
+      "r"(rank)
+      : "memory");
+}
+
+// Returns once the phase with this parity of this block's barrier `bar` has completed, acquiring
+// at cluster scope what the arrivals of other blocks released (ks/mbarrier.cuh's mbarrier_wait
+// acquires at block scope only).
+__device__ __forceinline__ void mbarrier_wait_cluster(unsigned long long* bar, int parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "wait_%=:\n"
+      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_%=;\n}\n" ::"r"(smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+
 }  // namespace ks

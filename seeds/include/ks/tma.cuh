@@ -1,6 +1,6 @@
 #pragma once
-// Tensor-memory-accelerator tile copies (sm_90) through TMA descriptors, and programmatic
-// dependent launch. The host encodes a descriptor per plan "tensor_maps" entry
+// Tensor-memory-accelerator tile copies (sm_90) through TMA descriptors (and, for the kernels
+// that use them, ks/pdl.cuh). The host encodes a descriptor per plan "tensor_maps" entry
 // (cuTensorMapEncodeTiled) and passes it by value; the kernel takes it as
 // `const __grid_constant__ ks::TensorMap name` and hands its address to these helpers (the
 // descriptor must stay in parameter / constant / global memory, never a local copy).
@@ -11,6 +11,7 @@
 // are written as zeros (oob_fill zero) and still count: every load completes exactly the box's
 // bytes on its mbarrier, so a ring slot expects the full box sizes even at ragged edges.
 #include <ks/bulk_copy.cuh>
+#include <ks/pdl.cuh>
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
 #error "ks/tma.cuh needs sm_90 (cp.async.bulk.tensor, griddepcontrol)"
@@ -77,21 +78,6 @@ __device__ __forceinline__ void tma_store_commit() {
 template <int N>
 __device__ __forceinline__ void tma_store_wait() {
   asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
-}
-
-// Programmatic dependent launch. In a step launched with "pdl": true the kernel may start while
-// the previous step still runs: pdl_wait() returns once that step has completed and its writes
-// are visible; call it before reading anything the previous step wrote (and before writing what
-// it may still read). Without PDL it returns at once.
-__device__ __forceinline__ void pdl_wait() {
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-}
-
-// Lets the next step (if launched with PDL) start its blocks before this grid ends; its pdl_wait
-// still waits for this whole grid. Call once this block no longer needs the SM's resources
-// exclusively (e.g. when its last loads are issued).
-__device__ __forceinline__ void pdl_launch_dependents() {
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 }
 
 }  // namespace ks
