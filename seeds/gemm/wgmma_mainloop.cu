@@ -2,7 +2,7 @@
 { "task": "gemm", "name": "wgmma_mainloop",
   "params":  { "BN": [256, 128, 64], "STAGES": [4, 3, 6], "GROUP": [8, 16], "SPLIT": [1, 2], "HOOKS": [0, 1, 2],
                "CLUSTER": [1], "BM": [128, 64] },
-  "let":     { "SMEM": "STAGES * (BM + BN) * 128 + 1024 + min(SPLIT - 1, 1) * BM * BN * 4",
+  "let":     { "SMEM": "STAGES * ((BM + BN) * 128 + 128) + 1024 + min(SPLIT - 1, 1) * (BM * BN * 4 + 4096)",
                "TILES": "cdiv(M, BM) * cdiv(N, BN)" },
   "applies": "M >= 64 && K % 8 == 0 && N % 2 == 0 && SMEM <= SMEM_MAX && (SPLIT == 1 || TILES * SPLIT <= SMS) && (CLUSTER == 1 || SPLIT == 1) && (BM == 128 || BN >= 128)",
   "tensor_maps": {
@@ -48,7 +48,7 @@
 struct UnitScaleK {
   static constexpr bool kIdentity = false;
   float one;
-  __device__ __forceinline__ float operator()(int) const { return one; }
+  __device__ __forceinline__ float2 operator()(int) const { return make_float2(one, one); }
 };
 
 // HOOKS >= 1: acc[i] *= 1.0f, a runtime value, as a row or column scale would be applied.

@@ -36,9 +36,17 @@
 //
 // Hooks (template functors, each called by every consumer thread):
 //   Prologue: per-K scale of A. `static constexpr bool kIdentity`; when true A is read by
-//     descriptor (wgmma _ss), the fast path. Otherwise `float operator()(int k) const` gives A's
-//     column-k scale: each consumer loads its A fragments from shared memory (ldmatrix), scales
-//     them in registers (rounded back to bf16) and issues the register-A form (wgmma _rs).
+//     descriptor (wgmma _ss), the fast path. Otherwise `float2 operator()(int k) const` gives the
+//     scales of A's columns k and k + 1 (k even; k may reach past K at a ragged edge, where A
+//     reads as zeros: return anything there, but read nothing out of bounds): each consumer
+//     loads its A fragments from shared memory (ldmatrix), scales them in registers (rounded back
+//     to bf16) and issues the register-A form (wgmma _rs). `static constexpr bool
+//     kRowSumSquares = true` (optional) also sums the squares of each A row as stored, over all
+//     of K (split-K included), into GemmFrag::row_sum_squares(i) for the epilogue: RMSNorm's
+//     mean(x^2) with no pass of its own.
+//     KScalePrologue<kSumSquares>{scale}: the per-K scale is a bf16 vector in global memory; the
+//     producer copies each slice's 64 scales into shared memory with the slot's tiles (a
+//     per-fragment global load would sit on the consumers' path).
 //   Epilogue: `template <int R> void operator()(float (&acc)[R], const GemmFrag& f) const`, edits
 //     the accumulators in place; acc[i] is D[f.row(i)][f.col(i)] (global indices, possibly past M
 //     or N at ragged edges). Row scale, column scale, residual add: elementwise over i. Pairwise
@@ -67,13 +75,15 @@
 namespace ks {
 
 constexpr int kGemmThreads = 384;      // producer warpgroup + 2 consumer warpgroups
-constexpr int kGemmProducerRegs = 40;  // 128 * 40 + 256 * 232 <= 64 K registers per SM
-constexpr int kGemmConsumerRegs = 232;
+constexpr int kGemmProducerRegs = 64;  // 128 * 64 + 256 * 216 <= 64 K registers per SM
+constexpr int kGemmConsumerRegs = 216;
 
-// Dynamic shared memory a kernel needs: the ring, plus slack to align it to 1024 bytes, plus
-// (split_k > 1) the tile of fp32 partial sums that the blocks of a split-K cluster exchange.
+// Dynamic shared memory a kernel needs: the ring (each slot's A and B tiles, and 128 bytes for a
+// KScalePrologue's 64 scales), plus slack to align it to 1024 bytes, plus
+// (split_k > 1) the tile of fp32 partial sums that the blocks of a split-K cluster exchange, and
+// 16 bytes per consumer thread for its rows' partial sums of squares.
 __host__ __device__ constexpr int gemm_sm90_smem_bytes(int bm, int bn, int stages, int split_k = 1) {
-  return stages * (bm + bn) * 128 + 1024 + (split_k > 1 ? bm * bn * 4 : 0);
+  return stages * ((bm + bn) * 128 + 128) + 1024 + (split_k > 1 ? bm * bn * 4 + 4096 : 0);
 }
 
 // Where this thread's accumulators sit: acc[i] is D[row(i)][col(i)] (the wgmma layout: warp w
@@ -81,13 +91,29 @@ __host__ __device__ constexpr int gemm_sm90_smem_bytes(int bm, int bn, int stage
 struct GemmFrag {
   int m0, n0;  // the tile's origin in D
   int r0, c0;  // this thread's first row and column within the tile
+  // With a prologue that asks for them (kRowSumSquares): the sum over all K of A's squared
+  // elements (as stored, before the prologue's scale) of row(0) and of row(2), the thread's two rows.
+  float row_ss[2];
   __device__ __forceinline__ int row(int i) const { return m0 + r0 + 8 * ((i >> 1) & 1); }
   __device__ __forceinline__ int col(int i) const { return n0 + c0 + 8 * (i >> 2) + (i & 1); }
+  __device__ __forceinline__ float row_sum_squares(int i) const { return row_ss[(i >> 1) & 1]; }
 };
 
 struct IdentityPrologue {
   static constexpr bool kIdentity = true;
-  __device__ __forceinline__ float operator()(int) const { return 1.0f; }
+  __device__ __forceinline__ float2 operator()(int) const { return make_float2(1.0f, 1.0f); }
+};
+
+// A per-K scale vector in global memory (K bf16, e.g. RMSNorm's gamma): the producer copies each
+// K slice's 64 scales into the ring slot with its tiles, so the consumers read them from shared
+// memory. kSumSquares: also the rows' sums of squares for the epilogue (GemmFrag::row_sum_squares).
+template <bool kSumSquares = false>
+struct KScalePrologue {
+  static constexpr bool kIdentity = false;
+  static constexpr bool kScaleVector = true;
+  static constexpr bool kRowSumSquares = kSumSquares;
+  const __nv_bfloat16* scale;
+  __device__ __forceinline__ float2 operator()(int) const { return make_float2(1.0f, 1.0f); }  // unused
 };
 
 struct IdentityEpilogue {
@@ -138,21 +164,64 @@ __device__ __forceinline__ void tile_coords(int tile, int m_tiles, int n_tiles, 
   nb = in_group / rows;
 }
 
-// A fragment register (bf16 pair at columns k, k + 1) times the prologue's scales, back to bf16.
-template <class Prologue>
-__device__ __forceinline__ unsigned scale_pair(unsigned v, const Prologue& pro, int k) {
+// Whether the prologue asks for its rows' sums of squares (`static constexpr bool kRowSumSquares`;
+// absent: no).
+template <class P, class = void>
+struct RowSumSquares {
+  static constexpr bool value = false;
+};
+template <class P>
+struct RowSumSquares<P, decltype(void(P::kRowSumSquares))> {
+  static constexpr bool value = P::kRowSumSquares;
+};
+
+// Whether the prologue is a KScalePrologue-like per-K vector the producer stages
+// (`static constexpr bool kScaleVector` and `const __nv_bfloat16* scale`).
+template <class P, class = void>
+struct ScaleVector {
+  static constexpr bool value = false;
+};
+template <class P>
+struct ScaleVector<P, decltype(void(P::kScaleVector))> {
+  static constexpr bool value = P::kScaleVector;
+};
+
+// A fragment register (bf16 pair at columns k, k + 1) times the scales g, back to bf16; with
+// kSumSquares, the pair's squares (as stored) are added to ss.
+template <bool kSumSquares>
+__device__ __forceinline__ unsigned scale_pair(unsigned v, float2 g, float& ss) {
   float lo, hi;
   unpack2(v, lo, hi);
-  return pack2(lo * pro(k), hi * pro(k + 1));
+  if constexpr (kSumSquares) ss += lo * lo + hi * hi;
+  return pack2(lo * g.x, hi * g.y);
+}
+
+// The scales of columns k, k + 1 (k even): from the slot's staged vector (kScaleVector; 0 past K,
+// where A reads as zeros and the staged tail is stale), else the prologue's own.
+template <class Prologue>
+__device__ __forceinline__ float2 k_scales(const Prologue& pro, const unsigned* staged, int k, int k_local, int K) {
+  if constexpr (ScaleVector<Prologue>::value) {
+    float lo, hi;
+    unpack2(staged[k_local / 2], lo, hi);
+    return k < K ? make_float2(lo, hi) : make_float2(0.0f, 0.0f);
+  } else {
+    return pro(k);
+  }
 }
 
 // Issues one K slice's wgmmas (kBK = 64 of K) on the ring slot at `slot` for a consumer
 // warpgroup's 64 x kWgN part of the tile: its A rows start at a_tile, its B rows at b_tile (both
 // 1024-aligned). A by descriptor for an identity prologue, else through the registers `a` (loaded
 // from the slot, scaled, then read by the register-A wgmma until its group completes).
+// With a prologue's kRowSumSquares, ss[0] and ss[1] gather the squares of rows g and g + 8.
+// `staged`: the slot's 64 staged scales (kScaleVector), as bf16 pairs.
 template <int kWgN, class Prologue>
-__device__ __forceinline__ void issue_slice(float (&acc)[kWgN / 2], unsigned (&a)[4][4], const unsigned char* a_tile,
-                                            const unsigned char* b_tile, int warp, int lane, int kt, const Prologue& pro) {
+__device__ __forceinline__ void issue_slice(float (&acc)[kWgN / 2], unsigned (&a)[4][4], float (&ss)[2],
+                                            const unsigned char* a_tile, const unsigned char* b_tile,
+                                            const unsigned* staged, int warp, int lane, int kt, int K,
+                                            const Prologue& pro) {
+  constexpr bool kSS = RowSumSquares<Prologue>::value;
+  static_assert(!(kSS && Prologue::kIdentity), "row sums of squares come from the register-A path");
   const unsigned long long db = wgmma_desc_sw128(b_tile);
   if constexpr (Prologue::kIdentity) {
     const unsigned long long da = wgmma_desc_sw128(a_tile);
@@ -162,15 +231,16 @@ __device__ __forceinline__ void issue_slice(float (&acc)[kWgN / 2], unsigned (&a
   } else {
     // A from registers: warp w's 16 rows, 16 of K per step, in the mma.sync A layout that
     // ldmatrix_x4 gives (lane l: row l % 16, 16-byte chunk 2kk + l / 16, swizzled).
-    const int k0 = kt * 64 + 2 * (lane % 4);
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
       ldmatrix_x4(a[kk], a_tile + swizzle128(warp * 16 + lane % 16, 2 * kk + lane / 16));
-      const int k = k0 + 16 * kk;
-      a[kk][0] = scale_pair(a[kk][0], pro, k);
-      a[kk][1] = scale_pair(a[kk][1], pro, k);
-      a[kk][2] = scale_pair(a[kk][2], pro, k + 8);
-      a[kk][3] = scale_pair(a[kk][3], pro, k + 8);
+      const int kl = 16 * kk + 2 * (lane % 4), k = kt * 64 + kl;  // this thread's columns in the slice
+      const float2 g0 = k_scales(pro, staged, k, kl, K), g8 = k_scales(pro, staged, k + 8, kl + 8, K);
+      // Registers 0 and 2 hold row g, 1 and 3 row g + 8 (columns k.. and k + 8..).
+      a[kk][0] = scale_pair<kSS>(a[kk][0], g0, ss[0]);
+      a[kk][1] = scale_pair<kSS>(a[kk][1], g0, ss[1]);
+      a[kk][2] = scale_pair<kSS>(a[kk][2], g8, ss[0]);
+      a[kk][3] = scale_pair<kSS>(a[kk][3], g8, ss[1]);
     }
     wgmma_fence();  // orders the A registers' writes (and acc's) before the wgmmas
 #pragma unroll
@@ -198,9 +268,13 @@ __device__ __forceinline__ void release_slot(unsigned long long* empty, int lane
 // dims {K, M}, box {64, kBM}; b_map over B as dims {K, N}, box {64, kBN / kCluster}; both bf16,
 // 128B swizzle, zero OOB fill. kCluster = 2: the kernel has __cluster_dims__(2, 1, 1) and an even
 // grid. kSplitK = 2, 4 or 8: the kernel has __cluster_dims__(kSplitK, 1, 1) and a grid that is a
-// multiple of it (kCluster and kSplitK do not combine).
-template <int kBM, int kBN, int kStages, int kGroup, int kCluster = 1, int kSplitK = 1, class Prologue, class Epilogue,
-          class Store>
+// multiple of it (kCluster and kSplitK do not combine). kPairedB (kBM = 128, for gated MLPs): B
+// is two stacked halves, b_map 3-D as dims {K, N / 2, 2}, box {64, kBN / 2, 2}: tile nb's columns
+// j < kBN / 2 are row nb * kBN / 2 + j of the first half and columns kBN / 2 + j the same row of
+// the second (so acc[i] and acc[i + R / 2] pair them: gate and up); N is 2 x the half's rows, and
+// GemmFrag's columns count tiles of kBN as if the halves were interleaved tile by tile.
+template <int kBM, int kBN, int kStages, int kGroup, int kCluster = 1, int kSplitK = 1, bool kPairedB = false,
+          class Prologue, class Epilogue, class Store>
 __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMap* b_map, int M, int N, int K,
                                           const Prologue& pro, const Epilogue& epi, const Store& store) {
   static_assert(kBM == 128 || kBM == 64, "two consumer warpgroups: of 64 rows each, or of 64 rows and half the columns");
@@ -208,6 +282,7 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
   static_assert(kCluster == 1 || kCluster == 2, "1 or 2 blocks per cluster");
   static_assert(kSplitK == 1 || kSplitK == 2 || kSplitK == 4 || kSplitK == 8, "split-K over 1, 2, 4 or 8 blocks");
   static_assert(kCluster == 1 || kSplitK == 1, "B multicast and split-K each take the cluster");
+  static_assert(!kPairedB || (kBM == 128 && kCluster == 1), "paired B: each consumer holds every column of its rows");
   constexpr int kBK = 64;                         // one 128-byte swizzled row of K per tile row
   constexpr int kABytes = kBM * kBK * 2, kStageBytes = (kBM + kBN) * kBK * 2;
   // Consumer warpgroup c's part of the tile: kBM = 128, rows 64c.. and every column; kBM = 64
@@ -222,7 +297,10 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
   // Slots 1024-byte aligned (the 128B swizzle's 8-row atoms), whatever the dynamic base's offset.
   unsigned char* ring = gemm_smem_raw + ((1024 - smem_addr(gemm_smem_raw) % 1024) % 1024);
   // Split-K: this block's fp32 partial sums of the rows the other blocks finish, [warp][kR/4][lane].
-  float4* part = reinterpret_cast<float4*>(ring + kStages * kStageBytes);
+  // KScalePrologue: each slot's 64 staged scales (128 bytes), after the ring.
+  __nv_bfloat16* staged = reinterpret_cast<__nv_bfloat16*>(ring + kStages * kStageBytes);
+  float4* part = reinterpret_cast<float4*>(ring + kStages * (kStageBytes + 128));
+  constexpr bool kStaged = gemm_detail::ScaleVector<Prologue>::value;
 
   const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
   const int m_tiles = (M + kBM - 1) / kBM, n_tiles = (N + kBN - 1) / kBN;
@@ -276,9 +354,15 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
           // Slot free? Phase parity starts at 1: a fresh barrier counts as having completed it.
           mbarrier_wait(&empty[s], ((it / kStages) & 1) ^ 1);
           unsigned char* slot = ring + s * kStageBytes;
-          mbarrier_arrive_expect_tx(&full[s], kStageBytes);  // full boxes, even past the edges
+          // Full boxes, even past the edges; a staged scale slice only to K (K % 8 == 0: 16-byte
+          // multiples), so a ragged last slice leaves a stale tail the consumers read as 0.
+          const unsigned vec_bytes = kStaged ? 2u * (unsigned)min(kBK, K - kt * kBK) : 0u;
+          mbarrier_arrive_expect_tx(&full[s], kStageBytes + vec_bytes);
+          if constexpr (kStaged) bulk_copy(staged + s * kBK, pro.scale + (size_t)kt * kBK, vec_bytes, &full[s]);
           tma_load_2d(slot, a_map, kt * kBK, mb * kBM, &full[s]);
-          if constexpr (kCluster == 1) {
+          if constexpr (kPairedB) {
+            tma_load_3d(slot + kABytes, b_map, kt * kBK, nb * (kBN / 2), 0, &full[s]);  // both halves' rows
+          } else if constexpr (kCluster == 1) {
             tma_load_2d(slot + kABytes, b_map, kt * kBK, nb * kBN, &full[s]);
           } else {
             // This block's half of B, into the same slot offset of both blocks, counted on each
@@ -313,12 +397,14 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
       // released), so the tensor cores always have this warpgroup's next group queued. The
       // register-A path alternates between two register sets: the group in flight reads the other.
       unsigned a0[4][4], a1[4][4];
+      float ss[2] = {0.0f, 0.0f};  // kRowSumSquares: this thread's share of its two rows
       auto step = [&](int kt, unsigned (&a)[4][4]) {
         const int s = it % kStages;
         mbarrier_wait(&full[s], (it / kStages) & 1);  // the slot's bytes have landed
         const unsigned char* slot = ring + s * kStageBytes;
-        gemm_detail::issue_slice<kWgN>(acc, a, slot + (kBM == 128 ? c * 64 * 128 : 0),
-                                       slot + kABytes + (kBM == 128 ? 0 : c * kWgN * 128), warp, lane, kt, pro);
+        gemm_detail::issue_slice<kWgN>(acc, a, ss, slot + (kBM == 128 ? c * 64 * 128 : 0),
+                                       slot + kABytes + (kBM == 128 ? 0 : c * kWgN * 128),
+                                       reinterpret_cast<const unsigned*>(staged + s * kBK), warp, lane, kt, K, pro);
         wgmma_commit();
         wgmma_wait<1>();
         if (kt > kt_begin) gemm_detail::release_slot<kCluster>(&empty[(it - 1) % kStages], lane);
@@ -333,6 +419,15 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
       wgmma_wait<0>();
       wgmma_fence_operands(acc);
       if (kt_end > kt_begin) gemm_detail::release_slot<kCluster>(&empty[(it - 1) % kStages], lane);
+      constexpr bool kSS = gemm_detail::RowSumSquares<Prologue>::value;
+      if constexpr (kSS) {
+        // A row's 64 columns of a slice are spread over the 4 lanes of a quad: sum across it.
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          ss[j] += __shfl_xor_sync(0xffffffffu, ss[j], 1);
+          ss[j] += __shfl_xor_sync(0xffffffffu, ss[j], 2);
+        }
+      }
 
       bool finish = true;  // this thread's rows of the tile are finished (epilogue, store) here
       if constexpr (kSplitK > 1) {
@@ -341,11 +436,13 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
         // epilogue still sees whole accumulators, in registers, in the same layout.
         const unsigned owner = cw * kSplitK / 8;
         float4* mine = part + cw * (kR / 4) * 32 + lane;
+        float4* mine_ss = part + 8 * (kR / 4) * 32 + cw * 32 + lane;  // kSS: the rows' squares
         finish = owner == rank;
         if (!finish) {
           mbarrier_wait_cluster(&part_empty, (tiles_done & 1) ^ 1);  // owner read the last tile's
 #pragma unroll
           for (int j = 0; j < kR / 4; ++j) mine[j * 32] = make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
+          if constexpr (kSS) *mine_ss = make_float4(ss[0], ss[1], 0.0f, 0.0f);
           mbarrier_arrive_remote(&part_full, owner);
         } else {
           mbarrier_wait_cluster(&part_full, tiles_done & 1);
@@ -360,13 +457,18 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
               acc[4 * j + 2] += v.z;
               acc[4 * j + 3] += v.w;
             }
+            if constexpr (kSS) {
+              const float4 v = load_cluster_f32x4(mine_ss, peer);
+              ss[0] += v.x;
+              ss[1] += v.y;
+            }
             mbarrier_arrive_remote(&part_empty, peer);
           }
         }
       }
       if (finish) {
         const GemmFrag f{mb * kBM, nb * kBN, (kBM == 128 ? c * 64 : 0) + warp * 16 + lane / 4,
-                         (kBM == 128 ? 0 : c * kWgN) + 2 * (lane % 4)};
+                         (kBM == 128 ? 0 : c * kWgN) + 2 * (lane % 4), {ss[0], ss[1]}};
         epi(acc, f);
         store(acc, f);
       }

@@ -40,6 +40,17 @@ __device__ __forceinline__ void tma_load_2d(void* smem_dst, const TensorMap* map
       : "memory");
 }
 
+// A 3-D box at (x_inner, y, z_outer): e.g. the same rows of two halves of a weight stacked as
+// {K, rows, 2}, landing as one tile of the first half's rows then the second's.
+__device__ __forceinline__ void tma_load_3d(void* smem_dst, const TensorMap* map, int x_inner, int y, int z_outer,
+                                            unsigned long long* mbar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::"r"(
+          smem_addr(smem_dst)),
+      "l"(reinterpret_cast<unsigned long long>(map)), "r"(smem_addr(mbar)), "r"(x_inner), "r"(y), "r"(z_outer)
+      : "memory");
+}
+
 // As tma_load_2d, the box written to the same shared-memory offset of every block of the cluster
 // whose rank bit is set in cta_mask (e.g. 0b11 for both blocks of a 2-block cluster), each copy
 // completing on the mbarrier at mbar's offset in that block. Each block's barrier must expect the
