@@ -48,6 +48,10 @@ class Task {
   virtual std::string name() const = 0;
   virtual std::string semantics() const = 0;                 // one line, e.g. "Y = ..."
   virtual std::vector<std::string> size_symbols() const = 0;  // the order shapes are written in
+  // The sizes that vary within one model (a batch's tokens, M; for attention also the keys, N):
+  // an exported library dispatches over the measured values of these, for each exact value of
+  // the others (a model's K and N), and never carries a plan across to other fixed sizes.
+  virtual std::vector<std::string> bucket_symbols() const { return {"M"}; }
   virtual std::vector<BufferSpec> buffers() const = 0;
   virtual std::vector<Constant> constants() const = 0;
   virtual std::vector<std::string> constraints() const = 0;  // plan expressions, all true

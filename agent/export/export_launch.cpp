@@ -227,6 +227,14 @@ std::string generate_dispatch(const ExportInput& in) {
   std::string cs = "{";
   for (size_t j = 0; j < syms.size(); ++j) cs += (j ? ", s." : "s.") + syms[j];
   cs += "}";
+  const auto buckets = task.bucket_symbols();
+  std::string bucket_flags = "{", bucket_list;
+  for (size_t j = 0; j < syms.size(); ++j) {
+    const bool b = std::find(buckets.begin(), buckets.end(), syms[j]) != buckets.end();
+    bucket_flags += std::string(j ? ", " : "") + (b ? "true" : "false");
+    if (b) bucket_list += (bucket_list.empty() ? "" : ", ") + syms[j];
+  }
+  bucket_flags += "}";
   size_t max_ws = 0;
   for (auto& p : in.plans) max_ws = std::max(max_ws, p.plan.workspace.size());
   o << "\n// ---- dispatch\n\n// Every size positive (first, so a constraint may divide by one), then the task's constraints.\n"
@@ -259,23 +267,42 @@ std::string generate_dispatch(const ExportInput& in) {
   }
   if (in.shapes.empty()) o << "  {{}, -1},  // none: keeps the array non-empty\n";
   o << "};\n\n"
-    << "// The plan for a shape: the measured shape's own if the shape was measured; else that of the\n"
-    << "// nearest measured shape whose plan applies here, nearest meaning the smallest\n"
-    << "// |log(size) - log(size')| of the first size symbol (" << syms.at(0) << "), ties broken by the next\n"
-    << "// symbols in order (lexicographic), then by table order; else the baseline. -1: none applies.\n"
+    << "// The plan for a shape: the measured shape's own if the shape was measured. Else, among the\n"
+    << "// measured shapes with the same fixed sizes (every size but the bucket sizes " << bucket_list << "), if\n"
+    << "// each bucket size lies within the range they measured, the plan of the nearest one whose plan\n"
+    << "// applies here, nearest meaning the smallest |log(size) - log(size')| of the bucket sizes in\n"
+    << "// that order (lexicographic), then table order. Else the baseline: a plan is never carried to\n"
+    << "// fixed sizes it was not measured on, nor past the measured range. -1: none applies.\n"
     << "int choose_plan(const Sizes& s) {\n"
     << "  const int64_t v[] = " << cs << ";\n"
     << "  constexpr int n = " << syms.size() << ";\n"
+    << "  constexpr bool bucket[n] = " << bucket_flags << ";\n"
     << "  for (int i = 0; i < kMeasuredCount; ++i) {\n"
     << "    bool same = true;\n"
     << "    for (int j = 0; j < n; ++j) same = same && kMeasured[i].sizes[j] == v[j];\n"
     << "    if (same && plan_applies(kMeasured[i].plan, s)) return kMeasured[i].plan;\n"
     << "  }\n"
+    << "  auto same_fixed = [&](int i) {\n"
+    << "    for (int j = 0; j < n; ++j)\n"
+    << "      if (!bucket[j] && kMeasured[i].sizes[j] != v[j]) return false;\n"
+    << "    return true;\n"
+    << "  };\n"
+    << "  for (int j = 0; j < n; ++j) {  // inside the measured range of every bucket size?\n"
+    << "    if (!bucket[j]) continue;\n"
+    << "    bool below = false, above = false;\n"
+    << "    for (int i = 0; i < kMeasuredCount; ++i) {\n"
+    << "      if (!same_fixed(i)) continue;\n"
+    << "      below = below || kMeasured[i].sizes[j] <= v[j];\n"
+    << "      above = above || kMeasured[i].sizes[j] >= v[j];\n"
+    << "    }\n"
+    << "    if (!below || !above) return plan_applies(0, s) ? 0 : -1;\n"
+    << "  }\n"
     << "  int best = -1;\n  double best_key[n] = {};\n"
     << "  for (int i = 0; i < kMeasuredCount; ++i) {\n"
-    << "    if (!plan_applies(kMeasured[i].plan, s)) continue;\n"
-    << "    double key[n];\n"
-    << "    for (int j = 0; j < n; ++j) key[j] = std::fabs(std::log(double(v[j])) - std::log(double(kMeasured[i].sizes[j])));\n"
+    << "    if (!same_fixed(i) || !plan_applies(kMeasured[i].plan, s)) continue;\n"
+    << "    double key[n] = {};\n"
+    << "    for (int j = 0; j < n; ++j)\n"
+    << "      if (bucket[j]) key[j] = std::fabs(std::log(double(v[j])) - std::log(double(kMeasured[i].sizes[j])));\n"
     << "    bool better = best < 0;\n"
     << "    for (int j = 0; j < n && !better; ++j) {\n"
     << "      if (key[j] < best_key[j]) better = true;\n"

@@ -158,11 +158,11 @@ std::string generate_manifest(const ExportInput& in) {
                                  {"deterministic", s.audit.deterministic}}}});
   }
   m["shapes"] = shapes;
-  std::string syms;
-  for (auto& n : t.size_symbols()) syms += (syms.empty() ? "" : ",") + n;
-  m["dispatch"] = "exact measured shape; else the nearest measured shape whose plan applies "
-                  "(smallest |log s - log s'| of the size symbols " + syms +
-                  ", compared in that order); else the baseline";
+  std::string buckets;
+  for (auto& n : t.bucket_symbols()) buckets += (buckets.empty() ? "" : ",") + n;
+  m["dispatch"] = "exact measured shape; else, among the measured shapes with the same sizes but " + buckets +
+                  ", when each of " + buckets + " lies within their measured range, the nearest one whose plan "
+                  "applies (smallest |log s - log s'| of " + buckets + ", in that order); else the baseline";
   return m.dump(2) + "\n";
 }
 

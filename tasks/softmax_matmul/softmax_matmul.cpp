@@ -14,6 +14,8 @@ class SoftmaxMatmul final : public Task {
   std::string name() const override { return "softmax_matmul"; }
   std::string semantics() const override { return "O[b] = softmax(S[b], -1) @ V[b] (softmax in fp32)"; }
   std::vector<std::string> size_symbols() const override { return {"B", "M", "N", "D"}; }
+  // Queries and keys both follow the sequence length; B (batch x heads) and D are the model's.
+  std::vector<std::string> bucket_symbols() const override { return {"M", "N"}; }
   std::vector<BufferSpec> buffers() const override {
     return {{"S", DType::bf16, {"B", "M", "N"}, Role::in},
             {"V", DType::bf16, {"B", "N", "D"}, Role::in},
