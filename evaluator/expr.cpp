@@ -372,11 +372,13 @@ struct CppForm {
 
 CppForm cpp_form(Op op) {
   switch (op) {
-    case Op::add: return {"(", " + ", ")"};
-    case Op::sub: return {"(", " - ", ")"};
-    case Op::mul: return {"(", " * ", ")"};
-    case Op::div: return {"(", " / ", ")"};
-    case Op::mod: return {"(", " % ", ")"};
+    // Arithmetic through checked helpers (the export's runtime defines them with eval's rules:
+    // an overflow or a division by zero is an error there too, never undefined behaviour).
+    case Op::add: return {"ks_add(", ", ", ")"};
+    case Op::sub: return {"ks_sub(", ", ", ")"};
+    case Op::mul: return {"ks_mul(", ", ", ")"};
+    case Op::div: return {"ks_div(", ", ", ")"};
+    case Op::mod: return {"ks_mod(", ", ", ")"};
     // Comparisons and logic give bool in C++: cast, so the value is the 0/1 int64 the evaluator
     // gives.
     case Op::lt: return {"int64_t(", " < ", ")"};
@@ -406,7 +408,7 @@ void node_cpp(const Expr::Node& n, const std::function<std::string(const std::st
     case Op::literal: out += "int64_t(" + std::to_string(n.value) + ")"; return;
     case Op::name: out += name(n.name); return;
     case Op::neg:
-      out += "(-";
+      out += "ks_neg(";
       node_cpp(*n.lhs, name, out);
       out += ')';
       return;

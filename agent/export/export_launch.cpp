@@ -202,7 +202,7 @@ std::string generate_dispatch(const ExportInput& in) {
     << "// " << task.semantics() << "\n"
     << "#include \"" << lib << ".h\"\n\n#include <cublasLt.h>\n\n"
     << "#include <array>\n#include <atomic>\n#include <cstdint>\n#include <cmath>\n#include <map>\n#include <memory>\n"
-    << "#include <mutex>\n#include <string>\n\n"
+    << "#include <mutex>\n#include <stdexcept>\n#include <string>\n\n"
     << "extern \"C\" const unsigned char* const " << lib << "_cubin_data[];\n"
     << "extern \"C\" const size_t " << lib << "_cubin_size[];\n\nnamespace {\n\n"
     << "constexpr int kCubins = " << in.plans.size() << ";  // one per plan, in plan order\n"
@@ -324,10 +324,13 @@ std::string generate_dispatch(const ExportInput& in) {
     sizes_init += (sizes_init.empty() ? "" : ", ") + sym;
   }
   o << "extern \"C\" size_t " << lib << "_workspace_size(" << sizes_params << ") {\n"
-    << "  Sizes s{" << sizes_init << "};\n"
-    << "  if (!shape_ok(s) || device_facts(s)) return 0;\n  const int plan = choose_plan(s);\n  int64_t off[" << max_ws + 1 << "];\n"
-    << "  const int64_t bytes = plan < 0 ? -1 : plan_workspace(plan, s, off);\n"
-    << "  return bytes < 0 ? 0 : static_cast<size_t>(bytes);\n}\n\n"
+    << "  try {\n"
+    << "    Sizes s{" << sizes_init << "};\n"
+    << "    if (!shape_ok(s) || device_facts(s)) return 0;\n    const int plan = choose_plan(s);\n    int64_t off[" << max_ws + 1 << "];\n"
+    << "    const int64_t bytes = plan < 0 ? -1 : plan_workspace(plan, s, off);\n"
+    << "    return bytes < 0 ? 0 : static_cast<size_t>(bytes);\n"
+    << "  } catch (const std::exception& e) {  // nothing may cross the C boundary\n"
+    << "    fail(" << macro << "_ERROR_SHAPE, std::string(\"" << lib << "_workspace_size: \") + e.what());\n    return 0;\n  }\n}\n\n"
     << "extern \"C\" int " << lib << "(";
   for (auto& bs : bufs) o << (bs.role == Role::in ? "const void* " : "void* ") << bs.name << ", ";
   o << sizes_params << ", void* workspace, cudaStream_t stream) {\n"
@@ -352,6 +355,8 @@ std::string generate_dispatch(const ExportInput& in) {
   for (size_t j = 0; j < bufs.size(); ++j) o << (j ? ", " : "") << "const_cast<void*>(static_cast<const void*>(" << bufs[j].name << "))";
   o << "};\n"
     << "    return plan_run(plan, *dev, b, s, static_cast<char*>(workspace), stream);\n"
+    << "  } catch (const ExprFault& e) {  // a plan's expression on this shape: overflow, division by zero\n"
+    << "    return fail(" << macro << "_ERROR_SHAPE, std::string(\"" << lib << ": a plan expression: \") + e.what());\n"
     << "  } catch (const std::exception& e) {  // nothing may cross the C boundary\n"
     << "    return fail(" << macro << "_ERROR_CUDA, std::string(\"" << lib << ": \") + e.what());\n  }\n}\n\n"
     << "extern \"C\" const char* " << lib << "_last_error(void) { return g_last_error.c_str(); }\n";

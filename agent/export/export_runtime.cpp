@@ -8,8 +8,42 @@ namespace ks::exporter {
 namespace {
 
 constexpr const char* kRuntime = R"RUNTIME(
-// Ceiling division, min and max over int64_t, as ksearch's plan expressions define them.
-inline int64_t ks_cdiv(int64_t a, int64_t b) { return a / b + (a % b > 0 ? 1 : 0); }
+// Plan expression arithmetic over int64_t with ksearch's rules (evaluator/expr.cpp): an overflow,
+// a division by zero or a cdiv by a non-positive number throws ExprFault, which the entry points
+// report as a bad shape; never undefined behaviour, whatever shape a caller passes.
+struct ExprFault : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+[[noreturn]] inline void expr_fault(const char* what) { throw ExprFault(what); }
+inline int64_t ks_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) expr_fault("int64 overflow in '+'");
+  return r;
+}
+inline int64_t ks_sub(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) expr_fault("int64 overflow in '-'");
+  return r;
+}
+inline int64_t ks_mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) expr_fault("int64 overflow in '*'");
+  return r;
+}
+inline int64_t ks_neg(int64_t a) { return ks_sub(0, a); }
+inline int64_t ks_div(int64_t a, int64_t b) {
+  if (b == 0) expr_fault("division by zero");
+  if (a == INT64_MIN && b == -1) expr_fault("int64 overflow in '/'");
+  return a / b;
+}
+inline int64_t ks_mod(int64_t a, int64_t b) {
+  if (b == 0) expr_fault("division by zero in '%'");
+  return b == -1 ? 0 : a % b;  // INT64_MIN % -1 traps in C
+}
+inline int64_t ks_cdiv(int64_t a, int64_t b) {
+  if (b <= 0) expr_fault("cdiv divisor must be positive");
+  return a / b + (a % b > 0 ? 1 : 0);
+}
 inline int64_t ks_min(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t ks_max(int64_t a, int64_t b) { return a > b ? a : b; }
 

@@ -366,53 +366,46 @@ TEST(Export, GemmTaskBaselineAloneGeneratesAndBuilds) {
   EXPECT_TRUE(fs::exists(build / "ksearch_gemm_example"));
 }
 
-// The dispatcher of an exported library, compiled and run on the CPU (it needs no GPU: its
-// plan_applies reads the device facts it is given): a measured shape gets its own plan; an
-// unmeasured M with the same K and N gets the nearest measured M's plan when it lies within the
-// measured M range and that plan applies; anything else gets the baseline, never a plan measured
-// on other K and N.
-TEST(Export, DispatchStaysWithinTheMeasuredBucketsOfTheSameFixedSizes) {
+// The gemm task's export input: the baseline (plan 0), then a fake kernel plan per `applies`.
+exporter::ExportInput gemm_export(const std::vector<std::string>& applies) {
   const Task& task = *find_task("gemm");
   exporter::ExportInput in;
   in.task = &task;
   in.device = kDevice;
   in.arch = "sm_90a";
   const std::vector<char> elf = {0x7f, 'E', 'L', 'F'};
+  in.flush_cubin = elf;
   const Candidate base = parse_candidate(read_text(fs::path(KSEARCH_SOURCE_DIR) / "seeds/gemm/baseline.cu"), "baseline.cu");
   in.plans.push_back({std::nullopt, "baseline", "default", base.source, "sources/baseline.cu", base.plan, {}, elf});
-  auto fake = [&](const std::string& name, const std::string& applies) {
-    const std::string src = "/* ksearch\n{ \"task\": \"gemm\", \"name\": \"" + name + "\", \"applies\": \"" + applies +
+  for (size_t i = 0; i < applies.size(); ++i) {
+    const std::string name = "p" + std::to_string(i + 1);
+    const std::string src = "/* ksearch\n{ \"task\": \"gemm\", \"name\": \"" + name + "\", \"applies\": \"" + applies[i] +
                             "\",\n  \"steps\": [ { \"kernel\": \"k\", \"grid\": [\"M\"], \"block\": [\"128\"], "
                             "\"args\": [\"X\", \"W\", \"Y\", \"M\", \"N\", \"K\"] } ] }\n*/\n";
     const Candidate c = parse_candidate(src, name + ".cu");
     validate_plan(c.plan, task);
-    in.plans.push_back({int64_t(in.plans.size()), "seed", "default", src, "sources/" + name + ".cu", c.plan, {}, elf});
-  };
-  fake("small", "M <= 64");  // plan 1
-  fake("any", "1");          // plan 2
-  auto measured = [&](const char* shape, size_t plan) {
-    in.shapes.push_back({task.parse_shape(shape), plan, 10.0, 20.0, 2.0, 5.0, {1, 1, true}});
-  };
-  measured("M=1,K=4096,N=4096", 1);
-  measured("M=128,K=4096,N=4096", 2);
-  measured("M=16,K=4096,N=6144", 1);
-  measured("M=2048,K=4096,N=6144", 0);
-  in.flush_cubin = elf;
-  const auto files = exporter::generate_library(in);
+    in.plans.push_back({int64_t(i + 1), "seed", "default", src, "sources/" + name + ".cu", c.plan, {}, elf});
+  }
+  return in;
+}
 
+// Builds the generated library's source into one program with a main that asks its dispatcher
+// (choose_plan) for each (M, K, N) of `shapes`, and runs it: the plan index per shape, or "fault"
+// where a plan expression faulted. Needs no GPU: the device facts are given (an H100's).
+std::vector<std::string> ask_dispatcher(const exporter::ExportInput& in, const std::vector<std::array<int64_t, 3>>& shapes) {
   test::TempDir tmp("export-dispatch");
   const fs::path out = tmp.dir / "lib";
-  for (auto& [name, text] : files) {
+  for (auto& [name, text] : exporter::generate_library(in)) {
     fs::create_directories((out / name).parent_path());
     std::ofstream(out / name, std::ios::binary) << text;
   }
-  // The library's source in one translation unit with a main that asks its dispatcher.
   std::ofstream(tmp.dir / "ask.cpp") << "#include \"lib/src/ksearch_gemm.cpp\"\n#include <cstdio>\n"
                                         "int main(int argc, char** argv) {\n"
                                         "  for (int i = 1; i + 2 < argc; i += 3) {\n"
                                         "    Sizes s{atoll(argv[i]), atoll(argv[i + 1]), atoll(argv[i + 2])};\n"
                                         "    s.SMS = 132; s.SMEM_MAX = 232448; s.L2_BYTES = 52428800;\n"
-                                        "    printf(\"%d \", choose_plan(s));\n  }\n}\n";
+                                        "    try { printf(\"%d \", choose_plan(s)); } catch (const ExprFault&) { printf(\"fault \"); }\n"
+                                        "  }\n}\n";
   std::ofstream(tmp.dir / "CMakeLists.txt") << "cmake_minimum_required(VERSION 3.18)\nproject(ask LANGUAGES C CXX)\n"
                                                "find_package(CUDAToolkit REQUIRED)\n"
                                                "add_executable(ask ask.cpp lib/src/ksearch_gemm_cubins.c)\n"
@@ -420,32 +413,71 @@ TEST(Export, DispatchStaysWithinTheMeasuredBucketsOfTheSameFixedSizes) {
                                                "target_link_libraries(ask PRIVATE CUDA::cudart CUDA::cublasLt ${CMAKE_DL_LIBS})\n";
   const fs::path build = tmp.dir / "build";
   const std::string log = (tmp.dir / "cmake.log").string();
-  ASSERT_EQ(std::system(("cmake -S " + tmp.dir.string() + " -B " + build.string() + " > " + log + " 2>&1 && cmake --build " +
-                         build.string() + " -j2 >> " + log + " 2>&1").c_str()),
-            0)
-      << read_text(log);
-  const std::string answers = (tmp.dir / "answers.txt").string();
-  // (M, K, N) in the task's order, and the plan each must get.
-  const std::vector<std::pair<std::array<int, 3>, int>> cases = {
-      {{1, 4096, 4096}, 1},     {{128, 4096, 4096}, 2},  // measured: their own
-      {{8, 4096, 4096}, 1},     // within 1..128, nearest (log) M = 1
-      {{64, 4096, 4096}, 2},    // nearest M = 128
-      {{512, 4096, 4096}, 0},   // past the measured range: the baseline
-      {{8, 2048, 5632}, 0},     // K, N never measured: the baseline, not M = 1's plan
-      {{20, 4096, 6144}, 1},    // within 16..2048, nearest M = 16 (plan 1 applies)
-      {{100, 4096, 6144}, 0},   // nearest is M = 16, whose plan does not apply at 100: M = 2048's
-      {{4, 4096, 6144}, 0},     // below the measured range
-  };
-  std::string args;
-  for (auto& [shape, plan] : cases) args += " " + std::to_string(shape[0]) + " " + std::to_string(shape[1]) + " " +
-                                            std::to_string(shape[2]);
-  ASSERT_EQ(std::system(((build / "ask").string() + args + " > " + answers).c_str()), 0);
-  std::istringstream got(read_text(answers));
-  for (auto& [shape, plan] : cases) {
-    int p = -2;
-    got >> p;
-    EXPECT_EQ(p, plan) << "M=" << shape[0] << ",K=" << shape[1] << ",N=" << shape[2];
+  if (std::system(("cmake -S " + tmp.dir.string() + " -B " + build.string() + " > " + log + " 2>&1 && cmake --build " +
+                   build.string() + " -j2 >> " + log + " 2>&1").c_str()) != 0) {
+    ADD_FAILURE() << read_text(log);
+    return {};
   }
+  std::string args;
+  for (auto& sh : shapes) args += " " + std::to_string(sh[0]) + " " + std::to_string(sh[1]) + " " + std::to_string(sh[2]);
+  const std::string answers = (tmp.dir / "answers.txt").string();
+  EXPECT_EQ(std::system(((build / "ask").string() + args + " > " + answers).c_str()), 0);
+  std::istringstream got(read_text(answers));
+  std::vector<std::string> r;
+  for (std::string w; got >> w;) r.push_back(w);
+  return r;
+}
+
+// The dispatcher: a measured shape gets its own plan; an unmeasured M with the same K and N gets
+// the nearest measured M's plan when it lies within the measured M range and that plan applies;
+// anything else gets the baseline, never a plan measured on other K and N.
+TEST(Export, DispatchStaysWithinTheMeasuredBucketsOfTheSameFixedSizes) {
+  exporter::ExportInput in = gemm_export({"M <= 64", "1"});  // plans 1 and 2
+  auto measured = [&](const char* shape, size_t plan) {
+    in.shapes.push_back({in.task->parse_shape(shape), plan, 10.0, 20.0, 2.0, 5.0, {1, 1, true}});
+  };
+  measured("M=1,K=4096,N=4096", 1);
+  measured("M=128,K=4096,N=4096", 2);
+  measured("M=16,K=4096,N=6144", 1);
+  measured("M=2048,K=4096,N=6144", 0);
+  // (M, K, N) in the task's order, and the plan each must get.
+  const std::vector<std::pair<std::array<int64_t, 3>, std::string>> cases = {
+      {{1, 4096, 4096}, "1"},    {{128, 4096, 4096}, "2"},  // measured: their own
+      {{8, 4096, 4096}, "1"},    // within 1..128, nearest (log) M = 1
+      {{64, 4096, 4096}, "2"},   // nearest M = 128
+      {{512, 4096, 4096}, "0"},  // past the measured range: the baseline
+      {{8, 2048, 5632}, "0"},    // K, N never measured: the baseline, not M = 1's plan
+      {{20, 4096, 6144}, "1"},   // within 16..2048, nearest M = 16 (plan 1 applies)
+      {{100, 4096, 6144}, "0"},  // nearest is M = 16, whose plan does not apply at 100: M = 2048's
+      {{4, 4096, 6144}, "0"},    // below the measured range
+  };
+  std::vector<std::array<int64_t, 3>> shapes;
+  for (auto& c : cases) shapes.push_back(c.first);
+  const auto got = ask_dispatcher(in, shapes);
+  ASSERT_EQ(got.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i)
+    EXPECT_EQ(got[i], cases[i].second) << "M=" << cases[i].first[0] << ",K=" << cases[i].first[1] << ",N=" << cases[i].first[2];
+}
+
+// A plan expression that divides by zero or overflows on some shape faults there (the entry
+// points report a bad shape) instead of being undefined behaviour in the user's process. Each
+// plan's `applies` is fine on the shapes it was measured on and faults between them.
+TEST(Export, APlanExpressionThatFaultsOnAShapeIsAnErrorNotUndefinedBehaviour) {
+  exporter::ExportInput in = gemm_export({"K / (M - 5) != 7",                             // / 0 at M = 5
+                                          "4611686018427387904 * (1 + (M % 3 == 2)) > 0",  // 2^63 at M = 2
+                                          "K % (M - 3) >= 0"});                            // % 0 at M = 3
+  auto measured = [&](int64_t m, int64_t k, size_t plan) {
+    in.shapes.push_back({{{"M", m}, {"K", k}, {"N", 16}}, plan, 10.0, 20.0, 2.0, 5.0, {1, 1, true}});
+  };
+  measured(1, 8192, 1);
+  measured(8, 8192, 1);
+  measured(1, 4096, 2);
+  measured(4, 4096, 2);
+  measured(1, 2048, 3);
+  measured(8, 2048, 3);
+  const auto got = ask_dispatcher(in, {{1, 8192, 16}, {6, 8192, 16}, {5, 8192, 16}, {2, 4096, 16}, {3, 2048, 16}});
+  const std::vector<std::string> want = {"1", "1", "fault", "fault", "fault"};
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace

@@ -232,14 +232,14 @@ TEST(Expr, EvalErrors) {
 TEST(Expr, ToCppGolden) {
   auto name = [](const std::string& n) { return n == "BM" ? std::string("int64_t(128)") : "s." + n; };
   EXPECT_EQ(Expr::parse("M").to_cpp(name), "s.M");
-  EXPECT_EQ(Expr::parse("cdiv(M, BM) * 2").to_cpp(name), "(ks_cdiv(s.M, int64_t(128)) * int64_t(2))");
-  EXPECT_EQ(Expr::parse("-M + +K % 3").to_cpp(name), "((-s.M) + (s.K % int64_t(3)))");
+  EXPECT_EQ(Expr::parse("cdiv(M, BM) * 2").to_cpp(name), "ks_mul(ks_cdiv(s.M, int64_t(128)), int64_t(2))");
+  EXPECT_EQ(Expr::parse("-M + +K % 3").to_cpp(name), "ks_add(ks_neg(s.M), ks_mod(s.K, int64_t(3)))");
   EXPECT_EQ(Expr::parse("min(1024, max(32, K / 8))").to_cpp(name),
-            "ks_min(int64_t(1024), ks_max(int64_t(32), (s.K / int64_t(8))))");
+            "ks_min(int64_t(1024), ks_max(int64_t(32), ks_div(s.K, int64_t(8))))");
   EXPECT_EQ(Expr::parse("M <= 16 && K != 0 || N == 1").to_cpp(name),
             "int64_t(int64_t(int64_t(s.M <= int64_t(16)) != 0 && int64_t(s.K != int64_t(0)) != 0) != 0 || "
             "int64_t(s.N == int64_t(1)) != 0)");
-  EXPECT_EQ(Expr::parse("(M - 1) * (K + 2)").to_cpp(name), "((s.M - int64_t(1)) * (s.K + int64_t(2)))");
+  EXPECT_EQ(Expr::parse("(M - 1) * (K + 2)").to_cpp(name), "ks_mul(ks_sub(s.M, int64_t(1)), ks_add(s.K, int64_t(2)))");
   EXPECT_THROW(Expr().to_cpp(name), ExprError);
 }
 
