@@ -344,8 +344,8 @@ class PlanReader {
       const std::string p = path + "." + name;
       if (!is_identifier(name)) fail(p, "tensor map names must be C identifiers");
       if (!m.is_object()) fail(p, "expected an object (buffer, dims, box, ...), got " + type_of(m));
-      check_keys(m, p, {"buffer", "dims", "strides", "box", "swizzle", "l2_promotion", "oob_fill", "dtype"},
-                 "buffer, dims, strides, box, swizzle, l2_promotion, oob_fill, dtype");
+      check_keys(m, p, {"buffer", "dims", "strides", "box", "swizzle", "l2_promotion", "oob_fill", "dtype", "when"},
+                 "buffer, dims, strides, box, swizzle, l2_promotion, oob_fill, dtype, when");
       TensorMapSpec t;
       t.buffer = name_string(required(m, p, "buffer"), p + ".buffer");
       t.dims = expr_list(required(m, p, "dims"), p + ".dims", 5);
@@ -363,6 +363,7 @@ class PlanReader {
       }
       t.swizzle = bytes_choice(m, "swizzle", p, {32, 64, 128});
       t.l2_promotion = bytes_choice(m, "l2_promotion", p, {64, 128, 256});
+      if (m.contains("when")) t.when = expr(m["when"], p + ".when");
       if (m.contains("oob_fill")) {
         const Json& f = m["oob_fill"];
         if (!f.is_string() || (f != "zero" && f != "nan"))

@@ -47,6 +47,10 @@ struct TensorMapSpec {
   int l2_promotion = 0;       // bytes: 0 (none), 64, 128 or 256
   bool oob_nan = false;       // elements outside dims read as NaN (default: zero)
   std::optional<DType> dtype; // a workspace entry's element type (a task buffer has its own)
+  // Absent: always encoded. Else an expression: where it is 0 (a variant that does not use the
+  // map, such as a direct-store form beside a TMA-store one), nothing is encoded or checked and
+  // the kernel gets 128 zero bytes, so a shape the map could not describe still runs.
+  std::optional<Expr> when;
 };
 
 // What a plan's expressions know of the GPU they run on: SMS (multiprocessors), SMEM_MAX (opt-in

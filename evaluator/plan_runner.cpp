@@ -104,8 +104,12 @@ BoundPlan::BoundPlan(const LoadedPlan& loaded, const PlanBindings& b, size_t sme
       const std::string& name = ks.args[a];
       if (const TensorMapSpec* map = find_tensor_map(plan, name)) {
         const std::string arg = where + ".args[" + std::to_string(a) + "] (" + name + ")";
-        const TensorMapArgs args = resolve_tensor_map(*map, b.buffers.at(map->buffer), b.env, arg);
-        L.values.push_back(slot<EncodedTensorMap, Slot>(encode_tensor_map(args, arg)));
+        if (map->when && map->when->eval(b.env) == 0) {
+          L.values.push_back(slot<EncodedTensorMap, Slot>(EncodedTensorMap{}));  // unused by this variant
+        } else {
+          const TensorMapArgs args = resolve_tensor_map(*map, b.buffers.at(map->buffer), b.env, arg);
+          L.values.push_back(slot<EncodedTensorMap, Slot>(encode_tensor_map(args, arg)));
+        }
         arg_sizes.push_back(sizeof(EncodedTensorMap::bytes));
       } else if (auto it = b.buffers.find(name); it != b.buffers.end()) {
         L.values.push_back(slot<void*, Slot>(it->second.ptr));

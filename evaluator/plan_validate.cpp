@@ -156,6 +156,7 @@ class PlanValidator {
     for (size_t i = 0; i < m.dims.size(); ++i) check_expr(m.dims[i], index_path(path + ".dims", i));
     for (size_t i = 0; i < m.strides.size(); ++i) check_expr(m.strides[i], index_path(path + ".strides", i));
     for (size_t i = 0; i < m.box.size(); ++i) check_expr(m.box[i], index_path(path + ".box", i));
+    if (m.when) check_expr(*m.when, path + ".when");
     define(name, Kind::tensor_map, tensor_maps_, path);
   }
 

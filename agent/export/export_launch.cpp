@@ -149,15 +149,19 @@ void emit_plan(std::ostringstream& o, const ExportInput& in, size_t i, const std
           return l.empty() ? std::string("0") : l;
         };
         const DType type = t.dtype.value_or(dtype.at(t.buffer));
-        o << "    const int64_t " << var << "_dims[] = {" << list(t.dims) << "};\n"
-          << (t.strides.empty() ? "" : "    const int64_t " + var + "_strides[] = {" + list(t.strides) + "};\n")
-          << "    const int64_t " << var << "_box[] = {" << list(t.box) << "};\n"
-          << "    TensorMap " << var << ";  // " << name << " over " << t.buffer << "\n"
-          << "    if (int st = tensor_map(" << var << ", " << pointer.at(t.buffer) << ", " << buffer_bytes.at(t.buffer)
+        // A map with a `when` that is 0 for this plan's params and shape is not encoded: zeros.
+        const std::string in = t.when ? "      " : "    ";
+        o << "    TensorMap " << var << "{};  // " << name << " over " << t.buffer << "\n";
+        if (t.when) o << "    if ((" << print(*t.when) << ") != 0) {\n";
+        o << in << "const int64_t " << var << "_dims[] = {" << list(t.dims) << "};\n"
+          << (t.strides.empty() ? "" : in + "const int64_t " + var + "_strides[] = {" + list(t.strides) + "};\n")
+          << in << "const int64_t " << var << "_box[] = {" << list(t.box) << "};\n"
+          << in << "if (int st = tensor_map(" << var << ", " << pointer.at(t.buffer) << ", " << buffer_bytes.at(t.buffer)
           << ", " << static_cast<int>(type) << ", " << dtype_size(type) << ", " << t.dims.size() << ", " << var
           << "_dims, " << (t.strides.empty() ? "nullptr" : var + "_strides") << ", " << var << "_box, " << t.swizzle
           << ", " << t.l2_promotion << ", " << (t.oob_nan ? "true" : "false") << ", "
-          << quoted(where + " arg " + std::to_string(a) + " (" + name + ")") << "))\n      return st;\n";
+          << quoted(where + " arg " + std::to_string(a) + " (" + name + ")") << "))\n" << in << "  return st;\n";
+        if (t.when) o << "    }\n";
       } else if (pointer.count(name)) {
         o << "    void* " << var << " = " << pointer[name] << ";\n";
       } else if (constants.count(name)) {

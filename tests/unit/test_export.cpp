@@ -289,7 +289,8 @@ TEST(Export, TensorMapsPdlAndDeviceFactsBecomeLaunchCodeThatCompiles) {
   "workspace": { "acc": "M * N * 4" },
   "tensor_maps": {
     "a_map": { "buffer": "X", "dims": ["K", "M"], "box": ["64", "BM"], "swizzle": "128B" },
-    "acc_map": { "buffer": "acc", "dtype": "f32", "dims": ["N", "M"], "strides": ["N"], "box": ["32", "BM"] } },
+    "acc_map": { "buffer": "acc", "dtype": "f32", "dims": ["N", "M"], "strides": ["N"], "box": ["32", "BM"],
+                 "when": "BM == 128" } },
   "steps": [
     { "kernel": "k1", "grid": ["SMS"], "block": ["384"], "smem": "SMEM_MAX", "args": ["a_map", "acc_map", "K"] },
     { "kernel": "k2", "grid": ["M"], "block": ["128"], "pdl": "BM >= 128", "args": ["acc", "Y", "N"] } ] }
@@ -313,6 +314,11 @@ TEST(Export, TensorMapsPdlAndDeviceFactsBecomeLaunchCodeThatCompiles) {
   ASSERT_NE(a1, std::string::npos);
   EXPECT_NE(src.substr(a1, 200).find(", 2, 4, 2, a1_dims, a1_strides, a1_box, 0, 0, false"), std::string::npos)
       << src.substr(a1, 200) << ": f32 (2), 4-byte elements, rank 2, strides given";
+  // acc_map's `when` guards its encoding; a map whose `when` is 0 stays zeros.
+  const size_t when = src.find("TensorMap a1{};");
+  ASSERT_NE(when, std::string::npos) << src;
+  EXPECT_LT(src.find("if ((int64_t(int64_t(128) == int64_t(128))) != 0) {", when), a1) << src.substr(when, 300);
+  EXPECT_EQ(src.find("if ((", src.find("TensorMap a0{};")), src.find("if ((", when)) << "a_map has no `when`";
   EXPECT_NE(src.find("grid[3] = {s.SMS, 1, 1}"), std::string::npos);
   EXPECT_NE(src.find("smem = s.SMEM_MAX;"), std::string::npos);
   // Step 1's "pdl" is an expression of the variant's params, evaluated in the launch code.

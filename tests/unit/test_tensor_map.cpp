@@ -26,7 +26,7 @@ Json plan_json() {
       "a_map": { "buffer": "X", "dims": ["K", "M"], "box": ["BK", "BM"], "swizzle": "128B",
                  "l2_promotion": "256B" },
       "acc_map": { "buffer": "acc", "dtype": "f32", "dims": ["N", "M"], "box": ["32", "BM"],
-                   "oob_fill": "nan" } },
+                   "oob_fill": "nan", "when": "BM == 128 && M % 8 == 0" } },
     "steps": [
       { "kernel": "k1", "grid": ["SMS"], "block": ["128"], "smem": "SMEM_MAX / 2",
         "args": ["a_map", "acc_map", "W", "Y", "eps", "L2_BYTES / 1024"] },
@@ -67,6 +67,9 @@ TEST(TensorMapPlan, ParsesEveryFieldAndValidates) {
   EXPECT_EQ(acc.dtype, DType::f32);
   EXPECT_TRUE(acc.oob_nan);
   EXPECT_EQ(acc.swizzle, 0);
+  EXPECT_FALSE(a.when);
+  ASSERT_TRUE(acc.when);
+  EXPECT_EQ(acc.when->text(), "BM == 128 && M % 8 == 0");
   EXPECT_FALSE(std::get<KernelStep>(c.plan.steps[0].op).pdl);
   EXPECT_TRUE(std::get<KernelStep>(c.plan.steps[1].op).pdl);
   EXPECT_EQ(error_of(plan_json()), "");
@@ -100,6 +103,9 @@ TEST(TensorMapPlan, MalformedMapsAreNamedByTheirField) {
   j = plan_json();
   j["tensor_maps"]["a_map"]["box"][1] = "TILE";
   EXPECT_ERROR_HAS(j, "plan.tensor_maps.a_map.box[1]: unknown name 'TILE'");
+  j = plan_json();
+  j["tensor_maps"]["acc_map"]["when"] = "TILE > 0";
+  EXPECT_ERROR_HAS(j, "plan.tensor_maps.acc_map.when: unknown name 'TILE'");
   j = plan_json();
   j["tensor_maps"]["W"] = j["tensor_maps"]["a_map"];
   EXPECT_ERROR_HAS(j, "plan.tensor_maps.W: 'W' is already defined as a buffer");
