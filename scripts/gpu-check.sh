@@ -63,8 +63,10 @@ if [ "$what" = gemm ]; then
   # task's baseline plan, in the same replays; then one table (scripts/gemm_table.py).
   shift
   variants=("$@")
-  [ ${#variants[@]} -eq 0 ] && variants=(BN=256 BN=128 BN=256,HOOKS=1 BN=256,HOOKS=2 BN=128,SPLIT=2
-    BN=64,SPLIT=2,STAGES=6 BM=64,BN=128,SPLIT=2 BM=64,BN=128,SPLIT=2,HOOKS=2 BM=64,BN=256 BM=64,BN=256,SPLIT=2,STAGES=3)
+  [ ${#variants[@]} -eq 0 ] && variants=(BN=256,STAGES=3,TMA_STORE=1 BN=256,STAGES=3,TMA_STORE=1,HOOKS=1
+    BN=256,STAGES=3,TMA_STORE=1,HOOKS=2 BN=128,STAGES=6,TMA_STORE=1 BN=128,STAGES=6,TMA_STORE=1,HOOKS=2
+    BN=64,SPLIT=2,STAGES=6,TMA_STORE=1 BN=128,SPLIT=2,STAGES=3,TMA_STORE=1 BM=64,BN=64,SPLIT=2,STAGES=6
+    BM=64,BN=64,SPLIT=2,STAGES=6,HOOKS=2 BM=64,BN=128,STAGES=6,TMA_STORE=1 BM=64,BN=256,TMA_STORE=1)
   mkdir -p "$work/gemm"
   for v in "${variants[@]}"; do
     name=$(echo "$v" | tr ',=' '__')  # files the device tool brings back: plain names

@@ -1,18 +1,20 @@
 /* ksearch
 { "task": "gemm", "name": "wgmma_mainloop",
   "params":  { "BN": [256, 128, 64], "STAGES": [4, 3, 6], "GROUP": [8, 16], "SPLIT": [1, 2], "HOOKS": [0, 1, 2],
-               "CLUSTER": [1], "BM": [128, 64] },
-  "let":     { "SMEM": "STAGES * ((BM + BN) * 128 + 128) + 1024 + min(SPLIT - 1, 1) * (BM * BN * 4 + 4096)",
+               "CLUSTER": [1, 2], "BM": [128, 64],
+               "TMA_STORE": [0, 1] },
+  "let":     { "SMEM": "STAGES * ((BM + BN) * 128 + 128) + 1024 + min(SPLIT - 1, 1) * (BM * BN * 4 + 4096) + TMA_STORE * BM * BN * 2",
                "TILES": "cdiv(M, BM) * cdiv(N, BN)" },
-  "applies": "M >= 64 && K % 8 == 0 && N % 2 == 0 && SMEM <= SMEM_MAX && (SPLIT == 1 || TILES * SPLIT <= SMS) && (CLUSTER == 1 || SPLIT == 1) && (BM == 128 || BN >= 128)",
+  "applies": "M >= 64 && K % 8 == 0 && N % 2 == 0 && SMEM <= SMEM_MAX && (SPLIT == 1 || TILES * SPLIT <= SMS) && (CLUSTER == 1 || SPLIT == 1) && (TMA_STORE == 0 || (N % 8 == 0 && BM * BN >= 8192))",
   "tensor_maps": {
     "a_map": { "buffer": "X", "dims": ["K", "M"], "box": ["64", "BM"], "swizzle": "128B" },
     "b_map": { "buffer": "W", "dims": ["K", "N"], "box": ["64", "BN / CLUSTER"], "swizzle": "128B",
-               "l2_promotion": "256B" } },
+               "l2_promotion": "256B" },
+    "c_map": { "buffer": "Y", "dims": ["N", "M"], "box": ["64", "64"], "swizzle": "128B", "when": "TMA_STORE" } },
   "steps": [
     { "kernel": "gemm", "grid": ["CLUSTER * SPLIT * min(SMS / (CLUSTER * SPLIT), cdiv(cdiv(M, BM), CLUSTER) * cdiv(N, BN))"],
       "block": ["384"], "smem": "SMEM",
-      "args": ["a_map", "b_map", "Y", "M", "N", "K"] } ] }
+      "args": ["a_map", "b_map", "c_map", "Y", "M", "N", "K"] } ] }
 */
 // Regime: prefill (M >= 64), Hopper sm_90a; small M is for GEMV seeds.
 // Idea: the warp-specialized persistent mainloop of ks/gemm_sm90.cuh with identity hooks: TMA
@@ -30,8 +32,9 @@
 //   every accumulator by a runtime 1.0f; 2 = that and A through registers (wgmma _rs) scaled by a
 //   per-K 1.0f. Y must equal HOOKS=0's.
 // Measured: see the README's table (gpu-check.sh gemm).
-// Not: CLUSTER=2 (B multicast to 2-block clusters) until tuned: 1.6-3x slower as written, so left
-//   out of the space (the code path stays; add 2 to CLUSTER to search it). A TMA-store epilogue.
+//   TMA_STORE = 1: the tile leaves through a swizzled staging tile in shared memory and TMA stores
+//   (c_map over Y; N % 8 == 0), so the consumers start the next tile without waiting on stores.
+// Not: stream-K.
 #include <ks/wgmma.cuh>  // first: its "needs sm_90a" is the message on sm_80 and sm_90
 #include <cuda_bf16.h>
 #include <ks/cluster.cuh>
@@ -39,8 +42,8 @@
 #include <ks/tma.cuh>
 
 #if !defined(BM) || !defined(BN) || !defined(STAGES) || !defined(GROUP) || !defined(SPLIT) || !defined(HOOKS) || \
-    !defined(CLUSTER)
-#error "BM, BN, STAGES, GROUP, SPLIT, HOOKS and CLUSTER come from the plan's params"
+    !defined(CLUSTER) || !defined(TMA_STORE)
+#error "BM, BN, STAGES, GROUP, SPLIT, HOOKS, CLUSTER and TMA_STORE come from the plan's params"
 #endif
 
 // HOOKS = 2: a neutral per-K scale (1.0f, but not a compile-time constant, so the scaling is
@@ -69,8 +72,13 @@ struct UnitEpilogue {
 
 extern "C" __global__ void __launch_bounds__(ks::kGemmThreads, 1) GEMM_CLUSTER
     gemm(const __grid_constant__ ks::TensorMap a_map, const __grid_constant__ ks::TensorMap b_map,
-         __nv_bfloat16* Y, int M, int N, int K) {
+         const __grid_constant__ ks::TensorMap c_map, __nv_bfloat16* Y, int M, int N, int K) {
+#if TMA_STORE
+  const ks::StoreTmaBF16 store{&c_map};  // c_map is all zeros when TMA_STORE = 0 (its "when")
+  (void)Y;
+#else
   const ks::StoreBF16 store{Y, M, N, N};
+#endif
   const float one = K > 0 ? 1.0f : 0.0f;  // 1.0f the compiler cannot fold
 #if HOOKS == 2
   ks::gemm_sm90<BM, BN, STAGES, GROUP, CLUSTER, SPLIT>(&a_map, &b_map, M, N, K, UnitScaleK{one}, UnitEpilogue{one}, store);

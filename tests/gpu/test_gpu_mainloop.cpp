@@ -21,12 +21,16 @@ TEST(GpuMainloop, EveryFormAndHookMatchesTheReferenceOnRaggedShapes) {
   const Task& task = task_of(c);
   // Few enough tiles that every split form applies (tiles * 2 <= the SM count).
   const std::vector<Shape> shapes = {task.parse_shape("M=200,K=1000,N=1000"), task.parse_shape("M=77,K=2056,N=520"),
-                                     task.parse_shape("M=300,K=520,N=1000")};
+                                     task.parse_shape("M=250,K=520,N=1000")};
   const char* forms[] = {
       "BM=128,BN=256,HOOKS=0",          "BM=128,BN=256,HOOKS=1",         "BM=128,BN=256,HOOKS=2",
       "BM=128,BN=128,SPLIT=2,HOOKS=0",  "BM=128,BN=128,SPLIT=2,HOOKS=2", "BM=128,BN=64,SPLIT=2,STAGES=6",
       "BM=64,BN=128,SPLIT=2,HOOKS=0",   "BM=64,BN=128,SPLIT=2,HOOKS=2",  "BM=64,BN=256,HOOKS=1",
-      "BM=64,BN=256,SPLIT=2,STAGES=3",
+      "BM=64,BN=256,SPLIT=2,STAGES=3",  "BM=64,BN=64,SPLIT=2,STAGES=6",  "BM=64,BN=64,HOOKS=2",
+      "BM=128,BN=256,CLUSTER=2",        "BM=128,BN=128,CLUSTER=2,HOOKS=2",
+      // TMA-store epilogue: the tile through swizzled shared memory, clipped at the ragged edges.
+      "BM=128,BN=256,STAGES=3,TMA_STORE=1", "BM=128,BN=128,SPLIT=2,STAGES=3,HOOKS=2,TMA_STORE=1",
+      "BM=64,BN=128,TMA_STORE=1",           "BM=128,BN=64,CLUSTER=2,STAGES=6,TMA_STORE=1",
   };
   std::vector<Variant> variants;
   for (const char* f : forms) variants.push_back(parse_variant(f, c.plan.params));

@@ -27,11 +27,16 @@
 //     a cluster take M-adjacent tiles of one N column, and each loads half of the shared B tile
 //     (b_map's box is then 64 x kBN / 2) and multicasts it into both blocks' slots. A slot is then
 //     written by both producers, so its `empty` barrier waits for the consumers of both blocks
-//     (16 arrivals: each consumer warp arrives locally and remotely). Correct on an H200 but
-//     3-6x slower than kCluster = 1 as written: untuned, out of the seed's space.
+//     (16 arrivals: each consumer warp arrives locally and remotely). Those arrivals release at
+//     block scope only (mbarrier_arrive_remote_relaxed): with release at cluster scope, once per
+//     warp per K slice, the kernel ran 1.8-3x slower on an H200 (its cost, not the multicast's:
+//     the same cluster without multicast but with the coupled barriers was as slow). Measured
+//     since: as fast as kCluster = 1 within 1% at BN = 256 (148-149 us at 2048 x 4096 x 6144),
+//     3% faster at BN = 128 with 6 stages.
 // Ragged M, N, K: the TMA fills boxes outside the tensors with zeros (so K need not be a multiple
 // of 64), and the store checks bounds. Requirements: K % 8 == 0 (TMA global strides are 16-byte
-// multiples), N even for StoreBF16; kBN 64, 128 or 256 (128 or 256 with kBM = 64); dynamic
+// multiples), N even for StoreBF16; kBN 64, 128 or 256 (with kBM = 64, each consumer's kBN / 2
+// columns are one wgmma of N = 32, 64 or 128); dynamic
 // shared memory >= gemm_sm90_smem_bytes(kBM, kBN, kStages, kSplitK).
 //
 // Hooks (template functors, each called by every consumer thread):
@@ -54,10 +59,13 @@
 //     (kBM = 128: kBN / 2 apart, e.g. gate in the tile's first half of columns and up in the
 //     second: silu(gate) * up; kBM = 64: kBN / 4 apart, within each consumer's half).
 //   Store: `template <int R> void operator()(const float (&acc)[R], const GemmFrag& f) const`,
-//     writes the tile's values (StoreBF16: bf16 pairs, bounds-checked).
-// Measured (H200, gpu-check.sh gemm, against cuBLASLt in the same replays): the README's table;
-// the hooks with runtime identity values cost 0-2% (kBM = 128, no split).
-// Not done: a TMA-store epilogue; stream-K.
+//     writes the tile's values (StoreBF16: bf16 pairs, bounds-checked). Or StoreTmaBF16, which
+//     the mainloop itself carries out: through a staging tile in shared memory and TMA stores.
+// Measured (H200, gpu-check.sh gemm, against cuBLASLt in the same replays): the README's table
+// (0.90-1.01 with StoreTmaBF16). The hooks with runtime identity values: the epilogue 0.4-1.3%;
+// the register-A prologue 2.6-11% at kBN = 256 and 26% at kBN = 128 (its ldmatrix and scaling sit
+// between a slot's arrival and its wgmmas).
+// Not done: stream-K.
 
 // First, so that this is the message on other architectures (NVRTC stops at the first #error).
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -81,9 +89,10 @@ constexpr int kGemmConsumerRegs = 216;
 // Dynamic shared memory a kernel needs: the ring (each slot's A and B tiles, and 128 bytes for a
 // KScalePrologue's 64 scales), plus slack to align it to 1024 bytes, plus
 // (split_k > 1) the tile of fp32 partial sums that the blocks of a split-K cluster exchange, and
-// 16 bytes per consumer thread for its rows' partial sums of squares.
-__host__ __device__ constexpr int gemm_sm90_smem_bytes(int bm, int bn, int stages, int split_k = 1) {
-  return stages * ((bm + bn) * 128 + 128) + 1024 + (split_k > 1 ? bm * bn * 4 + 4096 : 0);
+// 16 bytes per consumer thread for its rows' partial sums of squares, plus (tma_store, with
+// StoreTmaBF16) the bf16 tile the TMA stores from.
+__host__ __device__ constexpr int gemm_sm90_smem_bytes(int bm, int bn, int stages, int split_k = 1, bool tma_store = false) {
+  return stages * ((bm + bn) * 128 + 128) + 1024 + (split_k > 1 ? bm * bn * 4 + 4096 : 0) + (tma_store ? bm * bn * 2 : 0);
 }
 
 // Where this thread's accumulators sit: acc[i] is D[row(i)][col(i)] (the wgmma layout: warp w
@@ -134,22 +143,78 @@ struct StoreBF16 {
   }
 };
 
+// D -> bf16 through shared memory and TMA stores: each consumer warpgroup writes its 64 rows of
+// the tile into a 128B-swizzled staging buffer (conflict-free), and one thread stores them with
+// one TMA store per 64 columns, which runs on while the warpgroup starts its next tile (the
+// direct StoreBF16 keeps the warpgroup issuing 4-byte stores to 8 rows per instruction instead).
+// The TMA clips the ragged edges. c_map: over Y as dims {N, M}, box {64, 64}, 128B swizzle; so
+// N % 8 == 0 (16-byte row stride). Needs each consumer's columns (kBN, or kBN / 2 with kBM = 64)
+// a multiple of 64, split-K of at most 2 and no paired B; and gemm_sm90_smem_bytes(..., true).
+struct StoreTmaBF16 {
+  static constexpr bool kTmaStore = true;
+  const TensorMap* c_map;
+};
+
 namespace gemm_detail {
+
+// Whether the store is a StoreTmaBF16-like TMA store (`static constexpr bool kTmaStore`).
+template <class S, class = void>
+struct TmaStore {
+  static constexpr bool value = false;
+};
+template <class S>
+struct TmaStore<S, decltype(void(S::kTmaStore))> {
+  static constexpr bool value = S::kTmaStore;
+};
+
+// Barrier `id` (1..15; 0 is __syncthreads) over `threads` threads: one consumer warpgroup.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// A consumer warpgroup's 64 x kWgN accumulators (epilogue applied) -> bf16 at (x0, y0) of the
+// map, through `buf` (64 * kWgN * 2 bytes, 1024-aligned: kWgN / 64 swizzled 64 x 64 boxes).
+// Thread 0 of the warpgroup issues the stores and, before the buffer is rewritten, waits until
+// the previous tile's have read it.
+template <int kWgN>
+__device__ __forceinline__ void tma_store_tile(const float (&acc)[kWgN / 2], unsigned char* buf, const TensorMap* map,
+                                               int x0, int y0, int c, int warp, int lane) {
+  static_assert(kWgN % 64 == 0, "TMA store: 64-column boxes");
+  const bool leader = threadIdx.x % 128 == 0;
+  if (leader) tma_store_wait<0>();
+  named_barrier_sync(1 + c, 128);
+#pragma unroll
+  for (int i = 0; i < kWgN / 2; i += 2) {
+    const int r = warp * 16 + lane / 4 + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + 2 * (lane % 4);
+    // 128B swizzle: the 16-byte chunk j of row r sits at chunk j ^ (r % 8) of the row.
+    unsigned char* at = buf + (col / 64) * 8192 + r * 128 + ((((col % 64) / 8) ^ (r % 8)) * 16) + (col % 8) * 2;
+    *reinterpret_cast<unsigned*>(at) = pack2(acc[i], acc[i + 1]);
+  }
+  tma_store_fence();  // the writes above, visible to the TMA
+  named_barrier_sync(1 + c, 128);
+  if (leader) {
+#pragma unroll
+    for (int b = 0; b < kWgN / 64; ++b) tma_store_2d(map, x0 + 64 * b, y0, buf + b * 8192);
+    tma_store_commit();
+  }
+}
 
 template <int kBN>
 __device__ __forceinline__ void mma_ss(float (&d)[kBN / 2], unsigned long long a, unsigned long long b) {
-  if constexpr (kBN == 64) wgmma_ss_m64n64k16(d, a, b, 1);
+  if constexpr (kBN == 32) wgmma_ss_m64n32k16(d, a, b, 1);
+  else if constexpr (kBN == 64) wgmma_ss_m64n64k16(d, a, b, 1);
   else if constexpr (kBN == 128) wgmma_ss_m64n128k16(d, a, b, 1);
   else if constexpr (kBN == 256) wgmma_ss_m64n256k16(d, a, b, 1);
-  else static_assert(kBN == 64, "kBN: 64, 128 or 256");
+  else static_assert(kBN == 64, "kBN: 32, 64, 128 or 256");
 }
 
 template <int kBN>
 __device__ __forceinline__ void mma_rs(float (&d)[kBN / 2], const unsigned (&a)[4], unsigned long long b) {
-  if constexpr (kBN == 64) wgmma_rs_m64n64k16(d, a, b, 1);
+  if constexpr (kBN == 32) wgmma_rs_m64n32k16(d, a, b, 1);
+  else if constexpr (kBN == 64) wgmma_rs_m64n64k16(d, a, b, 1);
   else if constexpr (kBN == 128) wgmma_rs_m64n128k16(d, a, b, 1);
   else if constexpr (kBN == 256) wgmma_rs_m64n256k16(d, a, b, 1);
-  else static_assert(kBN == 64, "kBN: 64, 128 or 256");
+  else static_assert(kBN == 64, "kBN: 32, 64, 128 or 256");
 }
 
 // Grouped rasterization: tiles kGroup M-tiles tall sweep N column by column, M fastest.
@@ -254,8 +319,8 @@ __device__ __forceinline__ void release_slot(unsigned long long* empty, int lane
   if (lane != 0) return;
   if constexpr (kCluster == 1) mbarrier_arrive(empty);
   else {
-    mbarrier_arrive_remote(empty, 0);
-    mbarrier_arrive_remote(empty, 1);
+    mbarrier_arrive_remote_relaxed(empty, 0);
+    mbarrier_arrive_remote_relaxed(empty, 1);
   }
 }
 
@@ -282,6 +347,8 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
   static_assert(kSplitK == 1 || kSplitK == 2 || kSplitK == 4 || kSplitK == 8, "split-K over 1, 2, 4 or 8 blocks");
   static_assert(kCluster == 1 || kSplitK == 1, "B multicast and split-K each take the cluster");
   static_assert(!kPairedB || (kBM == 128 && kCluster == 1), "paired B: each consumer holds every column of its rows");
+  constexpr bool kTmaStoreC = gemm_detail::TmaStore<Store>::value;
+  static_assert(!kTmaStoreC || (kSplitK <= 2 && !kPairedB), "TMA store: each warpgroup's rows finished in one block");
   constexpr int kBK = 64;                         // one 128-byte swizzled row of K per tile row
   constexpr int kABytes = kBM * kBK * 2, kStageBytes = (kBM + kBN) * kBK * 2;
   // Consumer warpgroup c's part of the tile: kBM = 128, rows 64c.. and every column; kBM = 64
@@ -297,8 +364,11 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
   unsigned char* ring = gemm_smem_raw + ((1024 - smem_addr(gemm_smem_raw) % 1024) % 1024);
   // Split-K: this block's fp32 partial sums of the rows the other blocks finish, [warp][kR/4][lane].
   // KScalePrologue: each slot's 64 staged scales (128 bytes), after the ring.
-  __nv_bfloat16* staged = reinterpret_cast<__nv_bfloat16*>(ring + kStages * kStageBytes);
-  float4* part = reinterpret_cast<float4*>(ring + kStages * (kStageBytes + 128));
+  // StoreTmaBF16: the bf16 tile the TMA stores from, after the ring (1024-aligned as it is).
+  constexpr int kCStageBytes = kTmaStoreC ? kBM * kBN * 2 : 0;
+  unsigned char* cstage = ring + kStages * kStageBytes;
+  __nv_bfloat16* staged = reinterpret_cast<__nv_bfloat16*>(ring + kStages * kStageBytes + kCStageBytes);
+  float4* part = reinterpret_cast<float4*>(ring + kStages * (kStageBytes + 128) + kCStageBytes);
   constexpr bool kStaged = gemm_detail::ScaleVector<Prologue>::value;
 
   const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
@@ -469,8 +539,18 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
         const GemmFrag f{mb * kBM, nb * kBN, (kBM == 128 ? c * 64 : 0) + warp * 16 + lane / 4,
                          (kBM == 128 ? 0 : c * kWgN) + 2 * (lane % 4), {ss[0], ss[1]}};
         epi(acc, f);
-        store(acc, f);
+        if constexpr (kTmaStoreC) {
+          gemm_detail::tma_store_tile<kWgN>(acc, cstage + c * kWgN * 128, store.c_map,
+                                            f.n0 + (kBM == 128 ? 0 : c * kWgN), f.m0 + (kBM == 128 ? c * 64 : 0), c,
+                                            warp, lane);
+        } else {
+          store(acc, f);
+        }
       }
+    }
+    // The staging buffer must outlive the last TMA store's reads of it.
+    if constexpr (kTmaStoreC) {
+      if (threadIdx.x % 128 == 0) tma_store_wait<0>();
     }
   }
   // Split-K: no block leaves while another may still read its partials or arrive on its barriers.
