@@ -103,7 +103,7 @@ struct Table<RunRecord> {
     f("id", r.id), f("uid", r.uid), f("task", r.task), f("device", r.device), f("arch", r.arch);
     f("host", r.host), f("seed", r.seed), f("options", r.options), f("state", r.state);
     f("started_at", r.started_at), f("updated_at", r.updated_at), f("active_seconds", r.active_seconds);
-    f("bandwidth", r.bandwidth), f("peak_flops", r.peak_flops);
+    f("bandwidth", r.bandwidth), f("peak_flops", r.peak_flops), f("constants", r.constants);
   }
 };
 
@@ -139,7 +139,7 @@ struct Table<EvaluationRecord> {
     f("speedup", r.speedup), f("floor_us", r.floor_us), f("max_scaled_error", r.max_scaled_error);
     f("rel_l2_error", r.rel_l2_error), f("registers", r.registers), f("smem_bytes", r.smem_bytes);
     f("spill_bytes", r.spill_bytes), f("resources", r.resources), f("seed", r.seed), f("seconds", r.seconds);
-    f("created_at", r.created_at), f("steps", r.steps);
+    f("created_at", r.created_at), f("steps", r.steps), f("constants", r.constants);
   }
 };
 
@@ -163,7 +163,7 @@ struct Table<AuditRecord> {
     f("id", r.id), f("candidate_id", r.candidate_id), f("device", r.device), f("shape", r.shape);
     f("seed", r.seed), f("status", r.status), f("error", r.error), f("deterministic", r.deterministic);
     f("median_us", r.median_us), f("max_scaled_error", r.max_scaled_error), f("rel_l2_error", r.rel_l2_error);
-    f("created_at", r.created_at);
+    f("created_at", r.created_at), f("constants", r.constants);
   }
 };
 

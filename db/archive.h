@@ -23,6 +23,7 @@ struct RunRecord {
   std::string state = "running";
   double started_at = 0, updated_at = 0, active_seconds = 0;
   std::optional<double> bandwidth, peak_flops;
+  std::string constants = "{}";  // JSON: the task's constants it checks with, {"eps": 1e-05}
 };
 
 struct SourceRecord {
@@ -61,6 +62,9 @@ struct EvaluationRecord {
   std::optional<int64_t> seed;
   double seconds = 0, created_at = 0;
   std::string steps = "[]";  // JSON: each step's share of the time, [{"step", "median_us"}]
+  // JSON: the task's constants it was checked with, {"eps": 1e-05}; a name missing is the
+  // task's default (recorded_constants reads it so).
+  std::string constants = "{}";
 };
 
 // One call to the LLM: what it cost and what came of it. Holds nothing of the key.
@@ -91,6 +95,7 @@ struct AuditRecord {
   bool deterministic = true;  // two runs on the same inputs gave the same bits
   std::optional<double> median_us, max_scaled_error, rel_l2_error;
   double created_at = 0;
+  std::string constants = "{}";  // JSON, as EvaluationRecord's
 };
 
 // What merging one archive into another added; the rest was there already.

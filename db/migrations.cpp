@@ -9,7 +9,7 @@ extern const char* const kSchemaSql;  // schema.sql, compiled in (see CMakeLists
 
 const Schema& archive_schema() {
   static const Schema schema{
-      3, kSchemaSql,
+      4, kSchemaSql,
       {
           // 1 -> 2: every LLM call keeps the messages it sent and the reply's text. Calls made
           // before have neither: '[]' and '' say so.
@@ -17,6 +17,17 @@ const Schema& archive_schema() {
           "ALTER TABLE llm_calls ADD COLUMN reply TEXT NOT NULL DEFAULT '';",
           // 2 -> 3: timed evaluations of plans with several steps keep each step's time.
           "ALTER TABLE evaluations ADD COLUMN steps TEXT NOT NULL DEFAULT '[]';",
+          // 3 -> 4: runs, evaluations and audits record the task's constants they used. Before,
+          // every one used the defaults, and the only constant was rmsnorm_linear's eps = 1e-6:
+          // written out, so these rows keep saying so whatever a later default is.
+          "ALTER TABLE runs ADD COLUMN constants TEXT NOT NULL DEFAULT '{}';"
+          "ALTER TABLE evaluations ADD COLUMN constants TEXT NOT NULL DEFAULT '{}';"
+          "ALTER TABLE audits ADD COLUMN constants TEXT NOT NULL DEFAULT '{}';"
+          "UPDATE runs SET constants = '{\"eps\":1e-06}' WHERE task = 'rmsnorm_linear';"
+          "UPDATE evaluations SET constants = '{\"eps\":1e-06}' WHERE candidate_id IN "
+          "(SELECT id FROM candidates WHERE task = 'rmsnorm_linear');"
+          "UPDATE audits SET constants = '{\"eps\":1e-06}' WHERE candidate_id IN "
+          "(SELECT id FROM candidates WHERE task = 'rmsnorm_linear');",
       }};
   return schema;
 }

@@ -1,4 +1,4 @@
--- The ksearch archive, schema version 3. A new archive is this file run once; an older one is
+-- The ksearch archive, schema version 4. A new archive is this file run once; an older one is
 -- brought here by the numbered migrations of db/migrations.cpp, which raise PRAGMA user_version. The file is marked
 -- as ksearch's by PRAGMA application_id (see archive.cpp).
 -- Times are unix seconds. Device is the GPU's name as CUDA reports it ("NVIDIA H100 80GB HBM3"):
@@ -19,7 +19,10 @@ CREATE TABLE runs (
   updated_at     REAL NOT NULL,
   active_seconds REAL NOT NULL DEFAULT 0, -- searching time over every resumption
   bandwidth      REAL,                    -- ceilings measured on the device, bytes/s
-  peak_flops     REAL                     -- and bf16 FLOP/s
+  peak_flops     REAL,                    -- and bf16 FLOP/s
+  -- The task's constants the run checks with (version 4), JSON {"eps": 1e-05}; '{}' for a task
+  -- without any. A constant missing from it is the task's default.
+  constants      TEXT NOT NULL DEFAULT '{}'
 );
 
 -- Candidate files, content-addressed by the hash of their normalized text (comments and
@@ -79,6 +82,10 @@ CREATE TABLE evaluations (
   -- Where a timed plan of several steps spends its time (version 3): JSON
   -- [{"step": "plan.steps[1] (gemm)", "median_us": 12.5}], measured apart from the ranked timing.
   steps            TEXT NOT NULL DEFAULT '[]',
+  -- The task's constants the candidate and the references computed with (version 4), as runs'.
+  -- Speed does not depend on them, so a (candidate, shape, device) is evaluated once whatever
+  -- they were.
+  constants        TEXT NOT NULL DEFAULT '{}',
   UNIQUE (candidate_id, shape, device)
 );
 CREATE INDEX evaluations_device_shape ON evaluations(device, shape);
@@ -117,5 +124,6 @@ CREATE TABLE audits (
   max_scaled_error REAL,
   rel_l2_error     REAL,
   created_at       REAL NOT NULL,
+  constants        TEXT NOT NULL DEFAULT '{}', -- as evaluations' (version 4)
   UNIQUE (candidate_id, device, shape, seed)
 );

@@ -50,6 +50,7 @@ struct TaskPlans {
 struct ShapeFixture {
   std::string key;
   size_t bytes = 0;  // device memory it holds, about
+  Constants constants;  // what the references computed with, and every candidate gets
   std::vector<InputSet> sets;
   std::unique_ptr<PlanInstance> reference, baseline;
 };
@@ -160,8 +161,8 @@ struct EvalEngine::Impl {
 
   // Runs the reference on set i into set.reference, then checks two sampled rows against the
   // CPU fp64 reference: if they disagree, ksearch itself is wrong and nothing it measures counts.
-  void compute_reference(const Task& task, const Shape& shape, PlanInstance& ref, InputSet& set,
-                         size_t i) {
+  void compute_reference(const Task& task, const Shape& shape, const Constants& constants, PlanInstance& ref,
+                         InputSet& set, size_t i) {
     ref.scramble_workspace();
     ref.poison_outputs();
     ref.enqueue(i, stream.get());
@@ -171,7 +172,7 @@ struct EvalEngine::Impl {
       const size_t row = static_cast<size_t>(out.dims.back()), rows = out.count() / row;
       for (int j = 0; j < 2; ++j) {
         const size_t r = static_cast<size_t>(uniform_at(stream_seed(set.seed, "sample"), j) * rows);
-        const auto want = task.cpu_reference_row(shape, set.host, name, static_cast<int64_t>(r));
+        const auto want = task.cpu_reference_row(shape, constants, set.host, name, static_cast<int64_t>(r));
         double row_sq = 0;
         for (double w : want) row_sq += w * w;
         const double tol = 1e-3 * std::sqrt(row_sq / row) + 1e-30;
@@ -189,8 +190,15 @@ struct EvalEngine::Impl {
   }
 
   ShapeFixture& fixture_of(const Task& task, const Shape& shape, const EvalSettings& s) {
-    const std::string key = task.name() + ":" + task.format_shape(shape) + ":" +
-                            std::to_string(s.seed) + ":" + std::to_string(s.input_sets);
+    // The references depend on the constants: a fixture serves only requests with the same ones.
+    const Constants constants = resolve_constants(task, s.constants);
+    std::string key = task.name() + ":" + task.format_shape(shape) + ":" + std::to_string(s.seed) + ":" +
+                      std::to_string(s.input_sets);
+    for (auto& [name, value] : constants) {
+      char exact[40];
+      std::snprintf(exact, sizeof exact, "%a", value);  // every bit of the value
+      key += ":" + name + "=" + exact;
+    }
     for (auto it = fixtures.begin(); it != fixtures.end(); ++it)
       if ((*it)->key == key) {
         fixtures.splice(fixtures.begin(), fixtures, it);
@@ -213,16 +221,18 @@ struct EvalEngine::Impl {
     auto fx = std::make_unique<ShapeFixture>();
     fx->key = key;
     fx->bytes = bytes;
+    fx->constants = constants;
     const uint64_t base = mix64(s.seed ^ stream_seed(0, task.format_shape(shape)));
     for (int i = 0; i < s.input_sets; ++i)
       fx->sets.push_back(InputSet::make(task, shape, base + static_cast<uint64_t>(i),
                                         i % 2 == 1 ? InputKind::hard : InputKind::random,
                                         fingerprint.get()));
     const TaskPlans& tp = plans_of(task);
-    fx->reference = std::make_unique<PlanInstance>(*tp.reference_prep.loaded, task, shape, fx->sets,
+    fx->reference = std::make_unique<PlanInstance>(*tp.reference_prep.loaded, task, shape, constants, fx->sets,
                                                    DType::f32, lt, device_facts(dev));
-    for (size_t i = 0; i < fx->sets.size(); ++i) compute_reference(task, shape, *fx->reference, fx->sets[i], i);
-    fx->baseline = std::make_unique<PlanInstance>(*tp.baseline_prep.loaded, task, shape, fx->sets,
+    for (size_t i = 0; i < fx->sets.size(); ++i)
+      compute_reference(task, shape, constants, *fx->reference, fx->sets[i], i);
+    fx->baseline = std::make_unique<PlanInstance>(*tp.baseline_prep.loaded, task, shape, constants, fx->sets,
                                                   std::nullopt, lt, device_facts(dev));
     if (CheckOutcome b = check_all(task, *fx->baseline, fx->sets, nullptr, nullptr); b.status != Status::ok)
       throw Error("the baseline " + tp.baseline->origin + " fails on " + task.format_shape(shape) +
@@ -271,7 +281,7 @@ struct EvalEngine::Impl {
   CheckOutcome check_fresh_inputs(const Task& task, const Shape& shape, ShapeFixture& fx,
                                   PlanInstance& inst, size_t set, const PairTiming& timing) {
     fx.sets[set].refill(task, shape);
-    compute_reference(task, shape, *fx.reference, fx.sets[set], set);
+    compute_reference(task, shape, fx.constants, *fx.reference, fx.sets[set], set);
     const double fresh_us = time_one(side(inst), set, *flusher, stream.get());
     CheckOutcome o = verify_outputs(inst, fx.sets[set], task);
     const double limit = kFreshSlowdown * timing.candidate.p90_us + kFreshSlackUs;
@@ -301,7 +311,7 @@ struct EvalEngine::Impl {
     row.resources = p.loaded->resources;
     std::unique_ptr<PlanInstance> inst;
     try {
-      inst = std::make_unique<PlanInstance>(*p.loaded, task, row.shape, fx.sets, std::nullopt, lt,
+      inst = std::make_unique<PlanInstance>(*p.loaded, task, row.shape, fx.constants, fx.sets, std::nullopt, lt,
                                             device_facts(dev));
     } catch (const CudaError& e) {
       if (e.sticky()) throw;
@@ -381,6 +391,11 @@ EvalResult EvalEngine::run(const EvalRequest& req, const std::function<void()>& 
   Impl& I = *impl_;
   const Task* task = find_task(req.task);
   if (!task) throw Error("unknown task '" + req.task + "'");
+  try {  // a bad constant is the request's fault, on any shape
+    resolve_constants(*task, req.settings.constants);
+  } catch (const Error& e) {
+    throw Error(std::string("the request's constant ") + e.what());
+  }
   EvalResult row;
   row.shape = req.shape;
   row.variant = req.variant;

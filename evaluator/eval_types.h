@@ -19,6 +19,9 @@ struct EvalSettings {
   bool time = true;
   int input_sets = 3;    // random, hard, random, ...: all checked, rotated while timing
   TimerOptions timer;
+  // The task's constants for the candidate's args, the GPU reference's and the CPU reference's:
+  // one map for all three. A constant left out takes the task's default (resolve_constants).
+  Constants constants;
 };
 
 // One candidate variant on one shape.

@@ -2,14 +2,14 @@
 
 namespace ks {
 
-PlanInstance::PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& shape,
+PlanInstance::PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& shape, const Constants& constants,
                            const std::vector<InputSet>& sets, std::optional<DType> output_dtype,
                            const LtContext& lt, const DeviceFacts& device) {
   const Env env = make_env(*lp.plan, shape, lp.variant, device);
   PlanBindings b;
   b.env = env;
   b.lt = lt;
-  for (auto& c : task.constants()) b.constants[c.name] = c.value;
+  b.constants = constants;
   for (auto& spec : task.outputs()) {
     HostBuffer shape_only;
     shape_only.dtype = output_dtype.value_or(spec.dtype);

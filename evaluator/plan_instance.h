@@ -16,7 +16,8 @@ namespace ks {
 class PlanInstance {
  public:
   // output_dtype: the reference plan writes f32 outputs; candidates the task's dtype (nullopt).
-  PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& shape,
+  // constants: resolved (resolve_constants), the same map for the candidate and the references.
+  PlanInstance(const LoadedPlan& lp, const Task& task, const Shape& shape, const Constants& constants,
                const std::vector<InputSet>& sets, std::optional<DType> output_dtype,
                const LtContext& lt, const DeviceFacts& device);
 

@@ -32,7 +32,7 @@ struct LoadedPlan {
 struct PlanBindings {
   Env env;                                    // size symbols and params
   std::map<std::string, BoundBuffer> buffers; // task buffers and workspace
-  std::map<std::string, double> constants;    // reach kernels as float
+  Constants constants;                        // reach kernels as float
   LtContext lt;
 };
 

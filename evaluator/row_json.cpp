@@ -64,6 +64,7 @@ json to_json(const EvalRequest& r) {
           {"seed", r.settings.seed},
           {"time", r.settings.time},
           {"input_sets", r.settings.input_sets},
+          {"constants", r.settings.constants},
           {"timer", {{"warmup", r.settings.timer.warmup},
                      {"min_replays", r.settings.timer.min_replays},
                      {"min_seconds", r.settings.timer.min_seconds},
@@ -81,6 +82,7 @@ EvalRequest request_from_json(const json& j) {
     r.settings.seed = j.at("seed").get<uint64_t>();
     r.settings.time = j.at("time").get<bool>();
     r.settings.input_sets = j.at("input_sets").get<int>();
+    r.settings.constants = j.at("constants").get<Constants>();
     const json& t = j.at("timer");
     r.settings.timer = {t.at("warmup").get<int>(), t.at("min_replays").get<int>(),
                         t.at("min_seconds").get<double>(), t.at("max_replays").get<int>()};

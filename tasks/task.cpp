@@ -47,13 +47,13 @@ std::vector<int64_t> Task::dims_of(const BufferSpec& b, const Shape& s) const {
   return d;
 }
 
-void Task::cpu_reference(const Shape& s, const HostBuffers& inputs, HostBuffers& outputs) const {
+void Task::cpu_reference(const Shape& s, const Constants& c, const HostBuffers& inputs, HostBuffers& outputs) const {
   for (auto& spec : this->outputs()) {
     HostBuffer out(DType::f64, dims_of(spec, s));
     const size_t row = static_cast<size_t>(out.dims.back()), rows = out.count() / row;
     parallel_for(rows, [&](size_t b, size_t e) {
       for (size_t r = b; r < e; ++r) {
-        auto values = cpu_reference_row(s, inputs, spec.name, static_cast<int64_t>(r));
+        auto values = cpu_reference_row(s, c, inputs, spec.name, static_cast<int64_t>(r));
         for (size_t i = 0; i < row; ++i) out.set(r * row + i, values[i]);
       }
     }, 1);

@@ -9,8 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "dtype.h"
-#include "host_buffer.h"
+#include "tasks/constants.h"
+#include "tasks/dtype.h"
+#include "tasks/host_buffer.h"
 
 namespace ks {
 
@@ -24,11 +25,6 @@ struct BufferSpec {
   DType dtype;
   std::vector<std::string> dims;  // each a size symbol or an integer, outermost first (row-major)
   Role role;
-};
-
-struct Constant {
-  std::string name;  // reaches kernels as a float argument
-  double value;
 };
 
 // Pass if, for every output element, |y - ref| <= max_scaled * scale(row) where scale(row) is
@@ -53,7 +49,7 @@ class Task {
   // the others (a model's K and N), and never carries a plan across to other fixed sizes.
   virtual std::vector<std::string> bucket_symbols() const { return {"M"}; }
   virtual std::vector<BufferSpec> buffers() const = 0;
-  virtual std::vector<Constant> constants() const = 0;
+  virtual std::vector<Constant> constants() const = 0;  // with their defaults
   virtual std::vector<std::string> constraints() const = 0;  // plan expressions, all true
   virtual std::vector<Shape> search_shapes() const = 0;
   virtual std::vector<Shape> audit_shapes() const = 0;
@@ -63,8 +59,9 @@ class Task {
   virtual void generate_inputs(const Shape& s, uint64_t seed, InputKind kind,
                                HostBuffers& inputs) const = 0;
   // fp64 reference of one row (the last dimension) of an output; `row` counts the rows of the
-  // output flattened to [rows, last]. Sampled rows check the GPU reference at run time.
-  virtual std::vector<double> cpu_reference_row(const Shape& s, const HostBuffers& inputs,
+  // output flattened to [rows, last]. Sampled rows check the GPU reference at run time. `c`: the
+  // task's constants as resolve_constants gives them (every one present).
+  virtual std::vector<double> cpu_reference_row(const Shape& s, const Constants& c, const HostBuffers& inputs,
                                                 const std::string& output, int64_t row) const = 0;
 
   virtual double flops(const Shape& s) const = 0;
@@ -77,7 +74,7 @@ class Task {
 
   // Helpers shared by every task.
   // fp64 reference of every output, row by row in parallel (allocated here as f64).
-  void cpu_reference(const Shape& s, const HostBuffers& inputs, HostBuffers& outputs) const;
+  void cpu_reference(const Shape& s, const Constants& c, const HostBuffers& inputs, HostBuffers& outputs) const;
   std::vector<BufferSpec> inputs() const;
   std::vector<BufferSpec> outputs() const;
   std::vector<int64_t> dims_of(const BufferSpec& b, const Shape& s) const;

@@ -5,7 +5,8 @@
 // after KSEARCH_FAKE_DELAY_MS milliseconds. A source holding the text "fake-worker: wrong" is
 // answered wrong, and one holding "fake-worker: us=N" takes N microseconds (the LLM tests'
 // scripted candidates). It answers on descriptor 3, as the real worker does; what it prints on
-// stdout (the "noisy" origin: a forged answer) must never be taken for one.
+// stdout (the "noisy" origin: a forged answer) must never be taken for one. With
+// KSEARCH_FAKE_REQUESTS=FILE it appends each request's constants and origin to FILE, a line each.
 #include <unistd.h>
 
 #include <chrono>
@@ -51,6 +52,11 @@ int main(int argc, char** argv) {
     }
     const json& req = msg.at("request");
     const std::string what = req.at("origin");
+    if (const char* log = std::getenv("KSEARCH_FAKE_REQUESTS"))  // what it was asked, for the tests to read
+      if (std::FILE* f = std::fopen(log, "a")) {
+        std::fprintf(f, "%s %s\n", req.value("constants", json()).dump().c_str(), what.c_str());
+        std::fclose(f);
+      }
     json row = {{"shape", req.at("shape")}, {"variant", req.at("variant")}, {"status", "ok"},
                 {"error", ""}, {"nondeterministic", false}, {"floor_us", 0.0},
                 {"max_scaled_error", 0.001}, {"rel_l2_error", 0.0005}, {"kernels", json::array()}};

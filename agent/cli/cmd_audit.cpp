@@ -1,8 +1,10 @@
 // ksearch audit: re-verifies the archive's best candidates on this GPU model where the search never
 // looked. Each is checked on the task's held-out shapes (and the search shapes it won on) with
-// fresh input seeds, hard inputs included, twice per shape with two different seeds; each check
-// runs the candidate twice on the same inputs, so bitwise determinism is recorded too. Every row
-// goes to the audits table; export trusts only candidates whose every row passed.
+// fresh input seeds, hard inputs included, twice per shape with two different seeds: first at the
+// task's constants (or --const), then at those moved by a factor of 10 (eps 1e-6, then 1e-5), since
+// the exported library takes them at run time and a kernel that ignores its eps must not pass;
+// each check runs the candidate twice on the same inputs, so bitwise determinism is recorded too.
+// Every row goes to the audits table; export trusts only candidates whose every row passed.
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -15,6 +17,7 @@
 #include "base/random.h"
 #include "base/table.h"
 #include "db/leaders.h"
+#include "db/recorded_constants.h"
 #include "evaluator/evaluate.h"
 #include "evaluator/json_text.h"
 #include "evaluator/supervisor.h"
@@ -24,6 +27,7 @@ namespace {
 
 struct Opts {
   std::string db, task;
+  std::vector<std::string> constants;
   int top = 3, device = 0;
   std::optional<uint64_t> seed;
   double min_ms = 100, watchdog_s = 10;
@@ -46,14 +50,20 @@ int run_audit(const Opts& o) {
     if (!t) throw Error("unknown task '" + o.task + "' (`ksearch tasks` lists them)");
     tasks = {t};
   }
+  const std::map<const Task*, Constants> constants = constants_option(tasks, o.constants);
   Archive archive(o.db, Archive::Mode::existing);
   Compiler compiler(Compiler::default_options());
   WorkerSupervisor runner(SupervisorOptions{worker_command(o.device), o.watchdog_s});
   const DeviceInfo& dev = runner.device();
   const uint64_t seed = o.seed.value_or(std::random_device{}());
-  std::cerr << "auditing on " << dev.name << ", seed " << seed << '\n';
+  std::cerr << "auditing on " << dev.name << ", seed " << seed;
+  for (auto& [task, c] : constants)
+    if (!c.empty())
+      std::cerr << "; " << task->name() << " at " << format_constants(c) << ", then at "
+                << format_constants(varied_constants(*task, c));
+  std::cerr << '\n';
 
-  Table table({"task", "candidate", "shape", "seed", "status", "deterministic", "median us", "error"});
+  Table table({"task", "candidate", "shape", "seed", "constants", "status", "deterministic", "median us", "error"});
   nlohmann::json rows = nlohmann::json::array();
   int audited = 0, failed = 0, n = 0;
   // What to audit, read in one snapshot: a search writing the archive meanwhile cannot make the
@@ -84,6 +94,7 @@ int run_audit(const Opts& o) {
           // Fresh, repeatable from --seed, and below 2^63: SQLite integers are signed.
           settings.seed = mix64(seed ^ static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(n++)) >> 1;
           settings.timer.min_seconds = o.min_ms / 1e3;
+          settings.constants = twice == 0 ? constants.at(task) : varied_constants(*task, constants.at(task));
           const EvalResult r = evaluate_variant(runner, *task, *a.candidate, a.variant, compiled, shape, settings);
           if (r.status == Status::not_applicable) break;  // its plan does not take this shape
           AuditRecord rec;
@@ -94,6 +105,7 @@ int run_audit(const Opts& o) {
           rec.status = r.status;
           rec.error = r.error;
           rec.deterministic = !r.nondeterministic;
+          rec.constants = constants_json(settings.constants);
           if (r.timing) rec.median_us = r.timing->candidate.median_us;
           if (r.status == Status::ok || r.status == Status::wrong) {
             rec.max_scaled_error = r.max_scaled;
@@ -102,13 +114,17 @@ int run_audit(const Opts& o) {
           archive.add_audit(rec);
           ++rows_of_candidate;
           passed += audit_passed(rec);
-          std::cerr << task->name() << ' ' << a.label() << ' ' << rec.shape << ": " << status_name(rec.status)
+          const std::string constants_text = settings.constants.empty() ? "" : format_constants(settings.constants);
+          std::cerr << task->name() << ' ' << a.label() << ' ' << rec.shape
+                    << (constants_text.empty() ? "" : " " + constants_text) << ": " << status_name(rec.status)
                     << (rec.deterministic ? "" : ", nondeterministic")
                     << (rec.median_us ? " " + fixed(*rec.median_us, 1) + " us" : " " + rec.error.substr(0, 120)) << '\n';
           table.add({task->name(), "#" + std::to_string(id) + " " + a.name, rec.shape, std::to_string(rec.seed),
-                     std::string(status_name(rec.status)), rec.deterministic ? "yes" : "NO", rec.median_us ? fixed(*rec.median_us, 1) : "-",
+                     constants_text.empty() ? "-" : constants_text, std::string(status_name(rec.status)),
+                     rec.deterministic ? "yes" : "NO", rec.median_us ? fixed(*rec.median_us, 1) : "-",
                      rec.error.substr(0, 60)});
           rows.push_back({{"task", task->name()}, {"candidate", id}, {"shape", rec.shape}, {"seed", rec.seed},
+                          {"constants", settings.constants},
                           {"status", status_name(rec.status)}, {"deterministic", rec.deterministic},
                           {"median_us", rec.median_us ? nlohmann::json(*rec.median_us) : nlohmann::json()},
                           {"error", rec.error}});
@@ -145,6 +161,7 @@ Action add_audit_command(CLI::App& app) {
       ->check(positive());
   cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Seed the audit's input seeds come from (default: a fresh one, printed)");
+  add_const_option(cmd, o->constants);
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")
       ->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")

@@ -27,7 +27,7 @@ namespace {
 
 struct Opts {
   std::string db, targets = (project_root() / "bench" / "targets.json").string(), python = "python3";
-  std::vector<std::string> tasks;
+  std::vector<std::string> tasks, constants;
   int device = 0;
   std::optional<uint64_t> seed;
   double min_ms = 200, watchdog_s = 10;
@@ -84,6 +84,10 @@ std::map<std::string, Contender> archive_best(Archive& archive, const Task& task
 
 int run_bench(const Opts& o) {
   const std::vector<const Task*> tasks = chosen_tasks(o);
+  const std::map<const Task*, Constants> constants = constants_option(tasks, o.constants);
+  std::string constants_note;  // "; rmsnorm_linear at eps=1e-05": what the rows were checked with
+  for (auto& [task, c] : constants)
+    if (!c.empty()) constants_note += "; " + task->name() + " at " + format_constants(c);
   const Targets targets = o.targets.empty() ? Targets{} : load_targets(o.targets);
   std::unique_ptr<Archive> archive;
   if (!o.seeds_only) {
@@ -99,7 +103,8 @@ int run_bench(const Opts& o) {
   const DeviceInfo& dev = runner.device();
   const Ceilings& ceil = runner.ceilings();
   std::cerr << dev.name << ": " << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
-            << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16 measured; seed " << settings.seed << '\n';
+            << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16 measured; seed " << settings.seed << constants_note
+            << '\n';
 
   // Every row measured first; the peers after, on the same GPU, then the table.
   struct Row {
@@ -109,6 +114,7 @@ int run_bench(const Opts& o) {
   };
   std::vector<Row> rows;
   for (const Task* task : tasks) {
+    settings.constants = constants.at(task);
     std::vector<Contender> seeds;
     for (auto& f : default_seed_files(*task)) {
       auto c = load_seed(f, *task);
@@ -169,7 +175,8 @@ int run_bench(const Opts& o) {
                fixed(t.baseline.median_us, 1), fixed(t.candidate.median_us, 1), fixed(pct, 0), fixed(t.speedup, 2) + "x",
                p.compile_us ? fixed(*p.compile_us / t.candidate.median_us, 2) + "x" : "-",
                has_target ? (met ? "met" : "missed") : "-", r.label});
-    nlohmann::json row = {{"task", r.task}, {"shape", r.shape}, {"floor_us", r.best->floor_us},
+    nlohmann::json row = {{"task", r.task}, {"shape", r.shape}, {"constants", constants.at(find_task(r.task))},
+                          {"floor_us", r.best->floor_us},
                           {"baseline_us", t.baseline.median_us}, {"best_us", t.candidate.median_us},
                           {"pct_of_floor", pct}, {"speedup", t.speedup}, {"candidate", r.label}};
     if (p.eager_us) row["torch_eager_us"] = *p.eager_us;
@@ -187,7 +194,8 @@ int run_bench(const Opts& o) {
               << '\n';
   } else {
     std::cout << "ksearch bench on " << dev.name << " (" << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
-              << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed " << settings.seed << '\n';
+              << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed " << settings.seed << constants_note
+              << '\n';
     table.print(std::cout);
   }
   return missing ? 1 : 0;
@@ -206,6 +214,7 @@ Action add_bench_command(CLI::App& app) {
   cmd->add_flag("--seeds-only", o->seeds_only, "Bench the seeds at their defaults, without an archive");
   cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");
+  add_const_option(cmd, o->constants);
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 200)")
       ->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")

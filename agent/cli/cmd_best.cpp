@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "agent/cli/archived_candidate.h"
 #include "agent/cli/commands.h"
@@ -50,8 +51,15 @@ int show_best(const Opts& o) {
       if (a.device == device) mine.push_back(a);
     return summarize_audits(mine, candidate);
   };
+  // What the rows shown were checked with, per (task, device): named in the heading when they
+  // agree, else in a column. Speed does not depend on it, so they still rank together.
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> constants;
+  for (auto& [k, rows] : ok)
+    for (size_t i = 0; i < rows.size() && static_cast<int>(i) < o.top; ++i)
+      constants[{std::get<0>(k), std::get<1>(k)}].insert(recorded_constants_text(std::get<0>(k), rows[i].constants));
   nlohmann::json out = nlohmann::json::array();
   std::string current;
+  bool constants_column = false;
   std::unique_ptr<Table> table;
   auto flush = [&] {
     if (table) table->print(std::cout);
@@ -63,10 +71,14 @@ int show_best(const Opts& o) {
       flush();
       if (!current.empty()) std::cout << '\n';
       current = task + device;
-      std::cout << task << " on " << device << "\n";
-      table = std::make_unique<Table>(std::vector<std::string>{
-          "shape", "rank", "candidate", "name", "params", "median us", "baseline us", "speedup",
-          "% floor", "origin", "gen", "tried", "audit"});
+      const std::set<std::string>& seen = constants[{task, device}];
+      constants_column = seen.size() > 1;
+      std::cout << task << " on " << device
+                << (seen.size() == 1 && !seen.begin()->empty() ? ", checked with " + *seen.begin() : "") << "\n";
+      std::vector<std::string> head = {"shape", "rank", "candidate", "name", "params", "median us", "baseline us",
+                                       "speedup", "% floor", "origin", "gen", "tried", "audit"};
+      if (constants_column) head.push_back("constants");
+      table = std::make_unique<Table>(head);
     }
     for (size_t i = 0; i < rows.size() && static_cast<int>(i) < o.top; ++i) {
       const EvaluationRecord& e = rows[i];
@@ -79,13 +91,17 @@ int show_best(const Opts& o) {
                        {"median_us", *e.median_us}, {"baseline_us", e.baseline_us.value_or(0)},
                        {"speedup", *e.speedup}, {"pct_of_floor", pct < 0 ? nlohmann::json() : nlohmann::json(pct)}, {"origin", c.origin},
                        {"generation", c.generation}, {"evaluations", tried[k]},
+                       {"constants", recorded_constants_json(task, e.constants)},
                        {"audit", {{"rows", audit.rows}, {"passed", audit.passed}, {"status", audit.text()}}}});
         continue;
       }
-      table->add({i ? "" : shape, std::to_string(i + 1), "#" + std::to_string(c.id), source_name[c.source_id],
-                  c.params, fixed(*e.median_us, 1), e.baseline_us ? fixed(*e.baseline_us, 1) : "-",
-                  fixed(*e.speedup, 2) + "x", pct < 0 ? "-" : fixed(pct, 0), c.origin,
-                  std::to_string(c.generation), i ? "" : std::to_string(tried[k]), audit.text()});
+      std::vector<std::string> cells = {i ? "" : shape, std::to_string(i + 1), "#" + std::to_string(c.id),
+                                        source_name[c.source_id], c.params, fixed(*e.median_us, 1),
+                                        e.baseline_us ? fixed(*e.baseline_us, 1) : "-", fixed(*e.speedup, 2) + "x",
+                                        pct < 0 ? "-" : fixed(pct, 0), c.origin, std::to_string(c.generation),
+                                        i ? "" : std::to_string(tried[k]), audit.text()};
+      if (constants_column) cells.push_back(recorded_constants_text(task, e.constants));
+      table->add(cells);
     }
   }
   if (o.json) {

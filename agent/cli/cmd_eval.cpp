@@ -19,7 +19,7 @@ namespace {
 struct Opts {
   std::string file, save_json;
   std::optional<std::string> variant;  // absent: every variant
-  std::vector<std::string> shapes;
+  std::vector<std::string> shapes, constants;
   bool audit = false, json = false, no_time = false, in_process = false;
   double watchdog_s = 10;
   double compile_timeout_s = CompilerOptions{}.timeout_s;
@@ -64,6 +64,9 @@ int run_eval(const Opts& o) {
                                            : enumerate_variants(c.plan.params);
 
   EvalSettings eo;
+  eo.constants = constants_option(*task, o.constants);  // before the device too
+  // ", eps=1e-05" on the lines that say what was run; nothing for a task without constants.
+  const std::string constants_note = eo.constants.empty() ? "" : ", " + format_constants(eo.constants);
   eo.seed = o.seed.value_or(std::random_device{}());
   eo.time = !o.no_time;
   eo.timer.min_replays = o.min_replays;
@@ -87,7 +90,7 @@ int run_eval(const Opts& o) {
   const Ceilings& ceil = runner->ceilings();
   std::cerr << d.name << " (" << d.arch << ", " << d.sms << " SMs, " << d.l2_bytes / (1 << 20)
             << " MiB L2): " << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
-            << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16; seed " << eo.seed << '\n';
+            << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16; seed " << eo.seed << constants_note << '\n';
 
   const size_t total = shapes.size() * variants.size();
   size_t done = 0;
@@ -115,7 +118,7 @@ int run_eval(const Opts& o) {
   nlohmann::json j;
   if (o.json || !o.save_json.empty()) {
     j = {{"candidate", c.origin}, {"task", task->name()}, {"device", d.name},
-                        {"arch", d.arch}, {"seed", eo.seed},
+                        {"arch", d.arch}, {"seed", eo.seed}, {"constants", eo.constants},
                         {"bandwidth_tbs", ceil.bytes_per_s / 1e12},
                         {"peak_tflops", ceil.flops_per_s / 1e12}, {"rows", nlohmann::json::array()}};
     for (auto& r : rows) j["rows"].push_back(row_json(*task, r));
@@ -130,7 +133,7 @@ int run_eval(const Opts& o) {
   } else {
     std::cout << c.origin << " on " << d.name << " (" << fixed(ceil.bytes_per_s / 1e12, 2)
               << " TB/s, " << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed "
-              << eo.seed << "\n";
+              << eo.seed << constants_note << "\n";
     Table table({"shape", "variant", "status", "median us", "p10 us", "p90 us", "baseline us",
                  "speedup", "% floor", "error"});
     for (auto& r : rows) table.add(row_cells(*task, r));
@@ -172,6 +175,7 @@ Action add_eval_command(CLI::App& app) {
       ->check(variant_text());
   cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");
+  add_const_option(cmd, o->constants);
   cmd->add_flag("--no-time", o->no_time, "Check only, do not time");
   cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(positive());
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")->check(non_negative());

@@ -14,6 +14,7 @@
 #include "base/paths.h"
 #include "db/archive.h"
 #include "db/leaders.h"
+#include "db/recorded_constants.h"
 #include "evaluator/nvrtc_compiler.h"
 #include "evaluator/timer.h"
 
@@ -129,6 +130,7 @@ int run_export(const Opts& o) {
       sc.median_us = sc.baseline_us = any.baseline_us;
       if (any.baseline_us) sc.speedup = 1.0;
       sc.floor_us = any.floor_us;
+      sc.measured_with = recorded_constants(*task, any.constants);
       in.shapes.push_back(sc);
       continue;
     }
@@ -146,6 +148,7 @@ int run_export(const Opts& o) {
     sc.baseline_us = e.baseline_us;
     sc.speedup = e.speedup;
     sc.floor_us = e.floor_us;
+    sc.measured_with = recorded_constants(*task, e.constants);
     sc.audit = audit[e.candidate_id];
     in.shapes.push_back(sc);
   }

@@ -137,7 +137,8 @@ ReportData gather(Archive& archive, const Opts& o) {
   std::map<int64_t, TaskDevice> run_section;
   for (auto& r : archive.runs()) {
     if ((!o.task.empty() && r.task != o.task) || (!o.device.empty() && r.device != o.device)) continue;
-    data.runs.push_back({r.id, r.task, r.device, r.state, archive.run_evaluations(r.id), r.active_seconds});
+    data.runs.push_back({r.id, r.task, r.device, r.state, archive.run_evaluations(r.id), r.active_seconds,
+                         recorded_constants_text(r.task, r.constants)});
     run_section[r.id] = {r.task, r.device};
   }
   for (auto& call : archive.llm_calls(std::nullopt)) {

@@ -21,6 +21,7 @@
 #include "agent/search/worker_evaluator.h"
 #include "base/paths.h"
 #include "base/table.h"
+#include "db/recorded_constants.h"
 #include "evaluator/evaluate.h"
 #include "evaluator/json_text.h"
 
@@ -44,7 +45,7 @@ struct Opts {
   std::optional<double> minutes;
   std::optional<int> batch, seed_variants, min_replays;
   std::optional<double> min_ms, watchdog_s, compile_timeout_s;
-  std::vector<std::string> seeds, shapes;
+  std::vector<std::string> seeds, shapes, constants;
 };
 
 std::atomic<bool> g_stop{false};
@@ -143,6 +144,20 @@ std::optional<LlmSearchOptions> llm_options(const LlmOpts& o, const json& stored
   return l;
 }
 
+// The constants a run checks with: a new run's from --const (else the task's defaults); a resumed
+// run keeps those it recorded, and a --const that differs is refused: its rows must all have
+// been checked alike. Throws ks::Error, one line.
+Constants run_constants(const Task& task, const std::optional<RunRecord>& resumed, const std::vector<std::string>& texts) {
+  const Constants given = constants_option(task, texts);
+  if (!resumed) return given;
+  const Constants recorded = recorded_constants(task, resumed->constants);
+  if (!texts.empty() && given != recorded)
+    throw Error("run " + std::to_string(resumed->id) + " checks with " + format_constants(recorded) + ", not " +
+                format_constants(given) + ": a run keeps its constants (start a new run, without --resume or --run, "
+                "for other values)");
+  return recorded;
+}
+
 // What a resumed run reuses; never the key.
 json llm_stored(const LlmSearchOptions& l, const ReplayChat* replay) {
   if (replay)
@@ -178,6 +193,7 @@ int run_search(const Opts& o) {
   if (!task) throw Error("unknown task '" + task_name + "' (`ksearch tasks` lists them)");
 
   // What the user gave is checked before any GPU is touched.
+  run_constants(*task, resumed, o.constants);  // again below, once --resume has found its run
   const std::vector<int> devices = parse_devices(o.devices);
   json stored = resumed ? json::parse(resumed->options) : json::object();
   std::vector<std::string> seed_files = !o.seeds.empty() ? o.seeds
@@ -233,6 +249,7 @@ int run_search(const Opts& o) {
   if (resumed && resumed->device != dev.name)
     throw Error("run " + std::to_string(resumed->id) + " searched on " + resumed->device + "; this is a " + dev.name);
 
+  so.eval.constants = run_constants(*task, resumed, o.constants);
   RunRecord run = resumed ? *resumed : RunRecord{};
   if (replay && resumed) replay->skip_used(archive.llm_calls(resumed->id));  // not the same replies again
   if (!resumed) {
@@ -240,6 +257,7 @@ int run_search(const Opts& o) {
     run.device = dev.name;
     run.arch = dev.arch;
     run.seed = static_cast<uint64_t>(o.seed.value_or(static_cast<int64_t>(std::random_device{}() >> 1)));
+    run.constants = constants_json(so.eval.constants);
   }
   so.eval.seed = run.seed;
   json options = {{"max_evals", so.max_evals ? json(*so.max_evals) : json()},
@@ -265,7 +283,8 @@ int run_search(const Opts& o) {
   std::cerr << (resumed ? "resuming" : "starting") << " run " << run.id << ": " << task->name() << " on "
             << devices.size() << " x " << dev.name << " (" << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
             << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed " << run.seed << ", "
-            << seeds.size() << " seed file(s), " << shapes.size() << " shapes; budget: "
+            << (so.eval.constants.empty() ? "" : format_constants(so.eval.constants) + ", ") << seeds.size()
+            << " seed file(s), " << shapes.size() << " shapes; budget: "
             << (so.max_evals ? std::to_string(*so.max_evals) + " evaluations" : "no evaluation limit") << ", "
             << (so.minutes ? fixed(*so.minutes, 1) + " minutes" : "no time limit") << "; archive " << o.db
             << "\n";
@@ -311,6 +330,7 @@ int run_search(const Opts& o) {
       shapes_json.push_back(j);
     }
     std::cout << json_text(json{{"event", "done"}, {"run", run.id}, {"stop_reason", sum.stop_reason},
+                                {"constants", so.eval.constants},
                                 {"evals", sum.progress.evals}, {"evals_this_session", sum.progress.evals_this_session},
                                 {"seconds", sum.progress.session_seconds}, {"by_status", sum.progress.by_status},
                                 {"by_operator", sum.progress.by_operator}, {"operator_shares", sum.progress.op_shares},
@@ -341,6 +361,7 @@ Action add_run_command(CLI::App& app) {
   cmd->add_option("--devices", o->devices, "CUDA devices, one worker each, e.g. 0,1,2,3 (default 0)");
   cmd->add_option("--seeds", o->seeds, "Seed candidate files (default: seeds/<task>/*.cu but baseline.cu)");
   cmd->add_option("--shape", o->shapes, "Only these shapes, e.g. 16,4096,6144 (default: the task's search shapes)");
+  add_const_option(cmd, o->constants);
   cmd->add_option("--batch", o->batch, "Children proposed per step (default 4)")->check(in_range(1, 256));
   cmd->add_option("--seed-variants", o->seed_variants, "Variants of each seed sampled into generation 0 (default 16)")
       ->check(in_range(1, 100000));

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "agent/cli/commands.h"
 #include "base/table.h"
@@ -90,6 +91,7 @@ int show_candidate(const Opts& o) {
       nlohmann::json ej = {{"device", e.device}, {"shape", e.shape}, {"status", status_name(e.status)}, {"error", e.error},
                            {"nondeterministic", e.nondeterministic}, {"seconds", e.seconds},
                            {"resources", nlohmann::json::parse(e.resources)},
+                           {"constants", recorded_constants_json(c->task, e.constants)},
                            {"steps", nlohmann::json::parse(e.steps)}};
       for (auto [k, v] : {std::pair{"median_us", e.median_us}, {"p10_us", e.p10_us}, {"p90_us", e.p90_us},
                           {"baseline_us", e.baseline_us}, {"speedup", e.speedup}, {"floor_us", e.floor_us}})
@@ -106,22 +108,33 @@ int show_candidate(const Opts& o) {
             << "from: " << c->label << " (source " << src.hash.substr(0, 12)
             << (src.uses_helpers ? ", uses the ks/ device helpers" : "") << ")\n"
             << "children: " << ids(children) << "\n\n";
-  Table t({"device", "shape", "status", "median us", "p10 us", "p90 us", "baseline us", "speedup",
-           "% floor", "regs", "smem B", "spill B", "error"});
+  // What the evaluations were checked with: one line when they agree, else a column.
+  std::set<std::string> constants;
+  for (auto& e : evs) constants.insert(recorded_constants_text(c->task, e.constants));
+  const bool constants_column = constants.size() > 1;
+  std::vector<std::string> head = {"device", "shape", "status", "median us", "p10 us", "p90 us", "baseline us", "speedup",
+                                   "% floor", "regs", "smem B", "spill B", "error"};
+  if (constants_column) head.insert(head.begin() + 2, "constants");
+  Table t(head);
   auto num = [](const std::optional<double>& v, int d) { return v ? fixed(*v, d) : "-"; };
   auto count = [](const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "-"; };
   for (auto& e : evs) {
     std::string err = e.error.size() > 70 ? e.error.substr(0, 67) + "..." : e.error;
     if (e.nondeterministic) err = "nondeterministic" + std::string(err.empty() ? "" : "; ") + err;
-    t.add({e.device, e.shape, std::string(status_name(e.status)), num(e.median_us, 1), num(e.p10_us, 1), num(e.p90_us, 1),
-           num(e.baseline_us, 1), e.speedup ? fixed(*e.speedup, 2) + "x" : "-",
-           e.floor_us && e.median_us ? fixed(100 * *e.floor_us / *e.median_us, 0) : "-", count(e.registers),
-           count(e.smem_bytes), count(e.spill_bytes), err});
+    std::vector<std::string> cells = {
+        e.device, e.shape, std::string(status_name(e.status)), num(e.median_us, 1), num(e.p10_us, 1), num(e.p90_us, 1),
+        num(e.baseline_us, 1), e.speedup ? fixed(*e.speedup, 2) + "x" : "-",
+        e.floor_us && e.median_us ? fixed(100 * *e.floor_us / *e.median_us, 0) : "-", count(e.registers),
+        count(e.smem_bytes), count(e.spill_bytes), err};
+    if (constants_column) cells.insert(cells.begin() + 2, recorded_constants_text(c->task, e.constants));
+    t.add(cells);
   }
-  if (evs.empty())
+  if (evs.empty()) {
     std::cout << "not evaluated yet\n";
-  else
+  } else {
+    if (!constants_column && !constants.begin()->empty()) std::cout << "checked with " << *constants.begin() << "\n";
     t.print(std::cout);
+  }
   for (auto& e : evs)
     if (e.steps != "[]")
       std::cout << e.shape << ": time per step " << format_steps(steps_from_json(nlohmann::json::parse(e.steps))) << "\n";

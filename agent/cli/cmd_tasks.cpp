@@ -26,7 +26,11 @@ Action add_tasks_command(CLI::App& app) {
     nlohmann::json all = nlohmann::json::array();
     for (const Task* t : all_tasks()) {
       nlohmann::json jt = {{"name", t->name()}, {"semantics", t->semantics()},
-                           {"constraints", t->constraints()}, {"shapes", nlohmann::json::array()}};
+                           {"constraints", t->constraints()}, {"constants", nlohmann::json::array()},
+                           {"shapes", nlohmann::json::array()}};
+      for (auto& c : t->constants())
+        jt["constants"].push_back({{"name", c.name}, {"default", c.value}, {"meaning", c.meaning},
+                                   {"positive", c.positive}});
       if (!o->json) {
         std::cout << t->name() << ": " << t->semantics() << "\n  buffers:";
         for (auto& b : t->buffers()) {
@@ -35,8 +39,11 @@ Action add_tasks_command(CLI::App& app) {
           std::cout << ' ' << b.name << ' ' << dtype_name(b.dtype) << '[' << dims << "] "
                     << (b.role == Role::in ? "in" : "out") << ';';
         }
-        std::cout << "\n  constants:";
-        for (auto& c : t->constants()) std::cout << ' ' << c.name << '=' << c.value;
+        if (t->constants().empty())
+          std::cout << "\n  constants: none";
+        else
+          std::cout << "\n  constants (floats; defaults, which run, eval, audit and bench take --const NAME=VALUE for):";
+        for (auto& c : t->constants()) std::cout << ' ' << c.name << '=' << c.value << " (" << c.meaning << ");";
         std::cout << "\n  constraints:";
         for (auto& c : t->constraints()) std::cout << ' ' << c << ';';
         std::cout << "\n\n";

@@ -2,8 +2,15 @@
 // The ksearch subcommands. Each registers its options on the app and returns the action to run
 // when it is chosen; an action returns the process exit code.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "tasks/task.h"
 
 namespace ks::cli {
 
@@ -32,5 +39,20 @@ CLI::Validator variant_text();
 
 // --db: the archive a command reads or writes; its default is KSEARCH_DB, else ./ksearch.db.
 void add_db_option(CLI::App* cmd, std::string& path);
+
+// --const NAME=VALUE, repeatable (const_option.cpp): the task's constants a command checks with.
+void add_const_option(CLI::App* cmd, std::vector<std::string>& texts);
+// The task's defaults with the --const values; throws ks::Error, one line naming --const, for a
+// constant the task does not have (or any, on a task without constants) or a value out of range.
+Constants constants_option(const Task& task, const std::vector<std::string>& texts);
+// The same for a command over several tasks: each value goes to the tasks that have the constant,
+// and must go to one at least.
+std::map<const Task*, Constants> constants_option(const std::vector<const Task*>& tasks,
+                                                  const std::vector<std::string>& texts);
+// What an archive row (its task's name and recorded JSON) was checked with, as a user reads it:
+// "eps=1e-06" (a row from before constants were recorded: the defaults); "" for a task without
+// constants. As JSON: {"eps": 1e-06}.
+std::string recorded_constants_text(const std::string& task, const std::string& json);
+nlohmann::json recorded_constants_json(const std::string& task, const std::string& json);
 
 }  // namespace ks::cli

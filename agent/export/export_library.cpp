@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -33,14 +34,47 @@ std::string dims_text(const BufferSpec& b) {
 
 nlohmann::json opt(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
 
+bool c_identifier(const std::string& n) {
+  bool ok = !n.empty() && !std::isdigit(static_cast<unsigned char>(n[0]));
+  for (char c : n) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+  return ok;
+}
+
+// A C float literal of the float the evaluator passes (static_cast<float>(v)), as short as reads
+// back to that float: "1e-06f".
+std::string c_float_literal(double v) {
+  const float want = static_cast<float>(v);
+  char buf[64];
+  bool found = false;
+  for (int digits = 1; digits <= 17 && !found; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    found = std::strtof(buf, nullptr) == want;
+  }
+  if (!found) std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(want));  // 9 digits: any float
+  std::string text = buf;
+  if (text.find_first_of(".e") == std::string::npos) text += ".0";  // 2f is no C literal; 2.0f is
+  return text + "f";
+}
+
 }  // namespace
 
 std::string library_name(const Task& task) {
   const std::string n = task.name();
-  bool ok = !n.empty() && !std::isdigit(static_cast<unsigned char>(n[0]));
-  for (char c : n) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-  if (!ok) throw Error("task name '" + n + "' is not a C identifier: cannot name its library");
+  if (!c_identifier(n)) throw Error("task name '" + n + "' is not a C identifier: cannot name its library");
+  for (auto& c : task.constants())
+    if (!c_identifier(c.name))
+      throw Error("constant '" + c.name + "' of " + n + " is not a C identifier: cannot be an argument of its library");
   return "ksearch_" + n;
+}
+
+std::string constant_default_macro(const Task& task, const Constant& c) {
+  return upper(library_name(task) + "_" + c.name) + "_DEFAULT";
+}
+
+std::string constant_params(const Task& task) {
+  std::string s;
+  for (auto& c : task.constants()) s += (s.empty() ? "" : ", ") + std::string("float ") + c.name;
+  return s;
 }
 
 std::string cuda_data_type(DType t) {
@@ -60,8 +94,15 @@ std::string generate_header(const ExportInput& in) {
     << ").\n   " << t.semantics() << "\n   Buffers (row-major, device pointers):";
   for (auto& b : t.buffers())
     o << "\n     " << b.name << ' ' << dims_text(b) << (b.role == Role::in ? " in" : " out");
-  o << "\n   Constants baked in:";
-  for (auto& c : t.constants()) o << ' ' << c.name << " = " << c.value;
+  if (t.constants().empty()) {
+    o << "\n   Constants: none.";
+  } else {
+    o << "\n   Constants: float arguments after the sizes; NaN, an infinity (or, where it says positive, a\n"
+      << "   value <= 0) is " << macro << "_ERROR_SHAPE:";
+    for (auto& c : t.constants())
+      o << "\n     " << c.name << ": " << c.meaning << (c.positive ? "; positive" : "") << ".\n       Default "
+        << constant_default_macro(t, c) << " (" << c_float_literal(c.value) << ").";
+  }
   o << "\n   Every shape satisfies:";
   for (auto& c : t.constraints()) o << ' ' << c << ';';
   o << " and every size is positive. */\n"
@@ -70,11 +111,19 @@ std::string generate_header(const ExportInput& in) {
     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
     << "/* Status codes of " << lib << "(). */\n"
     << "#define " << macro << "_OK 0\n"
-    << "#define " << macro << "_ERROR_SHAPE 1     /* the sizes break the task's constraints */\n"
+    << "#define " << macro << "_ERROR_SHAPE 1     /* the sizes break the task's constraints"
+    << (t.constants().empty() ? "" : ", or a constant argument is out of its range") << " */\n"
     << "#define " << macro << "_ERROR_WORKSPACE 2 /* workspace NULL (or not 256-byte aligned) where "
     << lib << "_workspace_size() > 0 */\n"
     << "#define " << macro << "_ERROR_CUDA 3      /* a CUDA runtime call failed */\n"
     << "#define " << macro << "_ERROR_CUBLASLT 4  /* a cuBLASLt call failed */\n\n";
+  if (!t.constants().empty()) {
+    o << "/* The default of each constant argument of " << lib << "(): the task's. A model's own value\n"
+      << "   (its config's) may differ; manifest.json says what each measured shape was checked with. */\n";
+    for (auto& c : t.constants())
+      o << "#define " << constant_default_macro(t, c) << " " << c_float_literal(c.value) << "\n";
+    o << "\n";
+  }
   std::string sizes;
   for (auto& s : t.size_symbols()) sizes += (sizes.empty() ? "" : ", ") + std::string("int64_t ") + s;
   o << "/* Bytes of device workspace " << lib << "() needs for this shape (0: none, nor for a shape\n"
@@ -82,10 +131,13 @@ std::string generate_header(const ExportInput& in) {
     << "size_t " << lib << "_workspace_size(" << sizes << ");\n\n"
     << "/* Enqueues the computation on stream; returns " << macro << "_OK or an error code, the\n"
     << "   message of which " << lib << "_last_error() gives. The workspace must not be used by\n"
-    << "   anything else until the stream has passed this call. Thread-safe. */\n"
+    << "   anything else until the stream has passed this call. Thread-safe."
+    << (t.constants().empty() ? std::string()
+                              : std::string("\n   Constants: the values to compute with (each one's _DEFAULT above, where the model uses it).")) << " */\n"
     << "int " << lib << "(";
   for (auto& b : t.buffers()) o << (b.role == Role::in ? "const void* " : "void* ") << b.name << ", ";
-  o << sizes << ", void* workspace, cudaStream_t stream);\n\n"
+  const std::string constants = constant_params(t);
+  o << sizes << (constants.empty() ? "" : ", " + constants) << ", void* workspace, cudaStream_t stream);\n\n"
     << "/* The message of this thread's last failing call (the failing CUDA or cuBLASLt call named),\n"
     << "   \"\" if none failed. Valid until this thread's next failing call. */\n"
     << "const char* " << lib << "_last_error(void);\n\n"
@@ -140,6 +192,12 @@ std::string generate_manifest(const ExportInput& in) {
                    {"arch", in.arch}, {"generated_at", iso_time(in.generated_at)},
                    {"forced", in.forced}};
   if (in.driver_version) m["driver_version"] = *in.driver_version;
+  // Arguments of the entry point, with the defaults; each shape says what its evaluation used.
+  nlohmann::json constants = nlohmann::json::array();
+  for (auto& c : t.constants())
+    constants.push_back({{"name", c.name}, {"argument", "float " + c.name}, {"default", c.value},
+                         {"meaning", c.meaning}, {"positive", c.positive}});
+  m["constants"] = constants;
   nlohmann::json plans = nlohmann::json::array();
   for (auto& p : in.plans)
     plans.push_back({{"candidate", p.candidate_id ? nlohmann::json(*p.candidate_id) : nlohmann::json("baseline")},
@@ -154,6 +212,7 @@ std::string generate_manifest(const ExportInput& in) {
                       {"name", p.plan.name}, {"params", p.params}, {"origin", p.origin},
                       {"median_us", opt(s.median_us)}, {"baseline_us", opt(s.baseline_us)},
                       {"speedup", opt(s.speedup)}, {"floor_us", opt(s.floor_us)},
+                      {"measured_with", s.measured_with},
                       {"audit", {{"rows", s.audit.rows}, {"passed", s.audit.passed},
                                  {"deterministic", s.audit.deterministic}}}});
   }

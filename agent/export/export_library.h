@@ -41,6 +41,7 @@ struct ShapeChoice {
   size_t plan = 0;  // index into ExportInput::plans
   std::optional<double> median_us, baseline_us, speedup, floor_us;
   AuditSummary audit;
+  Constants measured_with;  // the task's constants the evaluation above was checked with (manifest)
 };
 
 struct ExportInput {
@@ -67,8 +68,14 @@ std::string generate_example(const ExportInput& in);
 std::string generate_manifest(const ExportInput& in);
 std::string generate_cmake(const ExportInput& in);
 
-// "ksearch_rmsnorm_linear"; throws ks::Error when the task's name is not a C identifier.
+// "ksearch_rmsnorm_linear"; throws ks::Error when the task's name (or a constant's) is not a C
+// identifier.
 std::string library_name(const Task& task);
+// The header's macro for a constant's default: "KSEARCH_RMSNORM_LINEAR_EPS_DEFAULT".
+std::string constant_default_macro(const Task& task, const Constant& c);
+// The constants as the entry point's parameters, after the sizes: "float eps" (", "-separated;
+// "" for a task without constants).
+std::string constant_params(const Task& task);
 // The C/C++ type of a plan's gemm operand or of an example buffer: "CUDA_R_16BF", ...
 std::string cuda_data_type(DType t);
 

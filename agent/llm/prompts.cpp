@@ -90,7 +90,10 @@ std::string task_contract(const Task& t) {
     o << "  " << b.name << "[" << dims << "] " << dtype_name(b.dtype) << ", "
       << (b.role == Role::in ? "input (read only)" : "output") << "\n";
   }
-  for (auto& c : t.constants()) o << "constant " << c.name << " = " << c.value << " (a float argument)\n";
+  for (auto& c : t.constants())
+    o << "constant " << c.name << ": " << c.meaning << "; a float argument given at run time (default " << c.value
+      << ", but runs, audits and the exported library pass other values): pass it to your kernels by naming it in a "
+         "step's args, never write its value into the code\n";
   for (auto& c : t.constraints()) o << "every shape satisfies: " << c << "\n";
   const Tolerance tol = t.tolerance();
   o << "tolerance: |y - ref| <= " << tol.max_scaled << " * rms(reference row) per element, and ||y - ref|| / ||ref|| <= "

@@ -65,11 +65,13 @@ std::string legend(const std::vector<std::pair<std::string, std::string>>& colou
 }
 
 std::string runs_table(const std::vector<ReportRun>& runs) {
-  std::string s = "<table><tr><th>run</th><th>task</th><th>device</th><th>state</th><th>evaluations</th><th>seconds</th></tr>\n";
+  std::string s = "<table><tr><th>run</th><th>task</th><th>device</th><th>state</th><th>evaluations</th><th>seconds</th>"
+                  "<th>constants</th></tr>\n";
   for (auto& r : runs)
     s += "<tr><td class=\"num\">" + std::to_string(r.id) + "</td><td>" + html_escape(r.task) + "</td><td>" +
          html_escape(r.device) + "</td><td>" + html_escape(r.state) + "</td><td class=\"num\">" +
-         std::to_string(r.evaluations) + "</td><td class=\"num\">" + num(r.seconds, 0) + "</td></tr>\n";
+         std::to_string(r.evaluations) + "</td><td class=\"num\">" + num(r.seconds, 0) + "</td><td>" +
+         (r.constants.empty() ? "-" : html_escape(r.constants)) + "</td></tr>\n";
   return s + "</table>\n";
 }
 

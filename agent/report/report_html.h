@@ -16,6 +16,7 @@ struct ReportRun {
   std::string task, device, state;
   int64_t evaluations = 0;
   double seconds = 0;
+  std::string constants;  // what it checked with, "eps=1e-05"; "" for a task without constants
 };
 
 // A point where the best speedup on a shape rose: after `evaluation` evaluations of the task on

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/random.h"
+#include "db/recorded_constants.h"
 #include "evaluator/json_text.h"
 #include "evaluator/row_json.h"
 
@@ -87,6 +88,7 @@ EvaluationRecord to_record(const EvalResult& row, int64_t candidate_id, int64_t 
   }
   if (!row.steps.empty()) e.steps = to_json(row.steps).dump();
   e.seed = static_cast<int64_t>(settings.seed);
+  e.constants = constants_json(settings.constants);
   e.seconds = seconds;
   e.created_at = unix_now();
   return e;
@@ -142,6 +144,8 @@ struct SearchDriver::Impl {
        std::vector<WeightedOperator> w)
       : archive(a), run(r), devices(std::move(d)), opt(std::move(o)), ops(std::move(w)),
         task(*find_task(r.task)), device_name(r.device) {
+    // Every row records them whole: the defaults written out too.
+    opt.eval.constants = resolve_constants(task, opt.eval.constants);
     for (const Shape& s : opt.shapes) {
       shape_index[task.format_shape(s)] = shapes.size();
       shapes.push_back({task.format_shape(s), s, std::nullopt, std::nullopt, false});

@@ -51,8 +51,8 @@ class Gemm final : public Task {
     in["W"] = std::move(w);
   }
 
-  std::vector<double> cpu_reference_row(const Shape& s, const HostBuffers& in, const std::string&,
-                                        int64_t m) const override {
+  std::vector<double> cpu_reference_row(const Shape& s, const Constants&, const HostBuffers& in,
+                                        const std::string&, int64_t m) const override {
     const int64_t K = s.at("K"), N = s.at("N");
     const HostBuffer &x = in.at("X"), &w = in.at("W");
     std::vector<double> xr(static_cast<size_t>(K)), y(static_cast<size_t>(N));

@@ -43,8 +43,8 @@ class SoftmaxMatmul final : public Task {
     in["V"] = std::move(v);
   }
 
-  std::vector<double> cpu_reference_row(const Shape& s, const HostBuffers& in, const std::string&,
-                                        int64_t row) const override {
+  std::vector<double> cpu_reference_row(const Shape& s, const Constants&, const HostBuffers& in,
+                                        const std::string&, int64_t row) const override {
     const int64_t M = s.at("M"), N = s.at("N"), D = s.at("D");
     const int64_t b = row / M;
     const HostBuffer &logits = in.at("S"), &v = in.at("V");

@@ -49,8 +49,8 @@ class SwigluMlp final : public Task {
     in["Wd"] = std::move(wd);
   }
 
-  std::vector<double> cpu_reference_row(const Shape& s, const HostBuffers& in, const std::string&,
-                                        int64_t m) const override {
+  std::vector<double> cpu_reference_row(const Shape& s, const Constants&, const HostBuffers& in,
+                                        const std::string&, int64_t m) const override {
     const int64_t H = s.at("H"), I = s.at("I");
     const HostBuffer &x = in.at("X"), &wgu = in.at("Wgu"), &wd = in.at("Wd");
     std::vector<double> xr(static_cast<size_t>(H)), hidden(static_cast<size_t>(I)), y(static_cast<size_t>(H));

@@ -88,10 +88,12 @@ fs::path build_export(const fs::path& dir, const DeviceInfo& dev, double speedup
   return out / "build" / "ksearch_rmsnorm_linear_example";
 }
 
-// Runs the example on the shape; returns Y (M x N bf16) as floats.
-std::vector<float> output_of(const fs::path& example, const std::string& shape, const fs::path& file) {
+// Runs the example on the shape (extra: e.g. "eps=1", the constants it passes); returns Y
+// (M x N bf16) as floats.
+std::vector<float> output_of(const fs::path& example, const std::string& shape, const fs::path& file,
+                             const std::string& extra = "") {
   int code = 0;
-  const std::string out = run(example.string() + " " + shape + " " + file.string(), &code);
+  const std::string out = run(example.string() + " " + shape + " " + file.string() + " " + extra, &code);
   EXPECT_EQ(code, 0) << shape << ": " << out;
   EXPECT_NE(out.find("status 0"), std::string::npos) << shape << ": " << out;
   std::printf("%s %s: %s", example.parent_path().parent_path().parent_path().filename().c_str(), shape.c_str(), out.c_str());
@@ -144,6 +146,23 @@ TEST(GpuExport, FusedLibraryMatchesBaselineLibrary) {
     std::printf("%s: max scaled error %.4f, rel L2 %.5f\n", shape.c_str(), worst, rel_l2);
     EXPECT_LE(worst, tol.max_scaled) << shape;
     EXPECT_LE(rel_l2, tol.rel_l2) << shape;
+  }
+  // eps is the caller's: at eps = 1 both libraries agree, and differ from the default's output
+  // by the factor eps makes (the example's inputs are uniform(-1, 1): mean square about 1/3).
+  for (const std::string shape : {"1,4096,4096", "128,4096,4096"}) {
+    auto norm = [](const std::vector<float>& y) {
+      double n = 0;
+      for (float v : y) n += double(v) * v;
+      return std::sqrt(n);
+    };
+    const std::vector<float> a = output_of(fused, shape, root / "fused.bin", "eps=1"),
+                             b = output_of(base, shape, root / "base.bin", "eps=1"),
+                             d = output_of(base, shape, root / "base.bin");
+    ASSERT_EQ(a.size(), b.size());
+    double diff2 = 0;
+    for (size_t i = 0; i < a.size(); ++i) diff2 += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    EXPECT_LE(std::sqrt(diff2) / norm(b), tol.rel_l2) << shape << " at eps=1";
+    EXPECT_NEAR(norm(d) / norm(b), std::sqrt((1.0 / 3 + 1) / (1.0 / 3)), 0.05) << shape << ": eps did not reach the kernels";
   }
   fs::remove_all(root);
 }

@@ -1,5 +1,6 @@
 // The fp32 GPU reference plan against the CPU fp64 reference, element by element, on small
-// shapes with random and hard inputs.
+// shapes with random and hard inputs, at the task's default constants and at others (eps=1e-5:
+// both references must take the value given, and on the hard inputs' tiny rows it shows).
 #include <cmath>
 
 #include "base/paths.h"
@@ -32,11 +33,15 @@ TEST(GpuReference, MatchesCpuFp64OnSmallShapes) {
       for (auto& [sym, val] : s) small[sym] = std::min<int64_t>(val, sym == "M" ? 7 : 136);
       shapes.push_back(small);
     }
-    for (const Shape& shape : shapes) {
+    const Constants defaults = resolve_constants(*task, {});
+    std::vector<std::pair<Constants, Shape>> cases;  // each shape at the defaults, then varied
+    for (const Shape& shape : shapes)
+      for (const Constants& c : {defaults, varied_constants(*task, defaults)}) cases.emplace_back(c, shape);
+    for (const auto& [constants, shape] : cases) {
       std::vector<InputSet> sets;
       sets.push_back(InputSet::make(*task, shape, 11, InputKind::random));
       sets.push_back(InputSet::make(*task, shape, 12, InputKind::hard));
-      PlanInstance inst(lp, *task, shape, sets, DType::f32, {lt.get(), ws.get(), ws.size()},
+      PlanInstance inst(lp, *task, shape, constants, sets, DType::f32, {lt.get(), ws.get(), ws.size()},
                         device_facts(dev));
       for (size_t i = 0; i < sets.size(); ++i) {
         inst.poison_outputs();
@@ -44,7 +49,7 @@ TEST(GpuReference, MatchesCpuFp64OnSmallShapes) {
         inst.enqueue(i, stream.get());
         KS_CUDA(cudaStreamSynchronize(stream.get()));
         HostBuffers got = inst.download_outputs(), want;
-        task->cpu_reference(shape, sets[i].host, want);
+        task->cpu_reference(shape, constants, sets[i].host, want);
         for (auto& [name, w] : want) {
           const HostBuffer& g = got.at(name);
           double err = 0, norm = 0;
@@ -54,7 +59,7 @@ TEST(GpuReference, MatchesCpuFp64OnSmallShapes) {
             norm += w.get(e) * w.get(e);
           }
           EXPECT_LT(std::sqrt(err / norm), 1e-5) << task->name() << " " << task->format_shape(shape)
-                                                 << " set " << i;
+                                                 << " " << format_constants(constants) << " set " << i;
         }
       }
     }

@@ -337,12 +337,12 @@ TEST(Archive, AVersion1ArchiveMigratesKeepingItsRowsAndThenKeepsWhatWasSaid) {
   {
     Archive a(path, Archive::Mode::create, v1);
     ASSERT_EQ(a.schema_version(), 1);
-    RunRecord r;
-    r.task = "rmsnorm_linear";
-    r.device = "Fake GPU";
-    run_id = a.add_run(r);
+    // Version 1 has no constants column in runs (nor messages or reply in llm_calls): the rows
+    // are written as that ksearch wrote them.
+    a.connection().exec("INSERT INTO runs (uid, task, device, arch, host, seed, options, state, started_at, "
+                        "updated_at) VALUES ('u1', 'rmsnorm_linear', 'Fake GPU', '', 'h', 0, '{}', 'running', 1, 1)");
+    run_id = a.connection().last_insert_id();
     cand = a.add_candidate(source("old"), candidate("old:1"));
-    // Version 1 has no messages or reply column: the row is written as that ksearch wrote it.
     a.connection().exec("INSERT INTO llm_calls (run_id, operator, model, status, error, prompt_tokens, "
                         "completion_tokens, latency_s, candidate_id, created_at) VALUES (" +
                         std::to_string(run_id) + ", 'llm_rewrite', 'old-model', 'ok', '', 10, 20, 1.5, " +

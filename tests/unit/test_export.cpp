@@ -241,7 +241,7 @@ TEST(Export, GeneratorWritesHeaderDispatchAndCubins) {
   const std::string h = files.at("include/ksearch_rmsnorm_linear.h");
   EXPECT_NE(h.find("size_t ksearch_rmsnorm_linear_workspace_size(int64_t M, int64_t K, int64_t N);"), std::string::npos) << h;
   EXPECT_NE(h.find("int ksearch_rmsnorm_linear(const void* X, const void* gamma, const void* W, void* Y, int64_t M, "
-                   "int64_t K, int64_t N, void* workspace, cudaStream_t stream);"),
+                   "int64_t K, int64_t N, float eps, void* workspace, cudaStream_t stream);"),
             std::string::npos) << h;
   EXPECT_NE(h.find("const char* ksearch_rmsnorm_linear_last_error(void);"), std::string::npos);
   const std::string d = files.at("src/ksearch_rmsnorm_linear.cpp");
@@ -484,6 +484,115 @@ TEST(Export, APlanExpressionThatFaultsOnAShapeIsAnErrorNotUndefinedBehaviour) {
   const auto got = ask_dispatcher(in, {{1, 8192, 16}, {6, 8192, 16}, {5, 8192, 16}, {2, 4096, 16}, {3, 2048, 16}});
   const std::vector<std::string> want = {"1", "1", "fault", "fault", "fault"};
   EXPECT_EQ(got, want);
+}
+
+// rmsnorm_linear's export input: the baseline (plan 0) and gemv_fused at its default (plan 1),
+// measured at M=1 with eps = 1e-5; fake cubins (nothing here loads them).
+exporter::ExportInput rmsnorm_export() {
+  const Task& task = *find_task(kTask);
+  exporter::ExportInput in;
+  in.task = &task;
+  in.device = kDevice;
+  in.arch = "sm_90a";
+  const std::vector<char> elf = {0x7f, 'E', 'L', 'F'};
+  in.flush_cubin = elf;
+  const Candidate base = parse_candidate(seed_text("baseline"), "baseline.cu");
+  in.plans.push_back({std::nullopt, "baseline", "default", base.source, "sources/baseline.cu", base.plan, {}, elf});
+  const Candidate gemv = parse_candidate(seed_text("gemv_fused"), "gemv_fused.cu");
+  const Variant v = default_variant(gemv.plan.params);
+  in.plans.push_back({7, "seed", format_variant(v), gemv.source, "sources/7_gemv_fused.cu", gemv.plan, v, elf});
+  exporter::ShapeChoice choice{task.search_shapes()[0], 1, 10.0, 20.0, 2.0, 5.0, {2, 2, true}};
+  choice.measured_with = {{"eps", 1e-5}};
+  in.shapes.push_back(choice);
+  return in;
+}
+
+// Issue 23, item 4: each task constant is a float argument of the exported function, after the
+// sizes; the header documents its default as a macro, the launch code passes the caller's value
+// (no literal baked in), the example passes the default, the manifest says what each shape was
+// measured with.
+TEST(Export, EachConstantIsAFloatArgumentAndTheHeaderDocumentsItsDefault) {
+  const exporter::FileMap files = exporter::generate_library(rmsnorm_export());
+  const std::string h = files.at("include/ksearch_rmsnorm_linear.h");
+  EXPECT_NE(h.find("int64_t N, float eps, void* workspace, cudaStream_t stream);"), std::string::npos) << h;
+  EXPECT_NE(h.find("#define KSEARCH_RMSNORM_LINEAR_EPS_DEFAULT 1e-06f\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("eps: added to the mean of squares of a row before the square root; positive.\n"
+                   "       Default KSEARCH_RMSNORM_LINEAR_EPS_DEFAULT (1e-06f)."),
+            std::string::npos) << h;
+  EXPECT_NE(h.find("ERROR_SHAPE 1     /* the sizes break the task's constraints, or a constant argument is out of "
+                   "its range */"),
+            std::string::npos) << h;
+  EXPECT_EQ(h.find("baked"), std::string::npos) << h;
+  const std::string d = files.at("src/ksearch_rmsnorm_linear.cpp");
+  EXPECT_NE(d.find("struct Constants { float eps; };"), std::string::npos) << d;
+  EXPECT_NE(d.find("float a3 = c.eps;"), std::string::npos) << "gemv_fused's row_rinv takes eps as its 4th arg";
+  EXPECT_EQ(d.find("float(1e-06"), std::string::npos) << "no baked-in eps";
+  EXPECT_EQ(d.find("9.99999"), std::string::npos) << "no baked-in eps";
+  EXPECT_NE(d.find("const Constants c{eps};"), std::string::npos) << d;
+  const std::string ex = files.at("example.cpp");
+  EXPECT_NE(ex.find("float c_eps = KSEARCH_RMSNORM_LINEAR_EPS_DEFAULT;"), std::string::npos) << ex;
+  EXPECT_NE(ex.find("M, K, N, c_eps, workspace, stream)"), std::string::npos) << ex;
+  const auto m = nlohmann::json::parse(files.at("manifest.json"));
+  EXPECT_EQ(m["constants"][0]["name"], "eps");
+  EXPECT_EQ(m["constants"][0]["argument"], "float eps");
+  EXPECT_EQ(m["constants"][0]["default"], 1e-6);
+  EXPECT_EQ(m["shapes"][0]["measured_with"]["eps"], 1e-5);
+
+  // C code calls it with the macro (the header alone, as C).
+  test::TempDir tmp("export-consts");
+  std::ofstream(tmp.dir / "ksearch_rmsnorm_linear.h") << h;
+  std::ofstream(tmp.dir / "call.c") << "#include \"ksearch_rmsnorm_linear.h\"\n"
+                                       "int call(void* y) { return ksearch_rmsnorm_linear(0, 0, 0, y, 1, 8, 8, "
+                                       "KSEARCH_RMSNORM_LINEAR_EPS_DEFAULT, 0, 0); }\n";
+  const std::string log = (tmp.dir / "cc.log").string();
+  EXPECT_EQ(std::system(("gcc -x c -std=c11 -Wall -Werror -fsyntax-only -I" + find_cuda_include().string() + " " +
+                         (tmp.dir / "call.c").string() + " > " + log + " 2>&1").c_str()),
+            0)
+      << read_text(log);
+}
+
+// The exported entry point refuses a constant it cannot compute with (NaN, an infinity, and for
+// eps zero or less) with its shape error and the reason, before it touches the GPU; a bad shape
+// stays the shape's error. Built with cmake and g++ and run here: no GPU needed.
+TEST(Export, ANonFiniteOrNonPositiveEpsIsTheShapeErrorWithItsReason) {
+  test::TempDir tmp("export-eps");
+  const fs::path out = tmp.dir / "lib";
+  for (auto& [name, text] : exporter::generate_library(rmsnorm_export())) {
+    fs::create_directories((out / name).parent_path());
+    std::ofstream(out / name, std::ios::binary) << text;
+  }
+  std::ofstream(tmp.dir / "call.cpp")
+      << "#include \"ksearch_rmsnorm_linear.h\"\n#include <cmath>\n#include <cstdio>\n"
+         "int main() {\n"
+         "  const float eps[] = {NAN, INFINITY, -INFINITY, 0.0f, -1e-5f};\n"
+         "  for (float e : eps) {\n"
+         "    const int st = ksearch_rmsnorm_linear(nullptr, nullptr, nullptr, nullptr, 1, 4096, 4096, e, nullptr, nullptr);\n"
+         "    std::printf(\"%d|%s\\n\", st, ksearch_rmsnorm_linear_last_error());\n  }\n"
+         "  const int st = ksearch_rmsnorm_linear(nullptr, nullptr, nullptr, nullptr, 1, 7, 4096, NAN, nullptr, nullptr);\n"
+         "  std::printf(\"%d|%s\\n\", st, ksearch_rmsnorm_linear_last_error());\n}\n";
+  std::ofstream(tmp.dir / "CMakeLists.txt") << "cmake_minimum_required(VERSION 3.18)\nproject(call LANGUAGES C CXX)\n"
+                                               "add_subdirectory(lib)\n"
+                                               "add_executable(call call.cpp)\n"
+                                               "target_link_libraries(call PRIVATE ksearch_rmsnorm_linear_static)\n";
+  const fs::path build = tmp.dir / "build";
+  const std::string log = (tmp.dir / "cmake.log").string();
+  ASSERT_EQ(std::system(("cmake -S " + tmp.dir.string() + " -B " + build.string() + " > " + log + " 2>&1 && cmake --build " +
+                         build.string() + " -j2 --target call >> " + log + " 2>&1").c_str()),
+            0)
+      << read_text(log);
+  const std::string answers = (tmp.dir / "answers.txt").string();
+  ASSERT_EQ(std::system(((build / "call").string() + " > " + answers).c_str()), 0);
+  std::istringstream got(read_text(answers));
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(got, l);) lines.push_back(l);
+  const std::string why = " must be finite and positive (added to the mean of squares of a row before the square root)";
+  const std::vector<std::string> want = {
+      "1|ksearch_rmsnorm_linear: eps = nan" + why, "1|ksearch_rmsnorm_linear: eps = inf" + why,
+      "1|ksearch_rmsnorm_linear: eps = -inf" + why, "1|ksearch_rmsnorm_linear: eps = 0" + why,
+      "1|ksearch_rmsnorm_linear: eps = -1e-05" + why,
+      "1|ksearch_rmsnorm_linear: M=1,K=7,N=4096 breaks the task's constraints (K % 8 == 0; N % 8 == 0; every size "
+      "positive)"};
+  EXPECT_EQ(lines, want);
 }
 
 }  // namespace

@@ -27,13 +27,13 @@ class FakeTask : public Task {
             {"W", DType::bf16, {"N", "K"}, Role::in},
             {"Y", DType::bf16, {"M", "N"}, Role::out}};
   }
-  std::vector<Constant> constants() const override { return {{"eps", 1e-6}}; }
+  std::vector<Constant> constants() const override { return {{"eps", 1e-6, "", true}}; }
   std::vector<std::string> constraints() const override { return {}; }
   std::vector<Shape> search_shapes() const override { return {}; }
   std::vector<Shape> audit_shapes() const override { return {}; }
   Tolerance tolerance() const override { return {0.01, 0.01}; }
   void generate_inputs(const Shape&, uint64_t, InputKind, HostBuffers&) const override {}
-  std::vector<double> cpu_reference_row(const Shape&, const HostBuffers&, const std::string&,
+  std::vector<double> cpu_reference_row(const Shape&, const Constants&, const HostBuffers&, const std::string&,
                                         int64_t) const override {
     return {};
   }

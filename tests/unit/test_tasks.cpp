@@ -24,12 +24,12 @@ TEST(RmsnormLinear, CpuReferenceMatchesHandComputedCase) {
   in["gamma"].set(1, 2);
   for (auto [i, v] : {std::pair{0, 1.0}, {1, 0.0}, {2, 0.0}, {3, 1.0}, {4, 1.0}, {5, 1.0}}) in["W"].set(i, v);
   HostBuffers out;
-  rms().cpu_reference(s, in, out);
+  rms().cpu_reference(s, {{"eps", 1e-6}}, in, out);
   const double r = 1 / std::sqrt(12.5 + 1e-6);
   EXPECT_NEAR(out["Y"].get(0), 3 * r, 1e-12);
   EXPECT_NEAR(out["Y"].get(1), 8 * r, 1e-12);
   EXPECT_NEAR(out["Y"].get(2), 11 * r, 1e-12);
-  EXPECT_EQ(rms().cpu_reference_row(s, in, "Y", 0)[2], out["Y"].get(2));
+  EXPECT_EQ(rms().cpu_reference_row(s, {{"eps", 1e-6}}, in, "Y", 0)[2], out["Y"].get(2));
 }
 
 TEST(RmsnormLinear, ZeroRowGivesZerosNotNaN) {
@@ -37,7 +37,7 @@ TEST(RmsnormLinear, ZeroRowGivesZerosNotNaN) {
   HostBuffers in;
   rms().generate_inputs(s, 1, InputKind::random, in);
   for (size_t i = 0; i < 8; ++i) in["X"].set(i, 0);
-  EXPECT_EQ(rms().cpu_reference_row(s, in, "Y", 0)[1], 0.0);
+  EXPECT_EQ(rms().cpu_reference_row(s, {{"eps", 1e-6}}, in, "Y", 0)[1], 0.0);
 }
 
 TEST(RmsnormLinear, SearchShapesAreDesignShapesAndDisjointFromAudit) {
@@ -118,7 +118,7 @@ TEST(SwigluMlp, CpuReferenceMatchesHandComputedCase) {
   for (int i = 0; i < 6; ++i) in["Wd"].set(i, wd[i]);
   auto silu = [](double g) { return g / (1 + std::exp(-g)); };
   const double h[] = {silu(1) * 2, silu(2) * 0, silu(3) * -1};
-  auto y = t.cpu_reference_row(s, in, "Y", 0);
+  auto y = t.cpu_reference_row(s, {}, in, "Y", 0);
   EXPECT_NEAR(y[0], h[0] + h[1] + h[2], 1e-12);
   EXPECT_NEAR(y[1], h[1] + 2 * h[2], 1e-12);
 }
@@ -135,9 +135,9 @@ TEST(SoftmaxMatmul, CpuReferenceMatchesHandComputedCaseAndLargeLogits) {
   in["S"].set(3, 100 + std::log(3.0));
   in["V"].set(2, 1);
   in["V"].set(3, 5);
-  EXPECT_NEAR(t.cpu_reference_row(s, in, "O", 1)[0], 4.0, 1e-5);  // the logits are stored as f32
+  EXPECT_NEAR(t.cpu_reference_row(s, {}, in, "O", 1)[0], 4.0, 1e-5);  // the logits are stored as f32
   // Batch 0: equal logits, V = [0, 0]: O = 0.
-  EXPECT_EQ(t.cpu_reference_row(s, in, "O", 0)[0], 0.0);
+  EXPECT_EQ(t.cpu_reference_row(s, {}, in, "O", 0)[0], 0.0);
 }
 
 TEST(Tasks, HardInputsDifferFromRandomAndShapesAreDisjoint) {
@@ -233,7 +233,7 @@ TEST(Gemm, CpuReferenceMatchesHandComputedCase) {
   in["X"].set(1, 4);
   for (auto [i, v] : {std::pair{0, 1.0}, {1, 0.0}, {2, 0.0}, {3, 1.0}, {4, 1.0}, {5, -1.0}}) in["W"].set(i, v);
   HostBuffers out;
-  gemm().cpu_reference(s, in, out);
+  gemm().cpu_reference(s, {}, in, out);
   EXPECT_EQ(out["Y"].get(0), 3.0);
   EXPECT_EQ(out["Y"].get(1), 4.0);
   EXPECT_EQ(out["Y"].get(2), -1.0);
