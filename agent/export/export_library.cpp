@@ -264,6 +264,7 @@ FileMap generate_library(const ExportInput& in) {
   files["src/example_flush_cubin.c"] = generate_flush_cubin(in);
   files["manifest.json"] = generate_manifest(in);
   files["CMakeLists.txt"] = generate_cmake(in);
+  files["python/" + lib + ".py"] = generate_python(in);
   for (auto& p : in.plans) files[p.source_file] = p.source;
   return files;
 }

@@ -2,7 +2,7 @@
 // `ksearch export`'s generator: from the chosen plans (parsed, at their params, with the cubins
 // that were measured) and the per-shape choices, the text of every file of a standalone library:
 // a C header, the dispatcher and launch code, the cubins as byte arrays, an example program, a
-// manifest and a CMakeLists.txt. Pure: no archive, no GPU, no file system.
+// manifest, a CMakeLists.txt and a PyTorch module. Pure: no archive, no GPU, no file system.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -59,7 +59,7 @@ struct ExportInput {
 using FileMap = std::map<std::string, std::string>;
 FileMap generate_library(const ExportInput& in);
 
-// The parts (export_library.cpp, export_launch.cpp, export_example.cpp).
+// The parts (export_library.cpp, export_launch.cpp, export_example.cpp, export_python.cpp).
 std::string generate_header(const ExportInput& in);
 std::string generate_dispatch(const ExportInput& in);  // the launch code and the dispatcher
 std::string generate_cubins(const ExportInput& in);    // C: one byte array per plan
@@ -67,6 +67,8 @@ std::string generate_flush_cubin(const ExportInput& in);  // C: the example's L2
 std::string generate_example(const ExportInput& in);
 std::string generate_manifest(const ExportInput& in);
 std::string generate_cmake(const ExportInput& in);
+// python/ksearch_<task>.py (export_python.cpp): the torch.library op over the built library.
+std::string generate_python(const ExportInput& in);
 
 // "ksearch_rmsnorm_linear"; throws ks::Error when the task's name (or a constant's) is not a C
 // identifier.

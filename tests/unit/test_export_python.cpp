@@ -1,0 +1,147 @@
+// The export's PyTorch module (agent/export/export_python.cpp) for every task: it is part of the
+// export, names the task's buffers, sizes and constants, registers the custom op with a fake
+// implementation, compiles with python3, and calls the C function with the parameters the header
+// declares, in the header's order. tests/python/test_torch_module.py runs its checks under torch.
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "agent/export/export_library.h"
+#include "evaluator/plan.h"
+#include "temp_dir.h"
+
+namespace ks {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// The export of a task's baseline alone: the header and the module are the task's, whatever the plans.
+exporter::FileMap export_of(const Task& task) {
+  exporter::ExportInput in;
+  in.task = &task;
+  in.device = "Fake GPU";
+  in.arch = "sm_90a";
+  const std::string file = "seeds/" + task.name() + "/baseline.cu";
+  const Candidate base = parse_candidate(read_text(fs::path(KSEARCH_SOURCE_DIR) / file), "baseline.cu");
+  in.plans.push_back({std::nullopt, "baseline", "default", base.source, "sources/baseline.cu", base.plan, {}, {'x'}});
+  return exporter::generate_library(in);
+}
+
+// The text between `open` and the next `close` after it, "" if absent.
+std::string between(const std::string& text, const std::string& open, const std::string& close) {
+  const size_t a = text.find(open);
+  if (a == std::string::npos) return "";
+  const size_t b = text.find(close, a + open.size());
+  return b == std::string::npos ? "" : text.substr(a + open.size(), b - a - open.size());
+}
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream s(list);
+  for (std::string item; std::getline(s, item, ',');) {
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// A header parameter ("const void* X", "int64_t M", "float eps", "cudaStream_t stream") as the
+// ctypes type that passes it.
+std::string ctypes_of(const std::string& param) {
+  if (param.find('*') != std::string::npos) return "ctypes.c_void_p";
+  if (param.rfind("int64_t ", 0) == 0) return "ctypes.c_int64";
+  if (param.rfind("float ", 0) == 0) return "ctypes.c_float";
+  if (param.rfind("cudaStream_t ", 0) == 0) return "ctypes.c_void_p";
+  return "unknown C type: " + param;
+}
+
+TEST(ExportPython, ModuleOfEveryTaskNamesItsBuffersSizesAndConstants) {
+  for (const Task* task : all_tasks()) {
+    SCOPED_TRACE(task->name());
+    const auto files = export_of(*task);
+    const std::string path = "python/ksearch_" + task->name() + ".py";
+    ASSERT_TRUE(files.count(path)) << "the export has no " << path;
+    const std::string py = files.at(path);
+    EXPECT_NE(py.find("@torch.library.custom_op(\"ksearch::" + task->name() + "\", mutates_args=())"), std::string::npos);
+    EXPECT_NE(py.find("@" + task->name() + "_op.register_fake"), std::string::npos);
+    EXPECT_NE(py.find("LIBRARY_FILE = \"libksearch_" + task->name() + ".so\""), std::string::npos);
+    std::string sizes;
+    for (auto& s : task->size_symbols()) sizes += "\"" + s + "\", ";
+    EXPECT_NE(py.find("SIZES = (" + sizes.substr(0, sizes.size() - 1) + ")"), std::string::npos) << py.substr(0, 2000);
+    for (auto& b : task->buffers()) {
+      std::string dims;
+      for (auto& d : b.dims) dims += (std::isdigit(static_cast<unsigned char>(d[0])) ? d : "\"" + d + "\"") + ", ";
+      const std::string entry = "    \"" + b.name + "\": (torch.bfloat16, (" + dims + ")),\n";
+      const std::string table = between(py, b.role == Role::in ? "\nINPUTS = {\n" : "\nOUTPUTS = {\n", "}\n");
+      EXPECT_NE(table.find(entry), std::string::npos) << entry << " in " << table;
+    }
+    std::string public_signature = "\ndef " + task->name() + "(";
+    for (auto& b : task->inputs()) public_signature += b.name + ", ";
+    public_signature.resize(public_signature.size() - 2);
+    for (auto& c : task->constants()) {
+      EXPECT_NE(py.find("\"" + c.name + "\": "), std::string::npos) << "CONSTANTS names " << c.name;
+      public_signature += ", *, " + c.name + "=";
+    }
+    EXPECT_NE(py.find(public_signature), std::string::npos) << public_signature;
+  }
+  const std::string rms = export_of(*find_task("rmsnorm_linear")).at("python/ksearch_rmsnorm_linear.py");
+  EXPECT_NE(rms.find("CONSTANTS = {\"eps\": 1e-06}"), std::string::npos);
+  EXPECT_NE(rms.find("def rmsnorm_linear(X, gamma, W, *, eps=1e-06):"), std::string::npos);
+  EXPECT_NE(rms.find("def rmsnorm_linear_op(X: torch.Tensor, gamma: torch.Tensor, W: torch.Tensor, eps: float) -> torch.Tensor:"),
+            std::string::npos);
+  const std::string swiglu = export_of(*find_task("swiglu_mlp")).at("python/ksearch_swiglu_mlp.py");
+  EXPECT_NE(swiglu.find("\"Wgu\": (torch.bfloat16, (2, \"I\", \"H\", )),"), std::string::npos) << "a fixed size is an int";
+}
+
+// What the module passes through ctypes is what the header declares: one parameter per buffer,
+// size (and constant, once the C function takes them), then workspace and stream, in that order.
+TEST(ExportPython, ModuleArgtypesMatchTheHeader) {
+  for (const Task* task : all_tasks()) {
+    SCOPED_TRACE(task->name());
+    const auto files = export_of(*task);
+    const std::string lib = "ksearch_" + task->name();
+    const std::string header = files.at("include/" + lib + ".h"), py = files.at("python/" + lib + ".py");
+    const std::vector<std::string> params = split(between(header, "\nint " + lib + "(", ");"));
+    ASSERT_FALSE(params.empty()) << header;
+    std::string expected;
+    for (auto& p : params) expected += (expected.empty() ? "" : ", ") + ctypes_of(p);
+    EXPECT_NE(py.find("\n_ARGTYPES = [" + expected + "]\n"), std::string::npos)
+        << "header: " << between(header, "\nint " + lib + "(", ");") << "\nmodule: " << between(py, "\n_ARGTYPES = [", "]");
+    // The pointer parameters name the buffers in the order BUFFERS lists them.
+    std::string buffers;
+    for (auto& p : params)
+      if (p.find("void* ") != std::string::npos && p != "void* workspace") buffers += "\"" + p.substr(p.find("* ") + 2) + "\", ";
+    EXPECT_NE(py.find("\nBUFFERS = (" + buffers.substr(0, buffers.size() - 1) + ")\n"), std::string::npos) << buffers;
+    const bool constants_are_arguments = header.find("float ") != std::string::npos;
+    EXPECT_NE(py.find(std::string("CONSTANTS_ARE_ARGUMENTS = ") + (constants_are_arguments ? "True" : "False")),
+              std::string::npos);
+  }
+}
+
+TEST(ExportPython, ModuleOfEveryTaskCompilesWithPython3) {
+  if (std::system("python3 --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "python3 is not installed";
+  test::TempDir tmp("export_python");
+  for (const Task* task : all_tasks()) {
+    SCOPED_TRACE(task->name());
+    const std::string name = "ksearch_" + task->name() + ".py";
+    std::ofstream(tmp.dir / name) << export_of(*task).at("python/" + name);
+    const std::string log = tmp.file(task->name() + ".log");
+    const std::string cmd = "python3 -m py_compile " + (tmp.dir / name).string() + " > " + log + " 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << read_text(log);
+  }
+}
+
+}  // namespace
+}  // namespace ks
