@@ -15,12 +15,10 @@ namespace ks::exporter {
 namespace {
 
 // ---- Task constants: the one place that decides how they reach the C function ----------------
-// Today the header bakes each constant in ("Constants baked in: eps = 1e-06") and ksearch_<task>()
-// takes none, so the module refuses any other value. When ksearch_<task>() takes each constant as
-// a trailing `float` after the sizes (branch runtime-constants), set this to true: c_parameters()
-// then lists them there and the module passes the caller's value. The unit test
-// Export.PythonModuleArgtypesMatchTheHeader compares the two and fails until they agree.
-constexpr bool kConstantsAreCArguments = false;
+// ksearch_<task>() takes each task constant as a `float` after the sizes (the header documents
+// each default), so the module passes the caller's value. The unit test
+// ExportPython.ModuleArgtypesMatchTheHeader compares this list with the generated header.
+constexpr bool kConstantsAreCArguments = true;
 
 // The C function's parameters, in the header's order: buffers, sizes, [constants], workspace,
 // stream; each as the ctypes type that passes it.
