@@ -18,16 +18,13 @@ namespace {
 // ksearch_<task>() takes each task constant as a `float` after the sizes (the header documents
 // each default), so the module passes the caller's value. The unit test
 // ExportPython.ModuleArgtypesMatchTheHeader compares this list with the generated header.
-constexpr bool kConstantsAreCArguments = true;
-
-// The C function's parameters, in the header's order: buffers, sizes, [constants], workspace,
+// The C function's parameters, in the header's order: buffers, sizes, constants, workspace,
 // stream; each as the ctypes type that passes it.
 std::vector<std::string> c_parameters(const Task& t) {
   std::vector<std::string> p;
   for (size_t i = 0; i < t.buffers().size(); ++i) p.push_back("ctypes.c_void_p");
   for (size_t i = 0; i < t.size_symbols().size(); ++i) p.push_back("ctypes.c_int64");
-  if (kConstantsAreCArguments)
-    for (size_t i = 0; i < t.constants().size(); ++i) p.push_back("ctypes.c_float");
+  for (size_t i = 0; i < t.constants().size(); ++i) p.push_back("ctypes.c_float");
   p.push_back("ctypes.c_void_p");  // workspace
   p.push_back("ctypes.c_void_p");  // cudaStream_t
   return p;
@@ -205,9 +202,6 @@ def _check_constants(constants):
     for name, value in constants.items():
         if not isinstance(value, (int, float)):
             raise TypeError("%s: expected a float, got %s" % (name, type(value).__name__))
-        if not CONSTANTS_ARE_ARGUMENTS and float(value) != CONSTANTS[name]:
-            raise ValueError("%s = %r: this library bakes %s = %r in; re-export it for another value"
-                             % (name, value, name, CONSTANTS[name]))
 
 
 def _new_outputs(like, sizes):
@@ -238,8 +232,7 @@ def _run(tensors, given, constants):
         workspace = torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes else None
         stream = torch.cuda.current_stream(device).cuda_stream
         args = [pointers[b] for b in BUFFERS] + size_args
-        if CONSTANTS_ARE_ARGUMENTS:
-            args += [float(constants[c]) for c in CONSTANTS]
+        args += [float(constants[c]) for c in CONSTANTS]
         args += [workspace.data_ptr() if workspace is not None else None, stream]
         status = lib.@LIB@(*args)
     if status != 0:
@@ -306,13 +299,11 @@ std::string generate_python(const ExportInput& in) {
   for (auto& b : buffers) quoted_buffers.push_back(py_string(b));
   o += "}\n# The buffers in the C function's order.\nBUFFERS = (" + join(quoted_buffers, ", ") + ",)\n\n";
 
-  o += "# ---- Task constants (export_python.cpp's kConstantsAreCArguments) ----\n"
-       "# Each constant's default, a keyword argument of " + task + "(). CONSTANTS_ARE_ARGUMENTS: whether\n"
-       "# " + lib + "() takes them (as floats after the sizes); if not, the library bakes them in\n"
-       "# and another value is refused.\nCONSTANTS = {";
+  o += "# Each task constant's default: a keyword argument of " + task + "(), passed to " + lib +
+       "()\n# as a float after the sizes.\nCONSTANTS = {";
   for (size_t i = 0; i < t.constants().size(); ++i)
     o += (i ? ", " : "") + py_string(t.constants()[i].name) + ": " + py_float(t.constants()[i].value);
-  o += std::string("}\nCONSTANTS_ARE_ARGUMENTS = ") + (kConstantsAreCArguments ? "True" : "False") + "\n# ----\n\n";
+  o += "}\n\n";
 
   o += "# " + lib + "()'s parameters, in the header's order.\n_ARGTYPES = [" + join(c_parameters(t), ", ") + "]\n";
   std::string macro = lib;
