@@ -5,6 +5,8 @@
 // the exported library takes them at run time and a kernel that ignores its eps must not pass;
 // each check runs the candidate twice on the same inputs, so bitwise determinism is recorded too.
 // Every row goes to the audits table; export trusts only candidates whose every row passed.
+// With --model, or --dims and --m (agent/cli/shape_options.h), the shapes are a model's: the
+// candidates are the leaders on those shapes, each checked on all of them.
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -13,6 +15,7 @@
 
 #include "agent/cli/archived_candidate.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/shape_options.h"
 #include "agent/search/worker_evaluator.h"
 #include "base/random.h"
 #include "base/table.h"
@@ -32,25 +35,35 @@ struct Opts {
   std::optional<uint64_t> seed;
   double min_ms = 100, watchdog_s = 10;
   bool json = false;
+  ShapeOptions by_parts;  // --model, --dims, --buckets, --m
 };
 
-// The candidates to audit, by id: per search shape, the `top` fastest correct ones on the device;
-// for each, the search shapes it is among them on.
-std::map<int64_t, std::set<std::string>> leaders(Archive& archive, const Task& task, const std::string& device, int top) {
+// The candidates to audit, by id: per searched shape (of `only`, when given), the `top` fastest
+// correct ones on the device; for each, the shapes it is among them on.
+std::map<int64_t, std::set<std::string>> leaders(Archive& archive, const Task& task, const std::string& device, int top,
+                                                 const std::optional<std::set<std::string>>& only) {
   std::map<int64_t, std::set<std::string>> out;
-  for (auto& [key, rows] : leaderboard(archive.evaluations(task.name(), device)))
+  for (auto& [key, rows] : leaderboard(archive.evaluations(task.name(), device))) {
+    if (only && !only->count(key.second)) continue;
     for (size_t i = 0; i < rows.size() && static_cast<int>(i) < top; ++i) out[rows[i].candidate_id].insert(key.second);
+  }
   return out;
 }
 
 int run_audit(const Opts& o) {
-  std::vector<const Task*> tasks = all_tasks();
+  const ShapeParts parts = read_shape_options(o.by_parts);
+  const ModelFile* model = parts.model ? &*parts.model : nullptr;
+  std::vector<const Task*> tasks = model ? model->task_list() : all_tasks();
   if (!o.task.empty()) {
     const Task* t = find_task(o.task);
     if (!t) throw Error("unknown task '" + o.task + "' (`ksearch tasks` lists them)");
     tasks = {t};
   }
-  const std::map<const Task*, Constants> constants = constants_option(tasks, o.constants);
+  check_shape_parts(parts, tasks);
+  std::map<const Task*, ChosenShapes> chosen;  // by task, where the shape options chose
+  for (const Task* t : tasks)
+    if (auto c = chosen_shapes(*t, parts)) chosen[t] = std::move(*c);
+  const std::map<const Task*, Constants> constants = constants_option(tasks, o.constants, model);
   Archive archive(o.db, Archive::Mode::existing);
   Compiler compiler(Compiler::default_options());
   WorkerSupervisor runner(SupervisorOptions{worker_command(o.device), o.watchdog_s});
@@ -62,31 +75,45 @@ int run_audit(const Opts& o) {
       std::cerr << "; " << task->name() << " at " << format_constants(c) << ", then at "
                 << format_constants(varied_constants(*task, c));
   std::cerr << '\n';
+  for (const Task* t : tasks)
+    if (auto c = chosen.find(t); c != chosen.end()) print_chosen(c->second);
 
   Table table({"task", "candidate", "shape", "seed", "constants", "status", "deterministic", "median us", "error"});
   nlohmann::json rows = nlohmann::json::array();
   int audited = 0, failed = 0, n = 0;
   // What to audit, read in one snapshot: a search writing the archive meanwhile cannot make the
   // leaders and their candidates disagree.
-  struct Chosen {
+  struct Audited {
     const Task* task;
     int64_t id;
     std::set<std::string> won_on;
     ArchivedCandidate a;
   };
-  std::vector<Chosen> chosen;
+  std::vector<Audited> audited_candidates;
   {
     const auto snapshot = archive.snapshot();
-    for (const Task* task : tasks)
-      for (auto& [id, won_on] : leaders(archive, *task, dev.name, o.top))
-        chosen.push_back({task, id, won_on, load_archived(archive, id)});
+    for (const Task* task : tasks) {
+      std::optional<std::set<std::string>> only;
+      if (auto c = chosen.find(task); c != chosen.end()) {
+        only.emplace();
+        for (auto& s : c->second.shapes) only->insert(task->format_shape(s));
+      }
+      for (auto& [id, won_on] : leaders(archive, *task, dev.name, o.top, only))
+        audited_candidates.push_back({task, id, won_on, load_archived(archive, id)});
+    }
   }
   {
-    for (auto& [task, id, won_on, a] : chosen) {
+    for (auto& [task, id, won_on, a] : audited_candidates) {
       const CompileResult compiled = compiler.compile(compile_request(*a.candidate, a.variant, dev.arch));
-      // Held-out shapes first (the point of an audit), then the search shapes it leads on.
-      std::vector<Shape> shapes = task->audit_shapes();
-      for (auto& s : won_on) shapes.push_back(task->parse_shape(s));
+      // Held-out shapes first (the point of an audit), then the search shapes it leads on; or
+      // the chosen shapes, among which are those it leads on.
+      std::vector<Shape> shapes;
+      if (auto c = chosen.find(task); c != chosen.end()) {
+        shapes = c->second.shapes;
+      } else {
+        shapes = task->audit_shapes();
+        for (auto& s : won_on) shapes.push_back(task->parse_shape(s));
+      }
       int rows_of_candidate = 0, passed = 0;
       for (const Shape& shape : shapes) {
         for (int twice = 0; twice < 2; ++twice) {
@@ -136,7 +163,8 @@ int run_audit(const Opts& o) {
   }
   if (audited == 0)
     throw Error("nothing to audit: no correct candidate on " + dev.name + " in " + o.db +
-                (o.task.empty() ? "" : " for " + o.task) + " (run `ksearch run` first)");
+                (o.task.empty() ? "" : " for " + o.task) + (chosen.empty() ? "" : " on the chosen shapes") +
+                " (run `ksearch run` first)");
   if (o.json) {
     std::cout << json_text(nlohmann::json{{"device", dev.name}, {"seed", seed}, {"candidates", audited}, {"failed", failed},
                                 {"rows", rows}}, 2)
@@ -162,6 +190,7 @@ Action add_audit_command(CLI::App& app) {
   cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Seed the audit's input seeds come from (default: a fresh one, printed)");
   add_const_option(cmd, o->constants);
+  add_shape_options(cmd, o->by_parts, "the held-out shapes (the candidates audited: the leaders on the chosen shapes)");
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")
       ->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")

@@ -3,7 +3,9 @@
 // default variant; each is checked on fresh inputs and timed interleaved with the baseline, and
 // the fastest correct one is reported beside the shape's roofline floor, the issues' target where
 // bench/targets.json has the shape (met or missed) and, with --peers, PyTorch eager and
-// torch.compile timed live on the same GPU in the same run, the way ksearch times.
+// torch.compile timed live on the same GPU in the same run, the way ksearch times. With --model,
+// or --dims and --m (agent/cli/shape_options.h), the shapes are a model's instead of the search
+// shapes.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -12,6 +14,7 @@
 
 #include "agent/cli/archived_candidate.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/shape_options.h"
 #include "agent/cli/peers.h"
 #include "agent/search/seed_files.h"
 #include "agent/search/worker_evaluator.h"
@@ -32,6 +35,7 @@ struct Opts {
   std::optional<uint64_t> seed;
   double min_ms = 200, watchdog_s = 10;
   bool json = false, seeds_only = false, peers = false;
+  ShapeOptions by_parts;  // --model, --dims, --buckets, --m
 };
 
 struct Contender {
@@ -61,8 +65,9 @@ Targets load_targets(const std::string& path) {
   return out;
 }
 
-std::vector<const Task*> chosen_tasks(const Opts& o) {
-  if (o.tasks.empty()) return all_tasks();
+// The --task ones; else the model file's, with --model; else every task.
+std::vector<const Task*> chosen_tasks(const Opts& o, const ModelFile* model) {
+  if (o.tasks.empty()) return model ? model->task_list() : all_tasks();
   std::vector<const Task*> out;
   for (auto& name : o.tasks) {
     const Task* t = find_task(name);
@@ -83,8 +88,18 @@ std::map<std::string, Contender> archive_best(Archive& archive, const Task& task
 }
 
 int run_bench(const Opts& o) {
-  const std::vector<const Task*> tasks = chosen_tasks(o);
-  const std::map<const Task*, Constants> constants = constants_option(tasks, o.constants);
+  const ShapeParts parts = read_shape_options(o.by_parts);
+  const ModelFile* model = parts.model ? &*parts.model : nullptr;
+  const std::vector<const Task*> tasks = chosen_tasks(o, model);
+  check_shape_parts(parts, tasks);
+  std::map<const Task*, std::vector<Shape>> shapes_of;  // the search shapes, or those the options chose
+  std::vector<ChosenShapes> chosen;
+  for (const Task* t : tasks) {
+    std::optional<ChosenShapes> c = chosen_shapes(*t, parts);
+    shapes_of[t] = c ? c->shapes : t->search_shapes();
+    if (c) chosen.push_back(std::move(*c));
+  }
+  const std::map<const Task*, Constants> constants = constants_option(tasks, o.constants, model);
   std::string constants_note;  // "; rmsnorm_linear at eps=1e-05": what the rows were checked with
   for (auto& [task, c] : constants)
     if (!c.empty()) constants_note += "; " + task->name() + " at " + format_constants(c);
@@ -105,6 +120,7 @@ int run_bench(const Opts& o) {
   std::cerr << dev.name << ": " << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
             << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s bf16 measured; seed " << settings.seed << constants_note
             << '\n';
+  for (auto& c : chosen) print_chosen(c);
 
   // Every row measured first; the peers after, on the same GPU, then the table.
   struct Row {
@@ -122,7 +138,7 @@ int run_bench(const Opts& o) {
       seeds.push_back({c, v, c->plan.name + " " + format_variant(v) + " (seed)"});
     }
     const auto from_archive = archive ? archive_best(*archive, *task, dev.name) : std::map<std::string, Contender>{};
-    for (const Shape& shape : task->search_shapes()) {
+    for (const Shape& shape : shapes_of.at(task)) {
       const std::string shape_text = task->format_shape(shape);
       std::vector<Contender> contenders = seeds;
       if (auto it = from_archive.find(shape_text); it != from_archive.end()) contenders.push_back(it->second);
@@ -215,6 +231,7 @@ Action add_bench_command(CLI::App& app) {
   cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");
   add_const_option(cmd, o->constants);
+  add_shape_options(cmd, o->by_parts, "the search shapes");
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 200)")
       ->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")

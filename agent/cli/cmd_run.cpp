@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "agent/cli/commands.h"
+#include "agent/cli/shape_options.h"
 #include "agent/llm/llm_operators.h"
 #include "agent/llm/llm_replay.h"
 #include "agent/llm/llm_search.h"
@@ -46,6 +47,7 @@ struct Opts {
   std::optional<int> batch, seed_variants, min_replays;
   std::optional<double> min_ms, watchdog_s, compile_timeout_s;
   std::vector<std::string> seeds, shapes, constants;
+  ShapeOptions by_parts;  // --model, --dims, --buckets, --m
 };
 
 std::atomic<bool> g_stop{false};
@@ -144,14 +146,16 @@ std::optional<LlmSearchOptions> llm_options(const LlmOpts& o, const json& stored
   return l;
 }
 
-// The constants a run checks with: a new run's from --const (else the task's defaults); a resumed
-// run keeps those it recorded, and a --const that differs is refused: its rows must all have
-// been checked alike. Throws ks::Error, one line.
-Constants run_constants(const Task& task, const std::optional<RunRecord>& resumed, const std::vector<std::string>& texts) {
-  const Constants given = constants_option(task, texts);
+// The constants a run checks with: a new run's from --const, else the model file's, else the
+// task's defaults; a resumed run keeps those it recorded, and a --const or a model file's value
+// that differs is refused: its rows must all have been checked alike. Throws ks::Error, one line.
+Constants run_constants(const Task& task, const std::optional<RunRecord>& resumed, const std::vector<std::string>& texts,
+                        const ModelFile* model) {
+  const Constants given = constants_option(task, texts, model);
   if (!resumed) return given;
   const Constants recorded = recorded_constants(task, resumed->constants);
-  if (!texts.empty() && given != recorded)
+  const bool model_gives = model && !model->task(task).constants.empty();
+  if ((!texts.empty() || model_gives) && given != recorded)
     throw Error("run " + std::to_string(resumed->id) + " checks with " + format_constants(recorded) + ", not " +
                 format_constants(given) + ": a run keeps its constants (start a new run, without --resume or --run, "
                 "for other values)");
@@ -193,7 +197,13 @@ int run_search(const Opts& o) {
   if (!task) throw Error("unknown task '" + task_name + "' (`ksearch tasks` lists them)");
 
   // What the user gave is checked before any GPU is touched.
-  run_constants(*task, resumed, o.constants);  // again below, once --resume has found its run
+  if (!o.shapes.empty() && o.by_parts.given())
+    throw Error("--shape gives whole shapes and --model, --dims, --buckets, --m give them by parts: use one or the other");
+  const ShapeParts parts = read_shape_options(o.by_parts);
+  check_shape_parts(parts, {task});
+  const ModelFile* model = parts.model ? &*parts.model : nullptr;
+  const std::optional<ChosenShapes> chosen = chosen_shapes(*task, parts);
+  run_constants(*task, resumed, o.constants, model);  // again below, once --resume has found its run
   const std::vector<int> devices = parse_devices(o.devices);
   json stored = resumed ? json::parse(resumed->options) : json::object();
   std::vector<std::string> seed_files = !o.seeds.empty() ? o.seeds
@@ -207,6 +217,10 @@ int run_search(const Opts& o) {
   std::vector<std::string> shape_texts = !o.shapes.empty() ? o.shapes
                                          : stored.contains("shapes") ? stored["shapes"].get<std::vector<std::string>>()
                                                                      : std::vector<std::string>{};
+  if (chosen) {  // stored as whole shapes: `--run ID` searches them again without the file
+    shape_texts.clear();
+    for (auto& s : chosen->shapes) shape_texts.push_back(task->format_shape(s));
+  }
   std::vector<Shape> shapes;
   for (auto& s : shape_texts) shapes.push_back(task->parse_shape(s));
   if (shapes.empty()) shapes = task->search_shapes();
@@ -249,7 +263,7 @@ int run_search(const Opts& o) {
   if (resumed && resumed->device != dev.name)
     throw Error("run " + std::to_string(resumed->id) + " searched on " + resumed->device + "; this is a " + dev.name);
 
-  so.eval.constants = run_constants(*task, resumed, o.constants);
+  so.eval.constants = run_constants(*task, resumed, o.constants, model);
   RunRecord run = resumed ? *resumed : RunRecord{};
   if (replay && resumed) replay->skip_used(archive.llm_calls(resumed->id));  // not the same replies again
   if (!resumed) {
@@ -263,7 +277,8 @@ int run_search(const Opts& o) {
   json options = {{"max_evals", so.max_evals ? json(*so.max_evals) : json()},
                   {"minutes", so.minutes ? json(*so.minutes) : json()},
                   {"batch", so.batch}, {"seed_variants", so.seed_variants}, {"seeds", seed_files},
-                  {"shapes", shape_texts}, {"devices", devices}, {"watchdog", watchdog}, {"compile_timeout", compile_timeout},
+                  {"shapes", shape_texts}, {"model", model ? json(model->path) : stored.value("model", json())},
+                  {"devices", devices}, {"watchdog", watchdog}, {"compile_timeout", compile_timeout},
                   {"min_replays", so.eval.timer.min_replays}, {"min_ms", so.eval.timer.min_seconds * 1e3},
                   {"llm", llm ? llm_stored(*llm, replay) : json()}};
   run.options = json_text(options);
@@ -288,6 +303,7 @@ int run_search(const Opts& o) {
             << (so.max_evals ? std::to_string(*so.max_evals) + " evaluations" : "no evaluation limit") << ", "
             << (so.minutes ? fixed(*so.minutes, 1) + " minutes" : "no time limit") << "; archive " << o.db
             << "\n";
+  if (chosen) print_chosen(*chosen);
   if (llm)
     std::cerr << "LLM proposals: " << llm->client.model << " at "
               << (replay ? "the " + std::to_string(replay->recorded()) + " recorded call(s) of " + task->name() +
@@ -362,6 +378,7 @@ Action add_run_command(CLI::App& app) {
   cmd->add_option("--seeds", o->seeds, "Seed candidate files (default: seeds/<task>/*.cu but baseline.cu)");
   cmd->add_option("--shape", o->shapes, "Only these shapes, e.g. 16,4096,6144 (default: the task's search shapes)");
   add_const_option(cmd, o->constants);
+  add_shape_options(cmd, o->by_parts, "the task's search shapes");
   cmd->add_option("--batch", o->batch, "Children proposed per step (default 4)")->check(in_range(1, 256));
   cmd->add_option("--seed-variants", o->seed_variants, "Variants of each seed sampled into generation 0 (default 16)")
       ->check(in_range(1, 100000));

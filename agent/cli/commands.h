@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "tasks/model_file.h"
 #include "tasks/task.h"
 
 namespace ks::cli {
@@ -42,13 +43,16 @@ void add_db_option(CLI::App* cmd, std::string& path);
 
 // --const NAME=VALUE, repeatable (const_option.cpp): the task's constants a command checks with.
 void add_const_option(CLI::App* cmd, std::vector<std::string>& texts);
-// The task's defaults with the --const values; throws ks::Error, one line naming --const, for a
+// The task's defaults, replaced by a model file's values (--model: its entry for the task, if
+// any), replaced by the --const values; throws ks::Error, one line naming --const, for a
 // constant the task does not have (or any, on a task without constants) or a value out of range.
-Constants constants_option(const Task& task, const std::vector<std::string>& texts);
+Constants constants_option(const Task& task, const std::vector<std::string>& texts,
+                           const ModelFile* model = nullptr);
 // The same for a command over several tasks: each value goes to the tasks that have the constant,
 // and must go to one at least.
 std::map<const Task*, Constants> constants_option(const std::vector<const Task*>& tasks,
-                                                  const std::vector<std::string>& texts);
+                                                  const std::vector<std::string>& texts,
+                                                  const ModelFile* model = nullptr);
 // What an archive row (its task's name and recorded JSON) was checked with, as a user reads it:
 // "eps=1e-06" (a row from before constants were recorded: the defaults); "" for a task without
 // constants. As JSON: {"eps": 1e-06}.
