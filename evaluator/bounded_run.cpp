@@ -125,13 +125,18 @@ pid_t spawn(const BoundedRun& run, Pipe& in, Pipe& out, Pipe& err) {
               "posix_spawn_file_actions_addclosefrom_np");
   check_spawn(posix_spawn_file_actions_addchdir_np(&s.actions, run.cwd.c_str()),
               "posix_spawn_file_actions_addchdir_np");
-  // Default signal handling and an empty mask (an ignored SIGPIPE would survive the exec), and a
-  // process group of its own: Ctrl-C at the terminal is for the search, which lets the compiles
-  // in flight finish; the child ends with its caller all the same (the caller kills it).
-  sigset_t none, all;
-  sigemptyset(&none);
+  // Default signal handling (an ignored SIGPIPE would survive the exec), and a process group of
+  // its own: Ctrl-C at the terminal is for the search, which lets the compiles in flight finish;
+  // the child ends with its caller all the same (the caller kills it). For the same reason only
+  // SIGINT and SIGTERM are blocked, where they reach every process at once (Slurm's requeue,
+  // preemption, scancel, time limit): a compile killed by them would be recorded as the
+  // candidate's compile error.
+  sigset_t stop_signals, all;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
   sigfillset(&all);
-  check_spawn(posix_spawnattr_setsigmask(&s.attr, &none), "posix_spawnattr_setsigmask");
+  check_spawn(posix_spawnattr_setsigmask(&s.attr, &stop_signals), "posix_spawnattr_setsigmask");
   check_spawn(posix_spawnattr_setsigdefault(&s.attr, &all), "posix_spawnattr_setsigdefault");
   check_spawn(posix_spawnattr_setpgroup(&s.attr, 0), "posix_spawnattr_setpgroup");
   check_spawn(posix_spawnattr_setflags(&s.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |

@@ -44,10 +44,18 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, Options opts) :
   args.push_back(nullptr);
   // A process group of its own: Ctrl-C at the terminal signals the foreground group, and the
   // child (a worker) must finish its request while the parent winds down. It still ends when
-  // the parent does: its stdin closes, or the parent's destructor kills it.
+  // the parent does: its stdin closes, or the parent's destructor kills it. SIGINT and SIGTERM
+  // blocked, for the same reason, where they reach every process of the job at once (Slurm's
+  // requeue, preemption, scancel and time limit; `kill -- -PGID`): a worker dying of them would
+  // turn the evaluation in flight into a crash that no resumed run evaluates again.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  posix_spawnattr_setsigmask(&attr, &stop_signals);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
   posix_spawnattr_setpgroup(&attr, 0);
   std::vector<char*> envp;
   if (opts.env) {

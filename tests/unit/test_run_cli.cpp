@@ -10,7 +10,10 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
+#include <sstream>
+#include <vector>
 
 #include "db/archive.h"
 #include "evaluator/device.h"
@@ -95,17 +98,21 @@ TEST(RunCli, JsonProgressIsOneObjectPerEvaluation) {
   EXPECT_EQ(last.at("shapes").size(), 5u);
 }
 
-// Ctrl-C: the evaluation in flight finishes and is written, then the run ends as stopped.
-TEST(RunCli, CtrlCFinishesTheEvaluationInFlightAndKeepsIt) {
-  TempDir t;
-  const std::string db = t.file("a.db");
+// A `ksearch run --json` of its own, its stdout read line by line.
+struct SpawnedRun {
+  pid_t pid = -1;
+  FILE* out = nullptr;
+};
+
+SpawnedRun spawn_run(const std::string& db, const std::vector<std::string>& extra_env) {
   int out[2];
-  ASSERT_EQ(pipe(out), 0);
+  EXPECT_EQ(pipe(out), 0);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
   posix_spawn_file_actions_addclose(&fa, out[0]);
-  std::vector<std::string> env = {kFake, "KSEARCH_FAKE_DELAY_MS=400"};
+  std::vector<std::string> env = extra_env;
+  env.push_back(kFake);
   for (char** e = environ; *e; ++e) env.push_back(*e);
   std::vector<char*> envp, argv;
   for (auto& e : env) envp.push_back(e.data());
@@ -113,29 +120,69 @@ TEST(RunCli, CtrlCFinishesTheEvaluationInFlightAndKeepsIt) {
   std::vector<std::string> args = {KSEARCH_BINARY, "run", "--task", "rmsnorm_linear", "--db", db, "--json"};
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  pid_t pid;
-  ASSERT_EQ(posix_spawn(&pid, KSEARCH_BINARY, &fa, nullptr, argv.data(), envp.data()), 0);
+  SpawnedRun r;
+  EXPECT_EQ(posix_spawn(&r.pid, KSEARCH_BINARY, &fa, nullptr, argv.data(), envp.data()), 0);
   posix_spawn_file_actions_destroy(&fa);
   close(out[1]);
-  FILE* in = fdopen(out[0], "r");
+  r.out = fdopen(out[0], "r");
+  return r;
+}
+
+// Evaluations on the GPU in the JSON lines to come, up to `stop_after` (0: to the end); `last`
+// gets the last line read.
+int count_evals(FILE* in, int stop_after, std::string* last = nullptr) {
   char line[65536];
-  int before = 0, total = 0;
-  while (fgets(line, sizeof line, in)) {  // two results, then Ctrl-C while the third runs
-    auto j = nlohmann::json::parse(line);
-    if (j.at("event") == "eval" && j.at("status") != "not_applicable" && ++before == 2) break;
-  }
-  usleep(100 * 1000);
-  kill(pid, SIGINT);
-  std::string last;
-  total = before;
+  int n = 0;
   while (fgets(line, sizeof line, in)) {
     auto j = nlohmann::json::parse(line);
-    if (j.at("event") == "eval" && j.at("status") != "not_applicable") ++total;
-    last = line;
+    if (last) *last = line;
+    if (j.at("event") == "eval" && j.at("status") != "not_applicable" && ++n == stop_after) break;
   }
-  fclose(in);
+  return n;
+}
+
+// Every process descended from pid, as /proc has them now.
+std::vector<pid_t> descendants(pid_t pid) {
+  std::multimap<pid_t, pid_t> children;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), {});
+    const size_t paren = text.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(text.substr(paren + 1));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    children.emplace(ppid, std::stoi(name));
+  }
+  std::vector<pid_t> out;
+  std::vector<pid_t> todo = {pid};
+  while (!todo.empty()) {
+    const pid_t p = todo.back();
+    todo.pop_back();
+    for (auto [it, end] = children.equal_range(p); it != end; ++it) {
+      out.push_back(it->second);
+      todo.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+// Ctrl-C: the evaluation in flight finishes and is written, then the run ends as stopped.
+TEST(RunCli, CtrlCFinishesTheEvaluationInFlightAndKeepsIt) {
+  TempDir t;
+  const std::string db = t.file("a.db");
+  SpawnedRun run = spawn_run(db, {"KSEARCH_FAKE_DELAY_MS=400"});
+  const int before = count_evals(run.out, 2);  // two results, then Ctrl-C while the third runs
+  usleep(100 * 1000);
+  kill(run.pid, SIGINT);
+  std::string last;
+  const int total = before + count_evals(run.out, 0, &last);
+  fclose(run.out);
   int status = 0;
-  waitpid(pid, &status, 0);
+  waitpid(run.pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   EXPECT_EQ(total, 3) << "the evaluation in flight at Ctrl-C was lost, or another one started";
@@ -143,6 +190,43 @@ TEST(RunCli, CtrlCFinishesTheEvaluationInFlightAndKeepsIt) {
   Archive a(db, Archive::Mode::existing);
   EXPECT_EQ(a.run_evaluations(1), 3);
   EXPECT_EQ(a.run(1)->state, "stopped");
+}
+
+// SIGTERM to every process of the run at once, as Slurm signals a job it requeues, preempts,
+// cancels or times out (and `kill -- -PGID`, a container's stop): the worker and the compiler
+// helpers must not die of it. The evaluation in flight finishes and is written as it came out,
+// never as a crash or a compile error (which no resumed run would evaluate again), and the
+// resumed run spends the rest of the budget.
+TEST(RunCli, SigtermToEveryProcessFinishesTheEvaluationInFlightAndRecordsNoFailure) {
+  TempDir t;
+  const std::string db = t.file("a.db");
+  SpawnedRun run = spawn_run(db, {"KSEARCH_FAKE_DELAY_MS=400"});
+  const int before = count_evals(run.out, 2);
+  usleep(100 * 1000);
+  const std::vector<pid_t> children = descendants(run.pid);
+  ASSERT_FALSE(children.empty()) << "the worker is a child of ksearch run";
+  kill(run.pid, SIGTERM);
+  for (pid_t c : children) kill(c, SIGTERM);
+  std::string last;
+  const int total = before + count_evals(run.out, 0, &last);
+  fclose(run.out);
+  int status = 0;
+  waitpid(run.pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(total, 3) << "the evaluation in flight at SIGTERM was lost, or another one started";
+  EXPECT_EQ(nlohmann::json::parse(last).at("stop_reason"), "stopped");
+  {
+    Archive a(db, Archive::Mode::existing);
+    for (const EvaluationRecord& e : a.evaluations("", ""))
+      EXPECT_TRUE(e.status == Status::ok || e.status == Status::not_applicable)
+          << "candidate " << e.candidate_id << " on " << e.shape << ": " << status_name(e.status) << " " << e.error;
+    EXPECT_EQ(a.run_evaluations(1), 3);
+  }
+  Outcome r = fake_run("--db " + db + " --resume --max-evals 8");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("resuming run 1"), std::string::npos) << r.out;
+  EXPECT_EQ(Archive(db, Archive::Mode::existing).run_evaluations(1), 8);
 }
 
 TEST(RunCli, UserErrorsAreOneClearLine) {
