@@ -17,9 +17,13 @@
 # bench/llm-replies/, runs it again answered from that archive (--llm-replay), and prints every
 # LLM candidate's outcome on every search shape (scripts/llm_summary.py); `gpu-check.sh bench [DB]` runs `ksearch bench` over
 # the archive DB (default: the search's, else the seeds alone; BENCH_TASKS limits the tasks) and prints the results table; no
-# argument runs tests and evals. Logs: gpu-tests.log, summary.txt, evals.tgz (every eval's table
-# and JSON), search.db, search-TASK.jsonl, search.txt, bench.txt, bench.json in $OUT, or in
-# ./gpu-check-out when OUT is unset.
+# argument runs tests and evals. `gpu-check.sh layer [DB]` runs issue 23's layer test: a short
+# search of each task on exactly a Llama-3-8B layer's shapes (LAYER_SEQS, default "128 512"), an
+# audit of each shape's best, the export and its build, then tests/python/llama_layer.py through
+# the four libraries (DB: an archive that has those shapes already; the searches are skipped).
+# Logs: gpu-tests.log, summary.txt, evals.tgz (every eval's table and JSON), search.db,
+# search-TASK.jsonl, search.txt, bench.txt, bench.json, layer-* in $OUT, or in ./gpu-check-out
+# when OUT is unset.
 set -uo pipefail
 what="${1:-all}"
 out="${OUT:-gpu-check-out}"
@@ -238,5 +242,132 @@ for line in open(sys.argv[2]):
 print("export check: " + ("FAILED (a call failed, or a shape ran more than 3% slower than the archive)" if bad else "ok"))
 sys.exit(1 if bad else 0)
 PY
+fi
+if [ "$what" = layer ]; then
+  # Issue 23's GPU test: a random Llama-3-8B-shaped layer through the exported ops against the
+  # stock layer (tests/python/llama_layer.py). Per task: `ksearch run` on exactly the layer's
+  # shapes at each sequence length (batch 1; rmsnorm_linear: the QKV projection, M x 4096 ->
+  # 6144, at eps 1e-5; softmax_matmul: 32 heads' S [s, s] @ V [s, 128]; swiglu_mlp: M x 4096,
+  # I = 14336; gemm: o_proj, M x 4096 -> 4096), short (LAYER_SEARCH_S seconds, default 40, gemm
+  # 20; LAYER_SEED_VARIANTS (4) variants of each seed in generation 0, LAYER_MIN_MS (30) ms of
+  # timing per evaluation); `ksearch audit --top 1`; `ksearch export` (with --force, said loudly,
+  # only where no candidate passed its audit); the library built with cmake in the background
+  # while the next task searches. Then the layer test over the libraries that built, within what
+  # is left of LAYER_BUDGET_S (420); LAYER_TEST_ARGS are passed on (e.g. --op-compile). About 6-7
+  # minutes on an H200 from a cold cubin cache. Logs: layer-*.log/txt, layer-exports.txt,
+  # layer.json, layer.db in $OUT; the layer test's table is printed last.
+  t_start=$SECONDS
+  read -r -a seqs <<<"${LAYER_SEQS:-128 512}"
+  read -r -a ltasks <<<"${LAYER_TASKS:-rmsnorm_linear softmax_matmul swiglu_mlp gemm}"
+  db="${2:-}"
+  if [ -z "$db" ]; then
+    db="$out/layer.db"
+    rm -f "$db" "$db-wal" "$db-shm"
+    search=1
+  else
+    search=
+    [ -f "$db" ] || { echo "gpu-check.sh layer: no archive at $db"; exit 2; }
+  fi
+  layer_shapes() {  # the --shape texts of task $1 at every sequence length
+    for s in "${seqs[@]}"; do
+      case "$1" in
+        rmsnorm_linear) echo "$s,4096,6144" ;;
+        softmax_matmul) echo "32,$s,$s,128" ;;
+        swiglu_mlp) echo "$s,4096,14336" ;;
+        gemm) echo "$s,4096,4096" ;;
+      esac
+    done
+  }
+  builds=()
+  libdirs=()
+  : >"$out/layer-steps.txt"
+  for task in "${ltasks[@]}"; do
+    shape_args=()
+    for s in $(layer_shapes "$task"); do shape_args+=(--shape "$s"); done
+    consts=()
+    [ "$task" = rmsnorm_linear ] && consts=(--const eps=1e-5)  # Llama-3's; the library takes eps at run time
+    if [ -n "$search" ]; then
+      secs="${LAYER_SEARCH_S:-40}"
+      [ "$task" = gemm ] && secs="${LAYER_SEARCH_S:-20}"
+      minutes=$(python3 -c "print($secs / 60)")
+      # SIGTERM ends a run as Ctrl-C does (the evaluation in flight is written); the kill is a backstop.
+      timeout -k 15 $((secs + 60)) $ks run --task "$task" "${shape_args[@]}" "${consts[@]}" --minutes "$minutes" \
+        --seed-variants "${LAYER_SEED_VARIANTS:-4}" --min-ms "${LAYER_MIN_MS:-30}" --seed 1 --db "$db" \
+        >"$out/layer-run-$task.txt" 2>"$out/layer-run-$task.log"
+      echo "ksearch run --task $task ${shape_args[*]}: exit code $? at $((SECONDS - t_start)) s" | tee -a "$out/layer-steps.txt"
+      # Its closing summary: evaluations, and the best per shape against the baseline.
+      sed -n '/^run [0-9]* (/,/^other outcomes\|^children proposed/p' "$out/layer-run-$task.txt" | grep -v "^children proposed"
+      [ -s "$out/layer-run-$task.txt" ] || tail -3 "$out/layer-run-$task.log"
+    fi
+    timeout -k 10 120 $ks audit --task "$task" --top 1 --seed 4 --min-ms 20 "${consts[@]}" --db "$db" \
+      >"$out/layer-audit-$task.txt" 2>"$out/layer-audit-$task.log"
+    rc=$?
+    said=$(tail -1 "$out/layer-audit-$task.txt")
+    [ -n "$said" ] || said=$(tail -1 "$out/layer-audit-$task.log")
+    echo "ksearch audit --task $task: exit code $rc at $((SECONDS - t_start)) s; $said" | tee -a "$out/layer-steps.txt"
+    lib="$work/lib-$task"
+    rm -rf "$lib"
+    if ! $ks export --task "$task" --db "$db" --out "$lib" >"$out/layer-export-$task.txt" 2>&1; then
+      echo "ksearch export --task $task failed: $(tail -1 "$out/layer-export-$task.txt")" | tee -a "$out/layer-steps.txt"
+      echo "FORCED: exporting $task's unaudited candidates (--force); the layer test still checks them" | tee -a "$out/layer-steps.txt"
+      $ks export --task "$task" --db "$db" --out "$lib" --force >>"$out/layer-export-$task.txt" 2>&1 \
+        || { echo "ksearch export --task $task --force failed too: $(tail -1 "$out/layer-export-$task.txt")" | tee -a "$out/layer-steps.txt"; continue; }
+    fi
+    cp "$lib/manifest.json" "$out/layer-manifest-$task.json"
+    # The shared library alone (not the example), in the background while the next task searches.
+    (cmake -S "$lib" -B "$lib/build" -DCMAKE_BUILD_TYPE=Release && cmake --build "$lib/build" -j4 --target "ksearch_${task}_shared") \
+      >"$out/layer-build-$task.log" 2>&1 &
+    builds+=("$!:$task")
+    libdirs+=(--lib-dir "$lib")
+  done
+  for b in "${builds[@]}"; do
+    wait "${b%%:*}"
+    echo "build of libksearch_${b#*:}.so: exit code $? at $((SECONDS - t_start)) s" | tee -a "$out/layer-steps.txt"
+    [ -f "$work/lib-${b#*:}/build/libksearch_${b#*:}.so" ] || tail -5 "$out/layer-build-${b#*:}.log"
+  done
+  rm -f "$db-wal" "$db-shm"
+  # What each library runs on the layer's shapes (the manifests), and a warning where a layer
+  # shape was not exported (a ksearch whose export keeps only the task's search shapes).
+  python3 - "$out" "${seqs[@]}" <<'PY' | tee "$out/layer-exports.txt"
+import glob, json, os, sys
+out, seqs = sys.argv[1], sys.argv[2:]
+want = {"rmsnorm_linear": "M={s},K=4096,N=6144", "softmax_matmul": "B=32,M={s},N={s},D=128",
+        "swiglu_mlp": "M={s},H=4096,I=14336", "gemm": "M={s},K=4096,N=4096"}
+print("| task | layer shape | exported plan | archive us | baseline us | speedup | audit rows passed |")
+print("|---|---|---|---|---|---|---|")
+for path in sorted(glob.glob(os.path.join(out, "layer-manifest-*.json"))):
+    m = json.load(open(path))
+    shapes = {s["shape"]: s for s in m["shapes"]}
+    for seq in seqs:
+        text = want[m["task"]].format(s=seq)
+        s = shapes.get(text)
+        if s is None:
+            print("| %s | %s | NOT EXPORTED: dispatched by the nearest-bucket rule, else the baseline | - | - | - | - |" % (m["task"], text))
+            continue
+        plan = "baseline" if s["candidate"] == "baseline" else "#%s %s %s" % (s["candidate"], s["name"], s["params"])
+        f = lambda v, fmt: "-" if v is None else fmt % v
+        print("| %s | %s | %s%s | %s | %s | %s | %s/%s |" % (m["task"], text, plan, " (FORCED)" if m.get("forced") else "",
+              f(s.get("median_us"), "%.1f"), f(s.get("baseline_us"), "%.1f"), f(s.get("speedup"), "%.2fx"),
+              s["audit"]["passed"], s["audit"]["rows"]))
+PY
+  # The fused ops must load; gemm (o_proj) is used where it loads, else torch's.
+  require=()
+  for task in "${ltasks[@]}"; do [ "$task" != gemm ] && require+=("$task"); done
+  req=$(IFS=,; echo "${require[*]}")
+  # What is left of LAYER_BUDGET_S (default 420: the whole mode in 7 minutes), at least 120 s;
+  # the test skips a torch.compile variant, saying so, once fewer than 60 s of it are left.
+  left=$(( ${LAYER_BUDGET_S:-420} - (SECONDS - t_start) ))
+  [ "$left" -lt 120 ] && left=120
+  echo "layer test starts at $((SECONDS - t_start)) s, $left s left"
+  timeout -k 10 "$left" python3 tests/python/llama_layer.py "${libdirs[@]}" --seq "${seqs[@]}" \
+    --require "${req:-none}" --time-budget $((left - 15)) --json "$out/layer.json" ${LAYER_TEST_ARGS:-} \
+    >"$out/layer-test.log" 2>&1
+  rc=$?
+  echo "layer test exit code $rc after $((SECONDS - t_start)) s in all"
+  # The table last: what the test printed from its table on (its tracebacks stay in the log).
+  sed -n '/^## Llama layer/,$p' "$out/layer-test.log" | grep -q . && sed -n '/^## Llama layer/,$p' "$out/layer-test.log" \
+    || tail -30 "$out/layer-test.log"
+  rm -rf "$work"
+  exit "$rc"
 fi
 rm -rf "$work"

@@ -2,6 +2,7 @@
 // (agent/export_library.h generates the files). Reads the archive, picks a plan per measured
 // shape, compiles each chosen variant with NVRTC for the run's arch (the bytes that were
 // measured: NVRTC's output is deterministic), and writes the files.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -118,8 +119,32 @@ int run_export(const Opts& o) {
                       baseline.plan, base_variant,
                       compile_or_throw(compiler, baseline, base_variant, in.arch, "the baseline").cubin});
 
+  // The shapes to export: the task's search shapes the archive measured, then every other shape
+  // it measured (a run's --shape: a model's own sizes), each in its sizes' order.
+  std::vector<Shape> shapes;
+  std::set<std::string> listed;
+  for (const Shape& shape : task->search_shapes())
+    if (measured.count(task->format_shape(shape)) && listed.insert(task->format_shape(shape)).second) shapes.push_back(shape);
+  std::vector<Shape> others;
+  for (auto& [text, _] : measured) {
+    Shape shape;
+    try {
+      shape = task->parse_shape(text);
+    } catch (const Error&) {
+      continue;  // not a shape of this task's (an archive written by hand): nothing to dispatch
+    }
+    if (listed.insert(task->format_shape(shape)).second) others.push_back(shape);
+  }
+  const auto syms = task->size_symbols();
+  std::sort(others.begin(), others.end(), [&](const Shape& a, const Shape& b) {
+    for (auto& s : syms)
+      if (a.at(s) != b.at(s)) return a.at(s) < b.at(s);
+    return false;
+  });
+  shapes.insert(shapes.end(), others.begin(), others.end());
+
   std::map<int64_t, size_t> plan_of;  // candidate id -> index in in.plans
-  for (const Shape& shape : task->search_shapes()) {
+  for (const Shape& shape : shapes) {
     const std::string text = task->format_shape(shape);
     if (!measured.count(text)) continue;
     exporter::ShapeChoice sc;

@@ -40,7 +40,7 @@ std::string seed_text(const std::string& name) {
 // A fixture archive: three seed candidates at their defaults, evaluated on four search shapes.
 struct Fixture {
   std::string db;
-  int64_t gemv = 0, mma_gemv = 0, wmma = 0;
+  int64_t gemv = 0, mma_gemv = 0, wmma = 0, run = 0;
 
   explicit Fixture(const std::string& path) : db(path) {
     Archive a(db);
@@ -49,7 +49,7 @@ struct Fixture {
     r.device = kDevice;
     r.arch = "sm_90a";
     r.host = "test";
-    const int64_t run = a.add_run(r);
+    run = a.add_run(r);
     auto add = [&](const std::string& name) {
       SourceRecord s{0, "hash-" + name, kTask, name, seed_text(name), true};
       CandidateRecord c;
@@ -82,6 +82,22 @@ struct Fixture {
     eval(mma_gemv, "M=16,K=4096,N=6144", 1.1);
     eval(wmma, "M=128,K=4096,N=4096", 1.3);
     eval(wmma, "M=2048,K=4096,N=6144", 0.9);  // slower than the baseline: the baseline is exported
+  }
+
+  // One more ok evaluation, on any shape (a run's --shape need not be a search shape).
+  void evaluate(int64_t cand, const std::string& shape, double speedup) {
+    Archive a(db);
+    EvaluationRecord e;
+    e.candidate_id = cand;
+    e.run_id = run;
+    e.device = kDevice;
+    e.shape = shape;
+    e.status = Status::ok;
+    e.baseline_us = 20.0;
+    e.median_us = 20.0 / speedup;
+    e.speedup = speedup;
+    e.floor_us = 10.0;
+    a.add_evaluation(e);
   }
 
   void audit(int64_t cand, Status status = Status::ok, bool deterministic = true, int64_t seed = 1) {
@@ -193,6 +209,36 @@ TEST(Export, ForceExportsUnauditedAndSaysSo) {
   const auto m = manifest(out);
   EXPECT_TRUE(m["forced"].get<bool>());
   EXPECT_EQ(choices(m).at("M=1,K=4096,N=4096"), f.mma_gemv);
+}
+
+// A run given --shape (a model's own sizes: Llama-3-8B's QKV projection at M = 128 and 512)
+// measured shapes that are not the task's search shapes: they are exported with their own plans,
+// after the search shapes, so the library runs the model's shapes on what was measured there.
+TEST(Export, ShapesMeasuredBeyondTheSearchShapesAreExportedToo) {
+  test::TempDir tmp("export");
+  Fixture f(tmp.file("a.db"));
+  f.evaluate(f.wmma, "M=512,K=4096,N=6144", 1.2);
+  f.evaluate(f.wmma, "M=128,K=4096,N=6144", 1.4);
+  f.evaluate(f.gemv, "M=128,K=4096,N=6144", 1.1);
+  f.evaluate(f.gemv, "M=64,K=4096,N=6144", 0.8);  // slower than the baseline there
+  f.audit_all();
+  const fs::path out = tmp.dir / "lib";
+  auto r = ksearch(export_args(f, out));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto m = manifest(out);
+  const auto c = choices(m);
+  EXPECT_EQ(c.at("M=128,K=4096,N=6144"), f.wmma);
+  EXPECT_EQ(c.at("M=512,K=4096,N=6144"), f.wmma);
+  EXPECT_EQ(c.at("M=64,K=4096,N=6144"), -1);
+  EXPECT_EQ(c.at("M=1,K=4096,N=4096"), f.mma_gemv);  // the search shapes as before
+  std::vector<std::string> order;
+  for (auto& s : m["shapes"]) order.push_back(s["shape"]);
+  ASSERT_EQ(order.size(), 7u);
+  EXPECT_EQ(order[0], "M=1,K=4096,N=4096");  // search shapes first, in the task's order
+  EXPECT_EQ(order[4], "M=64,K=4096,N=6144");  // then the others by their sizes
+  EXPECT_EQ(order[5], "M=128,K=4096,N=6144");
+  EXPECT_EQ(order[6], "M=512,K=4096,N=6144");
+  EXPECT_NE(r.out.find("M=128,K=4096,N=6144: #" + std::to_string(f.wmma)), std::string::npos) << r.out;
 }
 
 TEST(Export, RefusesUnknownTaskMissingArchiveAndAmbiguousDevice) {
