@@ -242,6 +242,30 @@ for line in open(sys.argv[2]):
 print("export check: " + ("FAILED (a call failed, or a shape ran more than 3% slower than the archive)" if bad else "ok"))
 sys.exit(1 if bad else 0)
 PY
+  # Tuning on first use (issue 23, item 3): every shape again, tuned first (--tune; no cache file,
+  # so tuned afresh; a measured shape keeps its plan): the tuning's one-time cost, the plan kept,
+  # the tuner's times of it and of the baseline, and the call's time before and after.
+  for s in $shapes; do
+    echo "$s $(env -u KSEARCH_TUNE -u KSEARCH_TUNE_CACHE "$work/lib/build/ksearch_${task}_example" "$s" --tune 2>&1 | tr '\n' ' ')"
+  done >"$out/export-tune.txt"
+  python3 - "$out/export-run.txt" "$out/export-tune.txt" <<'PY' | tee "$out/export-tune-table.txt"
+import re, sys
+rows = lambda path: dict(l.rstrip("\n").split(" ", 1) for l in open(path) if " " in l)
+before, after = rows(sys.argv[1]), rows(sys.argv[2])
+def us(text):
+    m = re.search(r"([0-9.]+) us per call", text or "")
+    return float(m.group(1)) if m else None
+print("| shape | plan after tuning | tune ms | tuner: baseline us / plan us | call us before | call us after | before / after |")
+print("|---|---|---|---|---|---|---|")
+for shape, rest in after.items():
+    tune = re.search(r"tuned in ([0-9.]+) ms", rest)
+    plan = re.search(r"plan: (.*?) (?:constants |checksum )", rest)
+    timed = re.search(r"tuned \(([0-9.]+) us, baseline ([0-9.]+) us", rest)
+    b, a = us(before.get(shape)), us(rest)
+    print(f"| {shape} | {plan.group(1) if plan else rest.strip()[:60]} | {tune.group(1) if tune else '-'} | "
+          f"{f'{float(timed.group(2)) / float(timed.group(1)):.3f}' if timed else '-'} | {b or '-'} | {a or '-'} | "
+          f"{f'{b / a:.3f}' if a and b else '-'} |")
+PY
 fi
 if [ "$what" = layer ]; then
   # Issue 23's GPU test: a random Llama-3-8B-shaped layer through the exported ops against the

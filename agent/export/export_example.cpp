@@ -1,5 +1,6 @@
 // The exported library's example program: buffers for one shape, random inputs, the workspace
-// query, one checked call with the task's constants (their defaults, or NAME=VALUE arguments), a
+// query, one checked call with the task's constants (their defaults, or NAME=VALUE arguments; with
+// --tune, the shape tuned first and the tuning's time printed), the plan it ran, a
 // checksum (and with a second argument, the outputs' bytes written to that file, for a test to
 // compare element by element), and the median time per call timed as ksearch times (CUDA graph,
 // L2 flushed before each replay).
@@ -23,11 +24,13 @@ std::string generate_example(const ExportInput& in) {
   for (size_t j = 0; j < syms.size(); ++j) o << (j ? "," : "") << syms[j];
   o << " [OUTPUT_FILE]]";
   for (auto& c : task.constants()) o << " [" << c.name << "=VALUE]";
+  o << " [--tune]";
   o << "   (default: " << task.format_shape(first);
   for (auto& c : task.constants()) o << ", " << c.name << " " << constant_default_macro(task, c);
   o << ")\n"
+    << "//   --tune: " << lib << "_tune() the shape first (its time printed); the plan run is printed either way.\n"
     << "#include \"" << lib << ".h\"\n\n#include <cuda_runtime_api.h>\n\n"
-    << "#include <algorithm>\n#include <cstdint>\n#include <cstdio>\n#include <cstdlib>\n#include <cstring>\n"
+    << "#include <algorithm>\n#include <chrono>\n#include <cstdint>\n#include <cstdio>\n#include <cstdlib>\n#include <cstring>\n"
     << "#include <random>\n#include <string>\n#include <vector>\n\n"
     << "#define CHECK(call)                                                                   \\\n"
     << "  do {                                                                                \\\n"
@@ -58,17 +61,17 @@ std::string generate_example(const ExportInput& in) {
     << "    if (bf16) {\n      uint16_t h;\n      std::memcpy(&h, &host[2 * i], 2);\n      v = from_bf16(h);\n"
     << "    } else {\n      std::memcpy(&v, &host[4 * i], 4);\n    }\n    sum += v;\n  }\n  return sum;\n}\n\n"
     << "int main(int argc, char** argv) {\n";
-  if (!task.constants().empty()) {
-    o << "  // The constants: the header's defaults, or NAME=VALUE arguments anywhere on the line.\n";
-    for (auto& c : task.constants()) o << "  float c_" << c.name << " = " << constant_default_macro(task, c) << ";\n";
-    o << "  std::vector<char*> positional = {argv[0]};\n"
-      << "  for (int i = 1; i < argc; ++i) {\n    const std::string a = argv[i];\n";
-    for (auto& c : task.constants())
-      o << "    if (a.rfind(\"" << c.name << "=\", 0) == 0) {\n"
-        << "      c_" << c.name << " = std::strtof(a.c_str() + " << c.name.size() + 1 << ", nullptr);\n      continue;\n    }\n";
-    o << "    positional.push_back(argv[i]);\n  }\n"
-      << "  argc = int(positional.size());\n  argv = positional.data();\n";
-  }
+  o << "  // --tune, and the constants: the header's defaults, or NAME=VALUE arguments anywhere on the line.\n"
+    << "  bool tune = false;\n";
+  for (auto& c : task.constants()) o << "  float c_" << c.name << " = " << constant_default_macro(task, c) << ";\n";
+  o << "  std::vector<char*> positional = {argv[0]};\n"
+    << "  for (int i = 1; i < argc; ++i) {\n    const std::string a = argv[i];\n"
+    << "    if (a == \"--tune\") {\n      tune = true;\n      continue;\n    }\n";
+  for (auto& c : task.constants())
+    o << "    if (a.rfind(\"" << c.name << "=\", 0) == 0) {\n"
+      << "      c_" << c.name << " = std::strtof(a.c_str() + " << c.name.size() + 1 << ", nullptr);\n      continue;\n    }\n";
+  o << "    positional.push_back(argv[i]);\n  }\n"
+    << "  argc = int(positional.size());\n  argv = positional.data();\n";
   o << "  int64_t sizes[" << syms.size() << "] = {";
   for (size_t j = 0; j < syms.size(); ++j) o << (j ? ", " : "") << first.at(syms[j]);
   o << "};\n  if (argc > 1) {\n    std::string text = argv[1];\n    size_t at = 0;\n"
@@ -95,12 +98,24 @@ std::string generate_example(const ExportInput& in) {
   call += "workspace, stream)";
   std::string sizes_args;
   for (auto& s : syms) sizes_args += (sizes_args.empty() ? "" : ", ") + s;
-  o << "  const size_t workspace_bytes = " << lib << "_workspace_size(" << sizes_args << ");\n"
-    << "  void* workspace = nullptr;\n  if (workspace_bytes) CHECK(cudaMalloc(&workspace, workspace_bytes));\n"
-    << "  cudaStream_t stream;\n  CHECK(cudaStreamCreate(&stream));\n\n"
+  std::string tune_call = lib + "_tune(" + sizes_args;
+  for (auto& c : task.constants()) tune_call += ", c_" + c.name;
+  tune_call += ", stream)";
+  o << "  cudaStream_t stream;\n  CHECK(cudaStreamCreate(&stream));\n"
+    << "  if (tune) {  // the one-time cost of tuning this shape\n"
+    << "    const auto t0 = std::chrono::steady_clock::now();\n"
+    << "    const int tuned = " << tune_call << ";\n"
+    << "    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();\n"
+    << "    if (tuned != 0) {\n"
+    << "      std::printf(\"tune failed (status %d): %s\\n\", tuned, " << lib << "_last_error());\n      return 1;\n    }\n"
+    << "    std::printf(\"tuned in %.1f ms\\n\", ms);\n  }\n"
+    << "  const size_t workspace_bytes = " << lib << "_workspace_size(" << sizes_args << ");\n"
+    << "  void* workspace = nullptr;\n  if (workspace_bytes) CHECK(cudaMalloc(&workspace, workspace_bytes));\n\n"
     << "  const int status = " << call << ";\n  CHECK(cudaStreamSynchronize(stream));\n"
     << "  std::printf(\"status %d%s%s\\n\", status, status ? \": \" : \"\", status ? " << lib << "_last_error() : \"\");\n"
-    << "  if (status != 0) return 1;\n  double sum = 0;\n";
+    << "  if (status != 0) return 1;\n"
+    << "  std::printf(\"plan: %s\\n\", " << lib << "_plan_info(" << sizes_args << "));\n"
+    << "  double sum = 0;\n";
   if (!task.constants().empty()) {
     o << "  std::printf(\"constants";
     for (auto& c : task.constants()) o << " " << c.name << "=%g";

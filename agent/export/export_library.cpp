@@ -86,6 +86,35 @@ std::string cuda_data_type(DType t) {
   }
 }
 
+std::string library_id(const ExportInput& in) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bits
+  auto add = [&](const char* data, size_t n) {
+    const std::string len = std::to_string(n) + ":";  // length-prefixed: no two inputs feed the same bytes
+    for (char c : len) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * 1099511628211ull;
+  };
+  auto add_text = [&](const std::string& t) { add(t.data(), t.size()); };
+  add_text(in.task ? in.task->name() : "");
+  add_text(in.arch);
+  for (auto& p : in.plans) {
+    add_text(p.source_file);
+    add_text(p.plan.name);
+    add_text(p.params);
+    add(p.cubin.data(), p.cubin.size());
+  }
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string plan_label(const ExportedPlan& p) {
+  std::string s = (p.candidate_id ? "candidate #" + std::to_string(*p.candidate_id) : std::string("baseline")) + " " +
+                  p.plan.name + " (" + p.params + ")";
+  for (char& c : s)
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
 std::string generate_header(const ExportInput& in) {
   const Task& t = *in.task;
   const std::string lib = library_name(t), macro = upper(lib);
@@ -127,7 +156,8 @@ std::string generate_header(const ExportInput& in) {
   std::string sizes;
   for (auto& s : t.size_symbols()) sizes += (sizes.empty() ? "" : ", ") + std::string("int64_t ") + s;
   o << "/* Bytes of device workspace " << lib << "() needs for this shape (0: none, nor for a shape\n"
-    << "   it refuses). Allocate it with cudaMalloc (256-byte aligned). */\n"
+    << "   it refuses). Allocate it with cudaMalloc (256-byte aligned). For a shape the export did not\n"
+    << "   measure: the most that any plan applying to it needs, since tuning (below) may pick any of them. */\n"
     << "size_t " << lib << "_workspace_size(" << sizes << ");\n\n"
     << "/* Enqueues the computation on stream; returns " << macro << "_OK or an error code, the\n"
     << "   message of which " << lib << "_last_error() gives. The workspace must not be used by\n"
@@ -140,7 +170,46 @@ std::string generate_header(const ExportInput& in) {
   o << sizes << (constants.empty() ? "" : ", " + constants) << ", void* workspace, cudaStream_t stream);\n\n"
     << "/* The message of this thread's last failing call (the failing CUDA or cuBLASLt call named),\n"
     << "   \"\" if none failed. Valid until this thread's next failing call. */\n"
-    << "const char* " << lib << "_last_error(void);\n\n"
+    << "const char* " << lib << "_last_error(void);\n\n";
+  std::string tune_params = sizes + (constants.empty() ? "" : ", " + constants);
+  o << "/* Tuning on first use (opt-in). For a shape the export did not measure, " << lib << "() runs the\n"
+    << "   plan of the nearest measured size within the measured range, else the baseline. Tuning times\n"
+    << "   instead, on this GPU, every plan this library holds that applies to the shape (each one audited\n"
+    << "   by ksearch) and the baseline, the way ksearch times: each captured in a CUDA graph; before each\n"
+    << "   replay ksearch's L2 flush kernel reads twice the L2's size; CUDA events around the replay; the\n"
+    << "   median of at least 24 replays and 0.1 s, the plans interleaved in random order. It runs on\n"
+    << "   buffers it allocates and fills with random non-zero inputs itself (the caller's buffers are never\n"
+    << "   touched) and keeps the fastest plan for that shape on this device (the best speedup, as ksearch\n"
+    << "   has it: the median over rounds of the baseline's time over the plan's), in memory (thread-safe). A\n"
+    << "   plan that fails to run while tuning is skipped; a shape the export measured keeps its plan.\n\n"
+    << "   " << lib << "_tune() tunes one shape now and returns when done (a fraction of a second, typically):\n"
+    << "   it waits for the work queued on stream, then times on a stream of its own, with the constants\n"
+    << "   given (as " << lib << "() takes them). It needs device memory for a copy of the buffers, the\n"
+    << "   largest workspace and the flush. Returns " << macro << "_OK (at once for a measured shape),\n"
+    << "   " << macro << "_ERROR_SHAPE for a bad shape or constant, or " << macro << "_ERROR_CUDA when the\n"
+    << "   stream is capturing a CUDA graph, a CUDA call failed (named by " << lib << "_last_error()) or no\n"
+    << "   plan ran. Call it before capturing a CUDA graph. Tuning again replaces the shape's plan.\n"
+    << "   The first call of the library on a device loads its cubins and reads KSEARCH_TUNE_CACHE: make\n"
+    << "   it outside CUDA graph capture too.\n\n"
+    << "   Environment (read once per process):\n"
+    << "   KSEARCH_TUNE=1  " << lib << "() tunes an unmeasured shape on its first call, which pays the cost;\n"
+    << "     later calls look the plan up. A call on a stream that is capturing a CUDA graph never tunes: it\n"
+    << "     runs the dispatcher's plan and leaves tuning to a later call outside capture. A tuning that\n"
+    << "     fails prints one line on stderr and leaves the dispatcher's plan for that shape. 0 or unset: off.\n"
+    << "   KSEARCH_TUNE_CACHE=FILE  tuned shapes persist: FILE's lines for this library and GPU are read on\n"
+    << "     first use (and used whether or not KSEARCH_TUNE is set; a malformed line is ignored, with one\n"
+    << "     warning on stderr); each tuning appends a line. A line is tab-separated: ksearch-tune-1, the\n"
+    << "     library, its id (manifest.json's library_id), the GPU's name, the sizes (" ;
+  for (size_t j = 0; j < t.size_symbols().size(); ++j) o << (j ? "," : "") << t.size_symbols()[j];
+  o << "), the plan's\n"
+    << "     index and name, its median us and the baseline's (0: not timed). Several libraries and\n"
+    << "     processes may share one file. */\n"
+    << "int " << lib << "_tune(" << tune_params << ", cudaStream_t stream);\n\n"
+    << "/* The plan " << lib << "() runs for this shape now, and why: \"measured: PLAN\", \"tuned (U us,\n"
+    << "   baseline B us): PLAN\", \"dispatched: PLAN\" (not tuned: the nearest measured size's plan, or the\n"
+    << "   baseline; \"dispatched (tuning failed): PLAN\" after a KSEARCH_TUNE=1 tuning failed); \"\" for a\n"
+    << "   shape it refuses (" << lib << "_last_error() says why). Valid until this thread's next call of it. */\n"
+    << "const char* " << lib << "_plan_info(" << sizes << ");\n\n"
     << "#ifdef __cplusplus\n}  /* extern \"C\" */\n#endif\n\n#endif /* " << macro << "_H */\n";
   return o.str();
 }
@@ -172,6 +241,13 @@ std::string generate_cubins(const ExportInput& in) {
     o += "/* " + p.source_file + " " + p.params + " */\n";
     o += c_byte_array("cubin_" + std::to_string(i), p.cubin);
   }
+  // ksearch's L2 flush kernel, for the first-use tuning's timing (ksearch_<task>_tune). An export
+  // without one (a test's) gets a placeholder byte and size 0, which the tuner refuses.
+  o += "/* ksearch's L2 flush kernel (ks_l2_flush), for " + lib + "_tune()'s timing. */\n";
+  o += in.flush_cubin.empty() ? "static _Alignas(16) const unsigned char flush_cubin[1] = {0};\n\n"
+                              : c_byte_array("flush_cubin", in.flush_cubin);
+  o += "const unsigned char* const " + lib + "_flush_cubin = flush_cubin;\n";
+  o += "const size_t " + lib + "_flush_cubin_size = " + std::to_string(in.flush_cubin.size()) + ";\n\n";
   o += "const unsigned char* const " + lib + "_cubin_data[] = {";
   for (size_t i = 0; i < in.plans.size(); ++i) o += (i ? ", " : "") + std::string("cubin_") + std::to_string(i);
   o += "};\nconst size_t " + lib + "_cubin_size[] = {";
@@ -190,7 +266,7 @@ std::string generate_manifest(const ExportInput& in) {
   const Task& t = *in.task;
   nlohmann::json m{{"task", t.name()}, {"library", library_name(t)}, {"gpu", in.device},
                    {"arch", in.arch}, {"generated_at", iso_time(in.generated_at)},
-                   {"forced", in.forced}};
+                   {"forced", in.forced}, {"library_id", library_id(in)}};
   if (in.driver_version) m["driver_version"] = *in.driver_version;
   // Arguments of the entry point, with the defaults; each shape says what its evaluation used.
   nlohmann::json constants = nlohmann::json::array();
@@ -221,7 +297,9 @@ std::string generate_manifest(const ExportInput& in) {
   for (auto& n : t.bucket_symbols()) buckets += (buckets.empty() ? "" : ",") + n;
   m["dispatch"] = "exact measured shape; else, among the measured shapes with the same sizes but " + buckets +
                   ", when each of " + buckets + " lies within their measured range, the nearest one whose plan "
-                  "applies (smallest |log s - log s'| of " + buckets + ", in that order); else the baseline";
+                  "applies (smallest |log s - log s'| of " + buckets + ", in that order); else the baseline. "
+                  "An unmeasured shape tuned on this GPU (" + library_name(t) + "_tune, KSEARCH_TUNE=1) runs "
+                  "the fastest of the plans that apply to it instead";
   return m.dump(2) + "\n";
 }
 

@@ -80,10 +80,20 @@ std::string constant_default_macro(const Task& task, const Constant& c);
 std::string constant_params(const Task& task);
 // The C/C++ type of a plan's gemm operand or of an example buffer: "CUDA_R_16BF", ...
 std::string cuda_data_type(DType t);
+// The export's identity: 16 hex digits of a hash of the task, the arch and every plan (its file,
+// name, params and cubin bytes). Tuning cache lines (KSEARCH_TUNE_CACHE) carry it, so a line
+// written by another export is never used; the manifest records it.
+std::string library_id(const ExportInput& in);
+// How the generated code and the manifest name a plan: "baseline baseline (default)",
+// "candidate #7 gemv_fused (THREADS=128)"; no tab or line break.
+std::string plan_label(const ExportedPlan& p);
 
 }  // namespace ks::exporter
 
 namespace ks::exporter {
 // The fixed part of the dispatch source (export_runtime.cpp), for export_launch.cpp.
 std::string runtime_source(const std::string& lib, const std::string& macro);
+// The fixed part of the first-use tuning (export_runtime.cpp): the tuned table, the cache file,
+// the timing. Expects the dispatcher and the tables export_launch.cpp emits before it.
+std::string tuner_source(const std::string& lib, const std::string& macro);
 }  // namespace ks::exporter

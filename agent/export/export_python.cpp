@@ -29,6 +29,14 @@ std::vector<std::string> c_parameters(const Task& t) {
   p.push_back("ctypes.c_void_p");  // cudaStream_t
   return p;
 }
+// ksearch_<task>_tune()'s parameters: sizes, constants, stream (ExportPython.TuneArgtypesMatchTheHeader).
+std::vector<std::string> tune_parameters(const Task& t) {
+  std::vector<std::string> p;
+  for (size_t i = 0; i < t.size_symbols().size(); ++i) p.push_back("ctypes.c_int64");
+  for (size_t i = 0; i < t.constants().size(); ++i) p.push_back("ctypes.c_float");
+  p.push_back("ctypes.c_void_p");  // cudaStream_t
+  return p;
+}
 // -------------------------------------------------------------------------------------------------
 
 std::string py_string(const std::string& s) {
@@ -134,6 +142,10 @@ def load(path=None):
             lib.@LIB@_workspace_size.restype = ctypes.c_size_t
             lib.@LIB@_last_error.argtypes = []
             lib.@LIB@_last_error.restype = ctypes.c_char_p
+            lib.@LIB@_tune.argtypes = _TUNE_ARGTYPES
+            lib.@LIB@_tune.restype = ctypes.c_int
+            lib.@LIB@_plan_info.argtypes = [ctypes.c_int64] * len(SIZES)
+            lib.@LIB@_plan_info.restype = ctypes.c_char_p
             _lib = lib
             return lib
     raise FileNotFoundError(
@@ -241,6 +253,30 @@ def _run(tensors, given, constants):
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
+def _tune(sizes, constants, device):
+    """tune(): checks the sizes and constants, then @LIB@_tune() on the current stream of the
+    device (default: the current CUDA device); returns @LIB@_plan_info()."""
+    for s in SIZES:
+        if not isinstance(sizes[s], int):
+            raise TypeError("%s: expected an int, got %s" % (s, type(sizes[s]).__name__))
+        if sizes[s] < 1:
+            raise ValueError("%s = %d: every size must be positive" % (s, sizes[s]))
+    _check_constants(constants)
+    device = torch.device("cuda", torch.cuda.current_device()) if device is None else torch.device(device)
+    if device.type != "cuda":
+        raise ValueError("device: expected a CUDA device, got %s" % device)
+    lib = load()
+    size_args = [sizes[s] for s in SIZES]
+    with torch.cuda.device(device):
+        stream = torch.cuda.current_stream(device).cuda_stream
+        status = lib.@LIB@_tune(*(size_args + [float(constants[c]) for c in CONSTANTS] + [stream]))
+        if status != 0:
+            message = lib.@LIB@_last_error()
+            raise KsearchError(status, message.decode("utf-8", "replace") if message else "")
+        info = lib.@LIB@_plan_info(*size_args)
+    return info.decode("utf-8", "replace") if info else ""
+
+
 def _fake(tensors, given):
     """The op's fake implementation: the outputs' shapes and dtype, after the same shape checks."""
     outputs = _new_outputs(tensors[0][1], _sizes_of(tensors, given))
@@ -283,7 +319,9 @@ std::string generate_python(const ExportInput& in) {
        "The op is also torch.ops.ksearch." + task + "; it has a fake implementation (torch.compile traces\n"
        "it) and runs on the current stream with its workspace from the caching allocator (CUDA graphs\n"
        "capture it; call it once before capturing, so that the library loads its kernels). Importing\n"
-       "needs torch, not the library: the first call loads it (load(), library_paths()).\n\"\"\"\n"
+       "needs torch, not the library: the first call loads it (load(), library_paths()).\n\n"
+       "tune(" + join(t.size_symbols(), ", ") + ") times the library's plans on this GPU for a shape it did not measure\n"
+       "and keeps the fastest (KSEARCH_TUNE=1: each new shape on its first call; see the C header).\n\"\"\"\n"
        "import ctypes\nimport os\n\nimport torch\n\n";
   o += "TASK = " + py_string(task) + "\nLIBRARY_FILE = " + py_string("lib" + lib + ".so") + "\nLIBRARY_ENV = " + py_string(env) + "\n";
   std::vector<std::string> quoted_sizes;
@@ -306,6 +344,7 @@ std::string generate_python(const ExportInput& in) {
   o += "}\n\n";
 
   o += "# " + lib + "()'s parameters, in the header's order.\n_ARGTYPES = [" + join(c_parameters(t), ", ") + "]\n";
+  o += "# " + lib + "_tune()'s.\n_TUNE_ARGTYPES = [" + join(tune_parameters(t), ", ") + "]\n";
   std::string macro = lib;
   for (char& c : macro) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   o += "_STATUS_NAMES = {1: \"" + macro + "_ERROR_SHAPE\", 2: \"" + macro + "_ERROR_WORKSPACE\", 3: \"" + macro +
@@ -352,6 +391,23 @@ std::string generate_python(const ExportInput& in) {
        "    _check_constants(" + const_dict + ")\n"
        "    _device_of(tensors)\n"
        "    return " + task + "_op(" + join(op_args, ", ") + ")\n";
+
+  // tune(sizes..., *, constants, device=None).
+  std::vector<std::string> tune_params, size_pairs;
+  for (auto& s : t.size_symbols()) {
+    tune_params.push_back(s);
+    size_pairs.push_back(py_string(s) + ": " + s);
+  }
+  tune_params.push_back("*");
+  for (auto& c : t.constants()) tune_params.push_back(c.name + "=" + py_float(c.value));
+  tune_params.push_back("device=None");
+  o += "\n\ndef tune(" + join(tune_params, ", ") + "):\n"
+       "    \"\"\"Tunes the shape now on this GPU (" + lib + "_tune(): every plan of the library that applies\n"
+       "    to it and the baseline, timed as ksearch times, on buffers of the library's own) and returns the\n"
+       "    plan the op then runs for it (" + lib + "_plan_info()). A shape the export measured keeps its\n"
+       "    plan. Call it before capturing a CUDA graph; KSEARCH_TUNE=1 tunes each new shape on first use\n"
+       "    instead. Raises KsearchError when the library refuses.\"\"\"\n"
+       "    return _tune({" + join(size_pairs, ", ") + "}, " + const_dict + ", device)\n";
   return o;
 }
 

@@ -279,6 +279,613 @@ int gemm(DeviceState& s, const void* a, cudaDataType_t ta, const void* b, cudaDa
 }
 )RUNTIME";
 
+constexpr const char* kTuner = R"TUNER(
+// ---- Tuning on first use: @LIB@_tune(), KSEARCH_TUNE, KSEARCH_TUNE_CACHE (see the header).
+// Uses what the dispatcher defines above: Sizes, Buffers, Constants, the plan_* switches,
+// measured_plan and choose_plan, and the tables kPlanCount, kPlanLabel, kLibraryId, kBuffer*.
+
+void tune_warn(const std::string& message) { std::fprintf(stderr, "@LIB@: %s\n", message.c_str()); }
+
+// KSEARCH_TUNE's value: true (1, on, true, yes), false (unset, empty, 0, off, false, no), or
+// nullopt for anything else (off, with a warning).
+std::optional<bool> tune_flag(const std::string& v) {
+  if (v.empty() || v == "0" || v == "off" || v == "false" || v == "no") return false;
+  if (v == "1" || v == "on" || v == "true" || v == "yes") return true;
+  return std::nullopt;
+}
+
+struct TuneEnv {
+  bool on = false;    // KSEARCH_TUNE: the call tunes an unmeasured shape on its first use
+  std::string cache;  // KSEARCH_TUNE_CACHE: the file tuned shapes are read from and appended to
+};
+
+const TuneEnv& tune_env() {  // read once per process
+  static const TuneEnv env = [] {
+    TuneEnv e;
+    const char* flag = std::getenv("KSEARCH_TUNE");
+    const std::optional<bool> on = tune_flag(flag ? flag : "");
+    if (!on) tune_warn(std::string("KSEARCH_TUNE=") + flag + " is neither 1 nor 0: tuning on first use stays off");
+    e.on = on.value_or(false);
+    if (const char* cache = std::getenv("KSEARCH_TUNE_CACHE")) e.cache = cache;
+    return e;
+  }();
+  return env;
+}
+
+using SizeArray = std::array<int64_t, kSizeCount>;
+
+struct TuneEntry {
+  int plan = -1;                   // the fastest plan; -1: tuning on first use failed (the dispatcher's serves)
+  double us = 0, baseline_us = 0;  // medians; baseline_us 0 when the baseline was not timed
+  bool from_cache = false;         // read from KSEARCH_TUNE_CACHE
+};
+
+struct TuneTable {
+  std::mutex mutex;  // guards the members below it
+  std::map<std::pair<int, SizeArray>, TuneEntry> entries;  // (CUDA device, sizes) -> plan
+  std::map<int, std::string> gpu;                          // device -> its name, once its cache lines are read
+  bool cache_warned = false;                               // one warning per process about the file
+  std::atomic<bool> used{false};                           // an entry was ever added
+  std::mutex tuning;                                       // one tuning at a time in the process
+};
+
+TuneTable& tune_table() {
+  static auto* table = new TuneTable;  // never freed: see DeviceState
+  return *table;
+}
+
+bool tuning_in_use() {
+  const TuneEnv& env = tune_env();
+  return env.on || !env.cache.empty() || tune_table().used.load();
+}
+
+// The cache file's lines: "ksearch-tune-1 TAB library TAB library id TAB GPU TAB sizes (comma-separated)
+// TAB plan index TAB plan label TAB median us TAB baseline's median us".
+constexpr const char* kTuneMagic = "ksearch-tune-1";
+
+std::string tune_field(std::string s) {  // a name as a line holds it: no tab, no line break
+  for (char& ch : s)
+    if (ch == '\t' || ch == '\n' || ch == '\r') ch = ' ';
+  return s;
+}
+
+std::string tune_line(const std::string& gpu, const SizeArray& sizes, const TuneEntry& e) {
+  std::string text = std::string(kTuneMagic) + "\t@LIB@\t" + kLibraryId + "\t" + tune_field(gpu) + "\t";
+  for (int j = 0; j < kSizeCount; ++j) text += (j ? "," : "") + std::to_string(sizes[size_t(j)]);
+  char times[64];
+  std::snprintf(times, sizeof times, "\t%.3f\t%.3f\n", e.us, e.baseline_us);
+  return text + "\t" + std::to_string(e.plan) + "\t" + kPlanLabel[e.plan] + times;
+}
+
+bool parse_count(const std::string& t, int64_t& v) {  // a decimal integer >= 0 that fits
+  if (t.empty() || t.size() > 18 || t.find_first_not_of("0123456789") != std::string::npos) return false;
+  v = std::strtoll(t.c_str(), nullptr, 10);
+  return true;
+}
+
+bool parse_us(const std::string& t, double& v) {  // a finite number >= 0
+  if (t.empty() || t.find_first_not_of("0123456789.eE+-") != std::string::npos) return false;
+  char* end = nullptr;
+  v = std::strtod(t.c_str(), &end);
+  return end && *end == '\0' && std::isfinite(v) && v >= 0;
+}
+
+enum class LineKind { ours, foreign, malformed };
+
+// One line of the cache file (no line break): ours (this library and GPU: sizes and entry filled),
+// foreign (another library's or GPU's: ignored) or malformed (why says how).
+LineKind parse_tune_line(const std::string& line, const std::string& gpu, SizeArray& sizes, TuneEntry& e,
+                         std::string& why) {
+  std::vector<std::string> f(1);
+  for (char ch : line) {
+    if (ch == '\t')
+      f.emplace_back();
+    else
+      f.back() += ch;
+  }
+  if (f.size() != 9 || f[0] != kTuneMagic) {
+    why = std::string("not a ") + kTuneMagic + " line of 9 tab-separated fields";
+    return LineKind::malformed;
+  }
+  if (f[1] != "@LIB@" || f[2] != kLibraryId || f[3] != tune_field(gpu)) return LineKind::foreign;
+  std::vector<std::string> parts(1);
+  for (char ch : f[4]) {
+    if (ch == ',')
+      parts.emplace_back();
+    else
+      parts.back() += ch;
+  }
+  if (parts.size() != size_t(kSizeCount)) {
+    why = "sizes '" + f[4] + "' are not " + std::to_string(kSizeCount) + " numbers";
+    return LineKind::malformed;
+  }
+  for (int j = 0; j < kSizeCount; ++j)
+    if (!parse_count(parts[size_t(j)], sizes[size_t(j)]) || sizes[size_t(j)] < 1) {
+      why = "sizes '" + f[4] + "' are not positive integers";
+      return LineKind::malformed;
+    }
+  int64_t plan = -1;
+  if (!parse_count(f[5], plan) || plan >= kPlanCount) {
+    why = "plan '" + f[5] + "' is not a plan of this library (0 to " + std::to_string(kPlanCount - 1) + ")";
+    return LineKind::malformed;
+  }
+  if (f[6] != kPlanLabel[plan]) {
+    why = "plan " + f[5] + " is " + kPlanLabel[plan] + ", not '" + f[6] + "'";
+    return LineKind::malformed;
+  }
+  if (!parse_us(f[7], e.us) || e.us <= 0 || !parse_us(f[8], e.baseline_us)) {
+    why = "times '" + f[7] + "', '" + f[8] + "' are not microseconds";
+    return LineKind::malformed;
+  }
+  e.plan = int(plan);
+  e.from_cache = true;
+  return LineKind::ours;
+}
+
+// Reads the file's lines for this library on this GPU into the table for the device (a later line
+// of a shape wins). A malformed line is ignored, an unreadable file too; either warns once per
+// process. Called with the table's mutex held.
+void read_tune_cache(TuneTable& t, const std::string& path, int device, const std::string& gpu) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    if (errno != ENOENT && !t.cache_warned) {
+      t.cache_warned = true;
+      tune_warn("KSEARCH_TUNE_CACHE=" + path + " cannot be read (" + std::strerror(errno) + "): ignored");
+    }
+    return;
+  }
+  std::string text;
+  char buf[65536];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+  const bool read_error = std::ferror(f) != 0;
+  std::fclose(f);
+  int bad = 0;
+  std::string first;
+  size_t line_no = 0;
+  for (size_t at = 0; at < text.size() && !read_error;) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    SizeArray sizes{};
+    TuneEntry e;
+    std::string why;
+    switch (parse_tune_line(line, gpu, sizes, e, why)) {
+      case LineKind::ours: t.entries[{device, sizes}] = e; break;
+      case LineKind::foreign: break;
+      case LineKind::malformed:
+        if (bad++ == 0) first = "line " + std::to_string(line_no) + ": " + why;
+        break;
+    }
+  }
+  if ((bad || read_error) && !t.cache_warned) {
+    t.cache_warned = true;
+    tune_warn("KSEARCH_TUNE_CACHE=" + path + (read_error ? std::string(": a read failed; ignored")
+                                                     : ": " + std::to_string(bad) + " malformed line" +
+                                                           (bad > 1 ? "s" : "") + " ignored (" + first + ")"));
+  }
+}
+
+void append_tune_line(const std::string& path, const std::string& line) {
+  FILE* f = std::fopen(path.c_str(), "ab");  // O_APPEND: whole lines from several processes
+  bool ok = f && std::fwrite(line.data(), 1, line.size(), f) == line.size();
+  int error = ok ? 0 : errno;
+  if (f && std::fclose(f) != 0 && ok) ok = false, error = errno;
+  TuneTable& t = tune_table();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  if (!ok && !t.cache_warned) {
+    t.cache_warned = true;
+    tune_warn("KSEARCH_TUNE_CACHE=" + path + " cannot be written (" + std::strerror(error) + "): tuned shapes stay in memory");
+  }
+}
+
+// The device's cache lines, read on its first use (its GPU's name first).
+int ensure_cache_read(TuneTable& t, int device) {
+  {
+    std::lock_guard<std::mutex> lock(t.mutex);
+    if (t.gpu.count(device)) return 0;
+  }
+  cudaDeviceProp prop{};
+  KS_CUDA(cudaGetDeviceProperties(&prop, device));
+  std::lock_guard<std::mutex> lock(t.mutex);
+  if (t.gpu.emplace(device, prop.name).second && !tune_env().cache.empty())
+    read_tune_cache(t, tune_env().cache, device, prop.name);
+  return 0;
+}
+
+std::optional<TuneEntry> find_tuned(TuneTable& t, int device, const Sizes& s) {
+  std::lock_guard<std::mutex> lock(t.mutex);
+  auto it = t.entries.find({device, size_array(s)});
+  if (it == t.entries.end()) return std::nullopt;
+  return it->second;
+}
+
+// The plan a call runs for a shape: the measured shape's own; else the shape's tuned plan on this
+// device, when it applies (a cache line never names a plan that does not); else choose_plan's.
+struct Selection {
+  enum How { measured, tuned, untuned, tune_failed };
+  int plan = -1;
+  How how = untuned;
+  TuneEntry entry;
+  int device = 0;
+};
+
+// The choice for a device whose cache lines were read (table: whether to look at the tuned table).
+void select_for(const Sizes& s, int device, bool table, Selection& out) {
+  out = Selection{};
+  out.device = device;
+  out.plan = measured_plan(s);
+  if (out.plan >= 0) {
+    out.how = Selection::measured;
+    return;
+  }
+  if (table) {
+    if (std::optional<TuneEntry> e = find_tuned(tune_table(), device, s)) {
+      if (e->plan >= 0 && e->plan < kPlanCount && plan_applies(e->plan, s)) {
+        out.plan = e->plan;
+        out.how = Selection::tuned;
+        out.entry = *e;
+        return;
+      }
+      if (e->plan < 0) out.how = Selection::tune_failed;
+    }
+  }
+  out.plan = choose_plan(s);
+}
+
+int select_plan(const Sizes& s, Selection& out) {
+  const bool table = tuning_in_use();
+  int device = 0;
+  if (table) {
+    KS_CUDA(cudaGetDevice(&device));
+    if (int st = ensure_cache_read(tune_table(), device)) return st;
+  }
+  select_for(s, device, table, out);
+  return 0;
+}
+
+// The workspace a shape needs: a measured shape's plan's; for any other shape the most that a plan
+// applying to it needs (one whose expressions fault there does not apply), since tuning may choose
+// any of them; -1 when none applies.
+int64_t workspace_for(const Sizes& s) {
+  int64_t off[kWorkspaceSlots];
+  const int own = measured_plan(s);
+  if (own >= 0) return plan_workspace(own, s, off);
+  int64_t bytes = -1;
+  for (int i = 0; i < kPlanCount; ++i) {
+    try {
+      if (plan_applies(i, s)) bytes = std::max(bytes, plan_workspace(i, s, off));
+    } catch (const ExprFault&) {
+    }
+  }
+  return bytes;
+}
+
+// Bits of a float as bf16 (round to nearest even) and as f16 (normal numbers: |f| in [0.25, 1) here).
+uint16_t bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7FFF + ((u >> 16) & 1);
+  return uint16_t(u >> 16);
+}
+uint16_t f16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint32_t sign = (u >> 16) & 0x8000, mantissa = u & 0x7FFFFF, rest = mantissa & 0x1FFF;
+  uint32_t h = (uint32_t(int32_t((u >> 23) & 0xFF) - 127 + 15) << 10) | (mantissa >> 13);
+  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) ++h;
+  return uint16_t(sign | h);
+}
+
+// Fills a device buffer with random non-zero values of its dtype (ksearch's DType: 0 bf16, 1 f16,
+// 2 f32, 3 f64, 4 i32): magnitudes in [0.25, 1) of either sign (i32: 1 to 8). A 1 MiB block made on
+// the host, then copies of what is there, doubling.
+int fill_random(void* p, int64_t bytes, int dtype, std::mt19937& rng, cudaStream_t stream) {
+  static constexpr int64_t kElem[] = {2, 2, 4, 8, 4};
+  if (bytes <= 0) return 0;
+  const int64_t elem = kElem[dtype], chunk = std::min<int64_t>(bytes, int64_t(1) << 20);
+  std::vector<unsigned char> host(size_t(chunk), 0);
+  std::uniform_real_distribution<float> magnitude(0.25f, 1.0f);
+  for (int64_t i = 0; i < chunk / elem; ++i) {
+    const float v = (rng() & 1 ? -1.0f : 1.0f) * magnitude(rng);
+    unsigned char* at = host.data() + i * elem;
+    if (dtype == 0 || dtype == 1) {
+      const uint16_t h = dtype == 0 ? bf16_bits(v) : f16_bits(v);
+      std::memcpy(at, &h, 2);
+    } else if (dtype == 2) {
+      std::memcpy(at, &v, 4);
+    } else if (dtype == 3) {
+      const double d = v;
+      std::memcpy(at, &d, 8);
+    } else {
+      const int32_t k = int32_t(rng() % 8) + 1;
+      std::memcpy(at, &k, 4);
+    }
+  }
+  KS_CUDA(cudaMemcpyAsync(p, host.data(), size_t(chunk), cudaMemcpyHostToDevice, stream));
+  for (int64_t done = chunk; done < bytes;) {
+    const int64_t n = std::min(done, bytes - done);
+    KS_CUDA(cudaMemcpyAsync(static_cast<char*>(p) + done, p, size_t(n), cudaMemcpyDeviceToDevice, stream));
+    done += n;
+  }
+  KS_CUDA(cudaStreamSynchronize(stream));  // the host block is gone when this returns
+  return 0;
+}
+
+// What a tuning allocates and creates, released on every path out of it (errors ignored there:
+// the tuning's outcome is decided by then).
+struct TuneScratch {
+  cudaStream_t stream = nullptr;
+  cudaLibrary_t flush_library = nullptr;
+  std::vector<void*> memory;
+  std::vector<cudaGraph_t> graphs;
+  std::vector<cudaGraphExec_t> execs;
+  std::vector<cudaEvent_t> events;
+  TuneScratch() = default;
+  TuneScratch(const TuneScratch&) = delete;
+  TuneScratch& operator=(const TuneScratch&) = delete;
+  ~TuneScratch() {
+    if (stream) (void)cudaStreamSynchronize(stream);
+    for (cudaGraphExec_t x : execs) (void)cudaGraphExecDestroy(x);
+    for (cudaGraph_t g : graphs) (void)cudaGraphDestroy(g);
+    for (cudaEvent_t e : events)
+      if (e) (void)cudaEventDestroy(e);
+    for (void* p : memory) (void)cudaFree(p);
+    if (flush_library) (void)cudaLibraryUnload(flush_library);
+    if (stream) (void)cudaStreamDestroy(stream);
+    (void)cudaGetLastError();  // nothing of the tuner's is left for the caller's cudaGetLastError
+  }
+  int alloc(int64_t bytes, void** p, const std::string& what) {
+    const cudaError_t e = cudaMalloc(p, size_t(std::max<int64_t>(bytes, 1)));
+    if (e != cudaSuccess) return cuda_fail(e, "cudaMalloc(" + std::to_string(bytes) + " bytes for " + what + ")");
+    memory.push_back(*p);
+    return 0;
+  }
+};
+
+// A plan run on the tuner's buffers (a thrown fault is its failure, so a capture always ends).
+int run_for_tuning(int plan, DeviceState& dev, const Buffers& b, const Sizes& s, const Constants& c, void* ws,
+                   cudaStream_t stream) {
+  try {
+    return plan_run(plan, dev, b, s, c, static_cast<char*>(ws), stream);
+  } catch (const std::exception& e) {
+    return fail(@MACRO@_ERROR_SHAPE, e.what());
+  }
+}
+
+// Times every plan that applies to s on buffers of its own, the way ksearch times, and fills out
+// with the fastest. The caller holds the table's tuning mutex.
+int tune_shape(const Sizes& s, const Constants& c, cudaStream_t caller, TuneEntry& out) {
+  DeviceState* dev = nullptr;
+  if (int st = device_state(&dev)) return st;
+  if (@LIB@_flush_cubin_size == 0)
+    return fail(@MACRO@_ERROR_CUDA, "@LIB@_tune: this export has no L2 flush kernel (ks_l2_flush) to time with");
+  // The candidates: every plan that applies here, with a workspace size (one whose expressions
+  // fault on this shape does not apply).
+  std::vector<int> plans;
+  int64_t ws_bytes = 0;
+  for (int i = 0; i < kPlanCount; ++i) {
+    try {
+      int64_t off[kWorkspaceSlots];
+      if (!plan_applies(i, s)) continue;
+      const int64_t need = plan_workspace(i, s, off);
+      if (need < 0) continue;
+      plans.push_back(i);
+      ws_bytes = std::max(ws_bytes, need);
+    } catch (const ExprFault&) {
+    }
+  }
+  if (plans.empty()) return fail(@MACRO@_ERROR_SHAPE, "@LIB@_tune: no plan applies to " + shape_text(s));
+  KS_CUDA(cudaStreamSynchronize(caller));  // the caller's queued work first: timings never overlap it
+
+  TuneScratch t;
+  KS_CUDA(cudaStreamCreateWithFlags(&t.stream, cudaStreamNonBlocking));
+  // Buffers of its own, inputs random and non-zero: the caller's are never read nor written.
+  std::mt19937 rng(std::random_device{}());
+  void* p[kBufferCount] = {};
+  for (int i = 0; i < kBufferCount; ++i) {
+    const int64_t bytes = buffer_bytes(i, s);
+    if (int st = t.alloc(bytes, &p[i], std::string("the tuner's ") + kBufferName[i])) return st;
+    if (kBufferIsInput[i]) {
+      if (int st = fill_random(p[i], bytes, kBufferDtype[i], rng, t.stream)) return st;
+    } else {
+      KS_CUDA(cudaMemsetAsync(p[i], 0, size_t(bytes), t.stream));
+    }
+  }
+  void* ws = nullptr;
+  if (ws_bytes > 0)
+    if (int st = t.alloc(ws_bytes, &ws, "the tuner's workspace")) return st;
+  const Buffers b = buffers_from(p);
+
+  // ksearch's L2 flush: before each replay, a read of twice the L2's size (evaluator/timer.h).
+  cudaKernel_t flush_kernel = nullptr;
+  KS_CUDA(cudaLibraryLoadData(&t.flush_library, @LIB@_flush_cubin, nullptr, nullptr, 0, nullptr, nullptr, 0));
+  KS_CUDA(cudaLibraryGetKernel(&flush_kernel, t.flush_library, "ks_l2_flush"));
+  const int64_t flush_bytes = std::max<int64_t>(2 * s.L2_BYTES, int64_t(8) << 20) / 16 * 16;
+  void* flush_buffer = nullptr;
+  void* sink = nullptr;
+  if (int st = t.alloc(flush_bytes, &flush_buffer, "the L2 flush")) return st;
+  if (int st = t.alloc(4, &sink, "the L2 flush")) return st;
+  KS_CUDA(cudaMemsetAsync(flush_buffer, 0x5A, size_t(flush_bytes), t.stream));
+  unsigned long long flush_words = static_cast<unsigned long long>(flush_bytes / 16);
+  int never = 0;
+  void* flush_args[] = {&flush_buffer, &flush_words, &sink, &never};
+  const dim3 flush_grid(unsigned(std::max<int64_t>(4 * s.SMS, 1))), flush_block(512);
+
+  // Each plan run once (a failure skips it; a fault in the stream ends the tuning), then captured.
+  const std::string saved_error = g_last_error;
+  std::vector<int> timed;
+  int first_status = 0;
+  std::string skipped;
+  auto skip = [&](int plan, int status, const std::string& why) {
+    if (!first_status) first_status = status;
+    skipped += std::string(skipped.empty() ? "" : "; ") + kPlanLabel[plan] + ": " + why;
+    (void)cudaGetLastError();
+  };
+  for (int plan : plans) {
+    if (int st = run_for_tuning(plan, *dev, b, s, c, ws, t.stream)) {
+      skip(plan, st, g_last_error);
+      continue;
+    }
+    const cudaError_t ran = cudaStreamSynchronize(t.stream);
+    if (ran != cudaSuccess)
+      return cuda_fail(ran, std::string("@LIB@_tune: cudaStreamSynchronize after a run of ") + kPlanLabel[plan]);
+    KS_CUDA(cudaStreamBeginCapture(t.stream, cudaStreamCaptureModeThreadLocal));
+    const int st = run_for_tuning(plan, *dev, b, s, c, ws, t.stream);
+    const std::string why = st ? g_last_error : std::string();
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(t.stream, &graph);
+    if (graph) t.graphs.push_back(graph);
+    if (st || ended != cudaSuccess) {
+      skip(plan, st ? st : @MACRO@_ERROR_CUDA, st ? why : std::string("cudaStreamEndCapture: ") + cudaGetErrorName(ended));
+      continue;
+    }
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+    if (made != cudaSuccess) {
+      skip(plan, @MACRO@_ERROR_CUDA, std::string("cudaGraphInstantiate: ") + cudaGetErrorName(made));
+      continue;
+    }
+    t.execs.push_back(exec);
+    timed.push_back(plan);
+  }
+  g_last_error = saved_error;
+  if (timed.empty())
+    return fail(first_status ? first_status : @MACRO@_ERROR_CUDA,
+                "@LIB@_tune: no plan ran on " + shape_text(s) + ": " + skipped);
+
+  // Replays: the flush, then the graph between two events; warm-ups first; then rounds in which
+  // every plan replays once, in random order, in batches read after one synchronize; until at least
+  // kMinRounds and kMinSeconds.
+  constexpr int kWarmups = 3, kBatch = 8, kMinRounds = 24, kMaxRounds = 1000;
+  constexpr double kMinSeconds = 0.1;
+  const int n = int(timed.size());
+  t.events.assign(size_t(2 * kBatch * n), nullptr);
+  for (cudaEvent_t& e : t.events) KS_CUDA(cudaEventCreate(&e));
+  auto replay = [&](int k, cudaEvent_t start, cudaEvent_t stop) -> int {
+    KS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(flush_kernel), flush_grid, flush_block, flush_args, 0, t.stream));
+    if (start) KS_CUDA(cudaEventRecord(start, t.stream));
+    KS_CUDA(cudaGraphLaunch(t.execs[size_t(k)], t.stream));
+    if (stop) KS_CUDA(cudaEventRecord(stop, t.stream));
+    return 0;
+  };
+  for (int w = 0; w < kWarmups; ++w)
+    for (int k = 0; k < n; ++k)
+      if (int st = replay(k, nullptr, nullptr)) return st;
+  KS_CUDA(cudaStreamSynchronize(t.stream));
+  std::mt19937 order(std::random_device{}());
+  std::vector<int> perm(static_cast<size_t>(n));
+  for (int k = 0; k < n; ++k) perm[size_t(k)] = k;
+  std::vector<std::vector<double>> us(static_cast<size_t>(n));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int rounds = 0; rounds < kMaxRounds;) {
+    for (int r = 0; r < kBatch; ++r) {
+      std::shuffle(perm.begin(), perm.end(), order);
+      for (int k : perm) {
+        const size_t e = size_t(2 * (r * n + k));
+        if (int st = replay(k, t.events[e], t.events[e + 1])) return st;
+      }
+    }
+    KS_CUDA(cudaStreamSynchronize(t.stream));
+    for (int r = 0; r < kBatch; ++r)
+      for (int k = 0; k < n; ++k) {
+        const size_t e = size_t(2 * (r * n + k));
+        float ms = 0;
+        KS_CUDA(cudaEventElapsedTime(&ms, t.events[e], t.events[e + 1]));
+        us[size_t(k)].push_back(double(ms) * 1e3);
+      }
+    rounds += kBatch;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rounds >= kMinRounds && elapsed >= kMinSeconds) break;
+  }
+  // The winner: the best speedup over the baseline as ksearch measures one (the median over rounds
+  // of baseline / plan, both of one round), then the lower median; without the baseline, the
+  // lowest median.
+  auto median_of = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[size_t(0.5 * double(v.size() - 1) + 0.5)];  // as evaluator/timer.cpp
+  };
+  int baseline = -1;
+  for (int k = 0; k < n; ++k)
+    if (timed[size_t(k)] == 0) baseline = k;
+  out = TuneEntry{};
+  double best_speedup = 0;
+  for (int k = 0; k < n; ++k) {
+    const std::vector<double>& v = us[size_t(k)];
+    const double median = median_of(v);
+    double speedup = 0;
+    if (baseline >= 0) {
+      std::vector<double> ratios(v.size());
+      for (size_t r = 0; r < v.size(); ++r) ratios[r] = us[size_t(baseline)][r] / std::max(v[r], 1e-3);
+      speedup = median_of(ratios);
+    }
+    if (k == baseline) out.baseline_us = median;
+    const bool better = out.plan < 0 || speedup > best_speedup || (speedup == best_speedup && median < out.us);
+    if (better) out.plan = timed[size_t(k)], out.us = median, best_speedup = speedup;
+  }
+  return 0;
+}
+
+// Tunes a shape and records its plan (in memory, and a line in the cache file when one is set).
+// first_use: a shape another thread tuned meanwhile is not tuned again.
+int tune_and_record(const Sizes& s, const Constants& c, int device, cudaStream_t caller, bool first_use) {
+  TuneTable& t = tune_table();
+  std::lock_guard<std::mutex> one_at_a_time(t.tuning);
+  if (first_use && find_tuned(t, device, s)) return 0;
+  TuneEntry e;
+  if (int st = tune_shape(s, c, caller, e)) return st;
+  std::string gpu;
+  {
+    std::lock_guard<std::mutex> lock(t.mutex);
+    t.entries[{device, size_array(s)}] = e;
+    t.used.store(true);
+    gpu = t.gpu[device];
+  }
+  if (!tune_env().cache.empty()) append_tune_line(tune_env().cache, tune_line(gpu, size_array(s), e));
+  return 0;
+}
+
+// KSEARCH_TUNE=1, a call on a shape neither measured nor tuned: tunes it now, unless the stream is
+// capturing a CUDA graph (the dispatcher's plan then, and tuning on a later call). A tuning that
+// fails warns and leaves the dispatcher's plan for the shape; the call goes on either way.
+int tune_on_first_use(const Sizes& s, const Constants& c, cudaStream_t stream, Selection& sel) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) {
+    (void)cudaGetLastError();  // e.g. the legacy stream while another thread captures: no tuning
+    return 0;
+  }
+  if (capture != cudaStreamCaptureStatusNone) return 0;
+  const std::string saved_error = g_last_error;
+  if (tune_and_record(s, c, sel.device, stream, true) != 0) {
+    tune_warn("tuning " + shape_text(s) + " failed, so the dispatcher's plan serves it: " + g_last_error);
+    g_last_error = saved_error;
+    TuneTable& t = tune_table();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    t.entries.emplace(std::make_pair(sel.device, size_array(s)), TuneEntry{});  // plan -1: not again
+    t.used.store(true);
+  }
+  return select_plan(s, sel);
+}
+
+// For @LIB@_plan_info().
+std::string selection_text(const Selection& sel) {
+  char times[96] = "";
+  switch (sel.how) {
+    case Selection::measured: return std::string("measured: ") + kPlanLabel[sel.plan];
+    case Selection::tuned:
+      std::snprintf(times, sizeof times, "tuned (%.2f us, baseline %.2f us%s): ", sel.entry.us, sel.entry.baseline_us,
+                    sel.entry.from_cache ? ", from KSEARCH_TUNE_CACHE" : "");
+      return times + std::string(kPlanLabel[sel.plan]);
+    case Selection::tune_failed: return std::string("dispatched (tuning failed): ") + kPlanLabel[sel.plan];
+    case Selection::untuned: break;
+  }
+  return std::string("dispatched: ") + kPlanLabel[sel.plan];
+}
+)TUNER";
+
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
@@ -288,6 +895,13 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 
 std::string runtime_source(const std::string& lib, const std::string& macro) {
   std::string s = kRuntime;
+  replace_all(s, "@LIB@", lib);
+  replace_all(s, "@MACRO@", macro);
+  return s;
+}
+
+std::string tuner_source(const std::string& lib, const std::string& macro) {
+  std::string s = kTuner;
   replace_all(s, "@LIB@", lib);
   replace_all(s, "@MACRO@", macro);
   return s;

@@ -151,6 +151,27 @@ class Checks(unittest.TestCase):
             if old is not None:
                 os.environ[self.mod.LIBRARY_ENV] = old
 
+    def test_tune_checks_sizes_and_constants_first(self):
+        with self.assertRaises(ValueError) as caught:
+            self.mod.tune(0, 64, 32)
+        self.assertIn("M = 0", str(caught.exception))
+        with self.assertRaises(TypeError) as caught:
+            self.mod.tune(4, 64.0, 32)
+        self.assertIn("K", str(caught.exception))
+        with self.assertRaises(TypeError) as caught:
+            self.mod.tune(4, 64, 32, eps="small")
+        self.assertIn("eps", str(caught.exception))
+        self.assertEqual(self.stub.calls, [])
+
+    @unittest.skipUnless(torch.cuda.is_available(), "no CUDA device")
+    def test_tune_passes_sizes_constants_and_stream(self):
+        self.stub.allow = True
+        self.mod.tune(4, 64, 32, eps=1e-5)
+        names = [c[0] for c in self.stub.calls]
+        self.assertEqual(names, ["ksearch_rmsnorm_linear_tune", "ksearch_rmsnorm_linear_plan_info"])
+        self.assertEqual(self.stub.calls[0][1], (4, 64, 32, 1e-5, torch.cuda.current_stream().cuda_stream))
+        self.assertEqual(self.stub.calls[1][1], (4, 64, 32))
+
     @unittest.skipUnless(torch.cuda.is_available(), "no CUDA device")
     def test_valid_call_passes_pointers_sizes_workspace_and_stream(self):
         self.stub.allow = True

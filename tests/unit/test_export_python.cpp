@@ -130,6 +130,33 @@ TEST(ExportPython, ModuleArgtypesMatchTheHeader) {
   }
 }
 
+// tune() passes what the header's ksearch_<task>_tune() declares: sizes, constants, stream; its
+// Python signature takes the sizes, then the constants as keywords with the task's defaults.
+TEST(ExportPython, TuneArgtypesMatchTheHeader) {
+  for (const Task* task : all_tasks()) {
+    SCOPED_TRACE(task->name());
+    const auto files = export_of(*task);
+    const std::string lib = "ksearch_" + task->name();
+    const std::string header = files.at("include/" + lib + ".h"), py = files.at("python/" + lib + ".py");
+    const std::vector<std::string> params = split(between(header, "\nint " + lib + "_tune(", ");"));
+    ASSERT_FALSE(params.empty()) << header;
+    std::string expected;
+    for (auto& p : params) expected += (expected.empty() ? "" : ", ") + ctypes_of(p);
+    EXPECT_NE(py.find("\n_TUNE_ARGTYPES = [" + expected + "]\n"), std::string::npos)
+        << "header: " << between(header, "\nint " + lib + "_tune(", ");") << "\nmodule: " << between(py, "\n_TUNE_ARGTYPES = [", "]");
+    EXPECT_NE(py.find("lib." + lib + "_tune.argtypes = _TUNE_ARGTYPES"), std::string::npos);
+    EXPECT_NE(py.find("lib." + lib + "_plan_info.restype = ctypes.c_char_p"), std::string::npos);
+    std::string signature = "\ndef tune(";
+    for (auto& s : task->size_symbols()) signature += s + ", ";
+    signature += "*, ";
+    for (auto& c : task->constants()) signature += c.name + "=";
+    EXPECT_NE(py.find(signature), std::string::npos) << signature;
+  }
+  const std::string rms = export_of(*find_task("rmsnorm_linear")).at("python/ksearch_rmsnorm_linear.py");
+  EXPECT_NE(rms.find("\ndef tune(M, K, N, *, eps=1e-06, device=None):\n"), std::string::npos);
+  EXPECT_NE(rms.find("return _tune({\"M\": M, \"K\": K, \"N\": N}, {\"eps\": eps}, device)"), std::string::npos);
+}
+
 TEST(ExportPython, ModuleOfEveryTaskCompilesWithPython3) {
   if (std::system("python3 --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "python3 is not installed";
   test::TempDir tmp("export_python");
