@@ -176,6 +176,82 @@ json llm_stored(const LlmSearchOptions& l, const ReplayChat* replay) {
           {"prompts", l.prompts.dir.string()}};
 }
 
+// What a run searches with: each option as given, else as the resumed run recorded it (`stored`,
+// empty for a new run), else its default. Everything is checked here, and no GPU is touched.
+struct RunSettings {
+  SearchOptions so;  // all but the constants and the inputs' seed
+  std::vector<std::string> seed_files, shape_texts;
+  double watchdog = 0, compile_timeout = 0;
+  std::optional<LlmSearchOptions> llm;
+};
+
+RunSettings run_settings(const Opts& o, const Task& task, const std::optional<ChosenShapes>& chosen, const json& stored) {
+  RunSettings r;
+  SearchOptions& so = r.so;  // its defaults are the fallbacks
+  std::vector<std::string> seed_files = !o.seeds.empty() ? o.seeds
+                                        : stored.contains("seeds") ? stored["seeds"].get<std::vector<std::string>>()
+                                                                   : default_seed_files(task);
+  for (auto& f : seed_files) so.seeds.push_back(load_seed(f, task));
+  for (auto& s : so.seeds) r.seed_files.push_back(s->origin);
+  if (so.seeds.empty()) throw Error("no seeds for " + task.name() + " (give --seeds FILE...)");
+  r.shape_texts = !o.shapes.empty() ? o.shapes
+                  : stored.contains("shapes") ? stored["shapes"].get<std::vector<std::string>>()
+                                              : std::vector<std::string>{};
+  if (chosen) {  // stored as whole shapes: `--run ID` searches them again without the file
+    r.shape_texts.clear();
+    for (auto& s : chosen->shapes) r.shape_texts.push_back(task.format_shape(s));
+  }
+  for (auto& s : r.shape_texts) so.shapes.push_back(task.parse_shape(s));
+  if (so.shapes.empty()) so.shapes = task.search_shapes();
+  for (auto& s : so.shapes) check_shape(task, s);
+
+  so.max_evals = pick_opt(o.max_evals, stored, "max_evals");
+  so.minutes = pick_opt(o.minutes, stored, "minutes");
+  so.batch = pick(o.batch, stored, "batch", so.batch);
+  so.seed_variants = pick(o.seed_variants, stored, "seed_variants", so.seed_variants);
+  so.eval.timer.min_replays = pick(o.min_replays, stored, "min_replays", so.eval.timer.min_replays);
+  so.eval.timer.min_seconds = pick(o.min_ms, stored, "min_ms", so.eval.timer.min_seconds * 1e3) / 1e3;
+  r.watchdog = pick(o.watchdog_s, stored, "watchdog", SupervisorOptions{}.watchdog_s);
+  r.compile_timeout = pick(o.compile_timeout_s, stored, "compile_timeout", CompilerOptions{}.timeout_s);
+  r.llm = llm_options(o.llm, stored, task);
+  return r;
+}
+
+// One worker per GPU, all of one model (results are kept per GPU model), and the compiler they
+// share.
+class Workers {
+ public:
+  // Starts the first `count` devices' workers, those not running already with these timeouts.
+  void start(const std::vector<int>& devices, size_t count, double compile_timeout, double watchdog) {
+    if (compiler_ && (compile_timeout != compile_timeout_ || watchdog != watchdog_)) {
+      evaluators_.clear();  // before the compiler they hold
+      compiler_.reset();
+    }
+    if (!compiler_) {
+      CompilerOptions copts = Compiler::default_options();
+      copts.timeout_s = compile_timeout;
+      compiler_ = std::make_unique<Compiler>(copts);
+      compile_timeout_ = compile_timeout;
+      watchdog_ = watchdog;
+    }
+    while (evaluators_.size() < count) {
+      const int d = devices[evaluators_.size()];
+      evaluators_.push_back(std::make_unique<WorkerEvaluator>(
+          *compiler_, SupervisorOptions{worker_command(d, compile_timeout), watchdog}));
+      if (evaluators_.back()->device().name != evaluators_.front()->device().name)
+        throw Error("--devices: device " + std::to_string(d) + " is a " + evaluators_.back()->device().name +
+                    ", device " + std::to_string(devices[0]) + " a " + evaluators_.front()->device().name +
+                    ": one run searches one GPU model");
+    }
+  }
+  const std::vector<std::unique_ptr<WorkerEvaluator>>& evaluators() const { return evaluators_; }
+
+ private:
+  double compile_timeout_ = 0, watchdog_ = 0;
+  std::unique_ptr<Compiler> compiler_;
+  std::vector<std::unique_ptr<WorkerEvaluator>> evaluators_;
+};
+
 int run_search(const Opts& o) {
   // A resumed run's archive must exist; a new run's is created only once everything it needs
   // (the options, the seeds, a GPU) is there: a run that cannot start leaves no file behind.
@@ -203,65 +279,41 @@ int run_search(const Opts& o) {
   check_shape_parts(parts, {task});
   const ModelFile* model = parts.model ? &*parts.model : nullptr;
   const std::optional<ChosenShapes> chosen = chosen_shapes(*task, parts);
-  run_constants(*task, resumed, o.constants, model);  // again below, once --resume has found its run
+  run_constants(*task, resumed, o.constants, model);
   const std::vector<int> devices = parse_devices(o.devices);
-  json stored = resumed ? json::parse(resumed->options) : json::object();
-  std::vector<std::string> seed_files = !o.seeds.empty() ? o.seeds
-                                        : stored.contains("seeds") ? stored["seeds"].get<std::vector<std::string>>()
-                                                                   : default_seed_files(*task);
-  std::vector<std::shared_ptr<const Candidate>> seeds;
-  for (auto& f : seed_files) seeds.push_back(load_seed(f, *task));
-  seed_files.clear();
-  for (auto& s : seeds) seed_files.push_back(s->origin);
-  if (seeds.empty()) throw Error("no seeds for " + task->name() + " (give --seeds FILE...)");
-  std::vector<std::string> shape_texts = !o.shapes.empty() ? o.shapes
-                                         : stored.contains("shapes") ? stored["shapes"].get<std::vector<std::string>>()
-                                                                     : std::vector<std::string>{};
-  if (chosen) {  // stored as whole shapes: `--run ID` searches them again without the file
-    shape_texts.clear();
-    for (auto& s : chosen->shapes) shape_texts.push_back(task->format_shape(s));
-  }
-  std::vector<Shape> shapes;
-  for (auto& s : shape_texts) shapes.push_back(task->parse_shape(s));
-  if (shapes.empty()) shapes = task->search_shapes();
-  for (auto& s : shapes) check_shape(*task, s);
+  RunSettings s = run_settings(o, *task, chosen, resumed ? json::parse(resumed->options) : json::object());
 
-  SearchOptions so;  // its defaults are the fallbacks
-  so.shapes = shapes;
-  so.seeds = seeds;
-  so.max_evals = pick_opt(o.max_evals, stored, "max_evals");
-  so.minutes = pick_opt(o.minutes, stored, "minutes");
-  so.batch = pick(o.batch, stored, "batch", so.batch);
-  so.seed_variants = pick(o.seed_variants, stored, "seed_variants", so.seed_variants);
-  so.eval.timer.min_replays = pick(o.min_replays, stored, "min_replays", so.eval.timer.min_replays);
-  so.eval.timer.min_seconds = pick(o.min_ms, stored, "min_ms", so.eval.timer.min_seconds * 1e3) / 1e3;
-  const double watchdog = pick(o.watchdog_s, stored, "watchdog", SupervisorOptions{}.watchdog_s);
-  std::optional<LlmSearchOptions> llm = llm_options(o.llm, stored, *task);
+  // --resume is `--run ID` with the id of the latest run of the task on this GPU model, which the
+  // first device's worker names: found before anything that run recorded is used, then checked
+  // and taken as `--run ID` would (the worker goes on if the run's timeouts are those it has).
+  Workers workers;
+  std::string continuing;  // said once every device's worker is up
+  if (o.resume && !resumed) {
+    workers.start(devices, 1, s.compile_timeout, s.watchdog);
+    const std::string& gpu = workers.evaluators().front()->device().name;
+    resumed = opened->latest_run(task->name(), gpu);
+    if (!resumed) throw Error("no run of " + task->name() + " on " + gpu + " in " + o.db + " to resume");
+    run_constants(*task, resumed, o.constants, model);
+    s = run_settings(o, *task, chosen, json::parse(resumed->options));
+    continuing = "--resume: continuing run " + std::to_string(resumed->id) + ", the latest run of " + task->name() +
+                 " on " + gpu + " in " + o.db + ", with the options it recorded";
+  }
+  const json stored = resumed ? json::parse(resumed->options) : json::object();
+  SearchOptions& so = s.so;
+  const std::vector<std::shared_ptr<const Candidate>>& seeds = so.seeds;
+  const std::vector<Shape>& shapes = so.shapes;
+  std::optional<LlmSearchOptions>& llm = s.llm;
   ReplayChat* replay = llm ? dynamic_cast<ReplayChat*>(llm->replay.get()) : nullptr;
 
-  const double compile_timeout = pick(o.compile_timeout_s, stored, "compile_timeout", CompilerOptions{}.timeout_s);
-  // One worker per GPU, all of one model: results are kept per GPU model.
-  CompilerOptions copts = Compiler::default_options();
-  copts.timeout_s = compile_timeout;
-  Compiler compiler(copts);
-  std::vector<std::unique_ptr<WorkerEvaluator>> evaluators;
-  for (int d : devices) {
-    evaluators.push_back(std::make_unique<WorkerEvaluator>(compiler, SupervisorOptions{worker_command(d, compile_timeout), watchdog}));
-    if (evaluators.back()->device().name != evaluators.front()->device().name)
-      throw Error("--devices: device " + std::to_string(d) + " is a " + evaluators.back()->device().name +
-                  ", device " + std::to_string(devices[0]) + " a " + evaluators.front()->device().name +
-                  ": one run searches one GPU model");
-  }
+  workers.start(devices, devices.size(), s.compile_timeout, s.watchdog);
+  const std::vector<std::unique_ptr<WorkerEvaluator>>& evaluators = workers.evaluators();
   const DeviceInfo& dev = evaluators.front()->device();
   if (!opened) opened = std::make_unique<Archive>(o.db);
   Archive& archive = *opened;
 
-  if (o.resume && !resumed) {
-    resumed = archive.latest_run(task->name(), dev.name);
-    if (!resumed) throw Error("no run of " + task->name() + " on " + dev.name + " in " + o.db + " to resume");
-  }
   if (resumed && resumed->device != dev.name)
     throw Error("run " + std::to_string(resumed->id) + " searched on " + resumed->device + "; this is a " + dev.name);
+  if (!continuing.empty()) std::cerr << continuing << "\n";
 
   so.eval.constants = run_constants(*task, resumed, o.constants, model);
   RunRecord run = resumed ? *resumed : RunRecord{};
@@ -276,9 +328,9 @@ int run_search(const Opts& o) {
   so.eval.seed = run.seed;
   json options = {{"max_evals", so.max_evals ? json(*so.max_evals) : json()},
                   {"minutes", so.minutes ? json(*so.minutes) : json()},
-                  {"batch", so.batch}, {"seed_variants", so.seed_variants}, {"seeds", seed_files},
-                  {"shapes", shape_texts}, {"model", model ? json(model->path) : stored.value("model", json())},
-                  {"devices", devices}, {"watchdog", watchdog}, {"compile_timeout", compile_timeout},
+                  {"batch", so.batch}, {"seed_variants", so.seed_variants}, {"seeds", s.seed_files},
+                  {"shapes", s.shape_texts}, {"model", model ? json(model->path) : stored.value("model", json())},
+                  {"devices", devices}, {"watchdog", s.watchdog}, {"compile_timeout", s.compile_timeout},
                   {"min_replays", so.eval.timer.min_replays}, {"min_ms", so.eval.timer.min_seconds * 1e3},
                   {"llm", llm ? llm_stored(*llm, replay) : json()}};
   run.options = json_text(options);

@@ -108,6 +108,57 @@ TEST(ModelCli, RunSearchesTheDimsAtTheBucketPoints) {
   EXPECT_EQ(run_shapes(db, 1).size(), 4u);
 }
 
+// --resume is `--run ID` with the latest run's id: that run's shapes (from --dims and --m),
+// constants and seeds, not the task's defaults, and what it recorded stays.
+TEST(ModelCli, ResumeSearchesTheLatestRunsShapesAndConstants) {
+  test::TempDir t;
+  const std::string db = t.file("a.db"), log = t.file("requests.log");
+  const std::string run = "run --task rmsnorm_linear --db " + db;
+  ASSERT_EQ(ksearch_env(kFake, run + " --seeds " + kTinySeed + " --shape 16,4096,6144 --max-evals 1 --seed 1").code, 0);
+  Outcome r = ksearch_env(kFake, run + " --seeds " + kTinySeed + " --dims K=64,N=96 --m 1-2 --const eps=1e-5 --max-evals 2 --seed 2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // What the run recorded, but its budget (a --max-evals given when resuming replaces it).
+  const auto recorded = [&] {
+    nlohmann::json j = nlohmann::json::parse(Archive(db, Archive::Mode::read).run(2)->options);
+    j.erase("max_evals");
+    return j;
+  };
+  const nlohmann::json options_before = recorded();
+
+  // A --const other than the run's is refused, as `--run 2` refuses it: one line, nothing run.
+  r = ksearch_env(kFake + " KSEARCH_FAKE_REQUESTS=" + log, run + " --resume --const eps=1e-6 --max-evals 4");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("run 2 checks with eps=1e-05, not eps=1e-06: a run keeps its constants"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(log)) << "a refused resume asked the worker for something";
+
+  r = ksearch_env(kFake + " KSEARCH_FAKE_REQUESTS=" + log, run + " --resume --max-evals 4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("--resume: continuing run 2, the latest run of rmsnorm_linear on Fake GPU in " + db), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("resuming run 2: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("eps=1e-05, 1 seed file(s), 2 shapes;"), std::string::npos) << r.out;
+  Archive a(db, Archive::Mode::read);
+  EXPECT_EQ(recorded(), options_before) << "the resumed run's recorded options were overwritten";
+  EXPECT_EQ(run_shapes(db, 2), (std::vector<std::string>{"M=1,K=64,N=96", "M=2,K=64,N=96"}));
+  EXPECT_EQ(recorded_constants(rms(), a.run(2)->constants), (Constants{{"eps", 1e-5}}));
+  int resumed_rows = 0;
+  for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU")) {
+    if (e.run_id != 2) continue;
+    ++resumed_rows;
+    EXPECT_TRUE(e.shape == "M=1,K=64,N=96" || e.shape == "M=2,K=64,N=96") << "not a shape run 2 recorded: " << e.shape;
+    EXPECT_EQ(recorded_constants(rms(), e.constants), (Constants{{"eps", 1e-5}})) << e.shape;
+    EXPECT_EQ(a.source(a.candidate(e.candidate_id)->source_id)->name, "tiny") << "not run 2's seed, on " << e.shape;
+  }
+  EXPECT_GT(resumed_rows, 2) << "the resumed run evaluated nothing\n" << r.out;
+  EXPECT_EQ(a.run_evaluations(1), 1) << "an earlier run than the latest was continued";
+  std::ifstream in(log);
+  int asked = 0;
+  for (std::string line; std::getline(in, line); ++asked)
+    EXPECT_EQ(line.substr(0, line.find(' ')), R"({"eps":1e-05})") << line;
+  EXPECT_GT(asked, 0);
+}
+
 TEST(ModelCli, RunTakesAModelsShapesAndConstantsUnlessConstOverrides) {
   test::TempDir t;
   const std::string db = t.file("a.db");

@@ -263,6 +263,31 @@ TEST(RunCli, UserErrorsAreOneClearLine) {
       << "a file that is not an archive was written";
 }
 
+// --resume with nothing to continue: no archive, or none of the task's runs on this GPU model
+// (only another task's, or another model's). One line and exit code 2; nothing created or run.
+TEST(RunCli, ResumeWithoutAnEarlierRunOnThisGpuModelIsRefused) {
+  TempDir t;
+  const std::string db = t.file("a.db"), log = t.file("requests.log");
+  const std::string env = kFake + " KSEARCH_FAKE_REQUESTS=" + log;
+  Outcome r = ksearch_env(env, "run --task rmsnorm_linear --resume --max-evals 2 --db " + db);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("no archive at"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(db)) << "--resume created an archive";
+  {
+    Archive a(db);
+    a.add_run(RunRecord{.task = "rmsnorm_linear", .device = "Other GPU"});
+    a.add_run(RunRecord{.task = "swiglu_mlp", .device = "Fake GPU"});
+  }
+  r = ksearch_env(env, "run --task rmsnorm_linear --resume --max-evals 2 --db " + db);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("no run of rmsnorm_linear on Fake GPU in " + db + " to resume"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(log)) << "a refused resume asked the worker for something";
+  Archive a(db, Archive::Mode::read);
+  EXPECT_EQ(a.runs().size(), 2u) << "a refused resume started a run";
+}
+
 TEST(RunCli, WithoutAGpuRunSaysSoInOneLine) {
   if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present: this test is for machines without one";
   TempDir t;
