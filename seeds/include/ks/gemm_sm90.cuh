@@ -65,6 +65,16 @@
 // (0.90-1.01 with StoreTmaBF16). The hooks with runtime identity values: the epilogue 0.4-1.3%;
 // the register-A prologue 2.6-11% at kBN = 256 and 26% at kBN = 128 (its ldmatrix and scaling sit
 // between a slot's arrival and its wgmmas).
+// Tried and measured, not kept (H200, 2026-12-03, against cuBLASLt in the same replays):
+//   - The prologue in shared memory: the producer warpgroup's 3 idle warps scaled each slot's A
+//     tile in place (and summed its rows' squares) between the TMA's `full` and a `ready` barrier,
+//     the consumers staying on wgmma _ss. 3 warps cannot keep up: 201.6 us against 146.3 for the
+//     register-A path at 2048 x 4096 x 6144 (BN = 256; 134.2 with no prologue), and RMSNorm's
+//     prologue 44.3 / 253.7 us against 25.5 / 164.5 at M = 128 / 2048.
+//   - Split-K through a global workspace (rank 0 adding the others' partials from L2 after a flag,
+//     a first step zeroing the flags), which frees the cluster for B multicast and allows any
+//     split: 18.4 us at 128 x 4096 x 4096 (cluster split: 17.8), 53.7 at 256 x 14336 x 4096 with
+//     CLUSTER = 2 (53.4 without), 39.3 at 64 x 14336 x 4096 (37.8): no shape gained.
 // Not done: stream-K.
 
 // First, so that this is the message on other architectures (NVRTC stops at the first #error).
