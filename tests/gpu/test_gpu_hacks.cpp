@@ -2,6 +2,7 @@
 // a real worker on the GPU and caught with its status; after all of them, in the same run, a
 // correct seed still evaluates correctly. Prints the worker's start times and the supervisor's
 // overhead per evaluation against in-process evaluation.
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -114,7 +115,10 @@ TEST(GpuHacks, InputWritesAreCaughtWithoutReadOnlyInputsToo) {
 }
 
 // The worker's cost: the same evaluations in process and through the worker, on one shape whose
-// inputs, references and baseline are ready (so only the evaluations themselves are timed).
+// inputs, references and baseline are ready and whose variants are compiled (a first pass over
+// them all, untimed), so only the evaluations themselves are timed. Each side is measured three
+// times, alternating, and keeps its fastest pass: a timed evaluation's wall time varies by 20%
+// from pass to pass on an H200, more than the pipe's cost.
 TEST(GpuHacks, SupervisorOverheadPerEvaluation) {
   KS_REQUIRE_GPU();
   Compiler compiler(Compiler::default_options());
@@ -125,10 +129,7 @@ TEST(GpuHacks, SupervisorOverheadPerEvaluation) {
   for (int repeat = 0; repeat < 3; ++repeat)
     for (auto& v : spread_variants(seed.plan.params, 6)) variants.push_back(v);
   const std::vector<Shape> shapes = {task.parse_shape("16,4096,6144")};
-  auto per_row_ms = [&](RowRunner& runner, bool time) {
-    EvalSettings s = quick_settings();
-    s.time = time;
-    evaluate_candidate(runner, compiler, seed, {variants[0]}, shapes, s);  // warm: the fixture
+  auto per_row_ms = [&](RowRunner& runner, const EvalSettings& s) {
     const auto t0 = std::chrono::steady_clock::now();
     auto rows = evaluate_candidate(runner, compiler, seed, variants, shapes, s);
     for (auto& r : rows) EXPECT_EQ(r.status, Status::ok);
@@ -136,17 +137,19 @@ TEST(GpuHacks, SupervisorOverheadPerEvaluation) {
            static_cast<double>(rows.size());
   };
   for (bool time : {false, true}) {
-    double worker_ms, in_process_ms;
-    {
-      WorkerSupervisor sup(worker_options());
-      worker_ms = per_row_ms(sup, time);
-    }
-    {
-      InProcessRunner in_process(0, compiler);
-      in_process_ms = per_row_ms(in_process, time);
+    EvalSettings s = quick_settings();
+    s.time = time;
+    WorkerSupervisor sup(worker_options());
+    InProcessRunner in_process(0, compiler);
+    evaluate_candidate(sup, compiler, seed, variants, shapes, s);         // warm: the fixture, the cubins
+    evaluate_candidate(in_process, compiler, seed, variants, shapes, s);  // and this side's modules
+    double worker_ms = 1e30, in_process_ms = 1e30;
+    for (int pass = 0; pass < 3; ++pass) {
+      worker_ms = std::min(worker_ms, per_row_ms(sup, s));
+      in_process_ms = std::min(in_process_ms, per_row_ms(in_process, s));
     }
     std::cout << "[ overhead ] per evaluation (" << (time ? "check and time" : "check only") << ", "
-              << variants.size() << " rows): worker " << worker_ms << " ms, in process "
+              << variants.size() << " rows, fastest of 3 passes): worker " << worker_ms << " ms, in process "
               << in_process_ms << " ms\n";
     EXPECT_LT(worker_ms, 1.05 * in_process_ms + 10.0);  // run-to-run noise, plus the pipe
   }
