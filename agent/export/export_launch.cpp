@@ -93,7 +93,8 @@ void emit_plan(std::ostringstream& o, const ExportInput& in, size_t i, const std
   }
   for (size_t w = 0; w < n_ws; ++w) {
     const std::string& name = p.plan.workspace[w].first;
-    o << "  void* ws_" << name << " = ws + off[" << w << "];\n";
+    // (void): a plan may declare an entry that no step uses (its bytes still reserved).
+    o << "  void* ws_" << name << " = ws + off[" << w << "];\n  (void)ws_" << name << ";\n";
     pointer[name] = "ws_" + name;
     buffer_bytes[name] = "(" + print(p.plan.workspace[w].second) + ")";
     dtype[name] = DType::bf16;  // as the evaluator binds workspace entries
