@@ -21,6 +21,7 @@
 #include "db/archive.h"
 #include "evaluator/device.h"
 #include "run_ksearch.h"
+#include "read_text.h"
 #include "temp_dir.h"
 
 namespace ks {
@@ -33,12 +34,7 @@ using cli_test::ksearch_env;
 const char* kTask = "rmsnorm_linear";
 const char* kDevice = "Fake GPU";
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using test::read_text;
 
 // A small archive a user could have: a run, two seeds at their defaults, timed evaluations, an
 // audit per candidate, an LLM call; enough for best, show, report and export to have work.

@@ -15,6 +15,7 @@
 #include "db/archive.h"
 #include "evaluator/nvrtc_compiler.h"
 #include "run_ksearch.h"
+#include "read_text.h"
 #include "temp_dir.h"
 
 namespace ks {
@@ -26,12 +27,7 @@ using cli_test::ksearch;
 const char* kTask = "rmsnorm_linear";
 const char* kDevice = "Fake GPU";
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using test::read_text;
 
 std::string seed_text(const std::string& name) {
   return read_text(fs::path(KSEARCH_SOURCE_DIR) / "seeds" / kTask / (name + ".cu"));

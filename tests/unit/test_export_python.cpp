@@ -12,6 +12,7 @@
 
 #include "agent/export/export_library.h"
 #include "evaluator/plan.h"
+#include "read_text.h"
 #include "temp_dir.h"
 
 namespace ks {
@@ -19,12 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using test::read_text;
 
 // The export of a task's baseline alone: the header and the module are the task's, whatever the plans.
 exporter::FileMap export_of(const Task& task) {

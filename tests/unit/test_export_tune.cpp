@@ -14,6 +14,7 @@
 
 #include "agent/export/export_library.h"
 #include "evaluator/nvrtc_compiler.h"
+#include "read_text.h"
 #include "temp_dir.h"
 
 namespace ks {
@@ -21,12 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using test::read_text;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
