@@ -188,7 +188,6 @@ std::string generate_dispatch(const ExportInput& in) {
         for (auto& r : kernels) seen = seen || (r.plan == i && r.name == ks->kernel);
         if (!seen) kernels.push_back({i, ks->kernel});
       }
-  if (kernels.empty()) kernels.push_back({0, ""});  // never looked up; keeps the arrays non-empty
   bool needs_lt = false;
   for (auto& p : in.plans)
     for (auto& st : p.plan.steps) needs_lt = needs_lt || std::holds_alternative<GemmStep>(st.op);
@@ -208,9 +207,10 @@ std::string generate_dispatch(const ExportInput& in) {
     << "constexpr int kCubins = " << in.plans.size() << ";  // one per plan, in plan order\n"
     << "constexpr bool kNeedsLt = " << (needs_lt ? "true" : "false") << ";\n"
     << "struct KernelRef { int cubin; const char* name; };\n"
-    << "constexpr KernelRef kKernels[] = {";
+    << "constexpr int kKernelCount = " << kernels.size() << ";  // 0 when every plan is cuBLASLt alone\n"
+    << "constexpr std::array<KernelRef, kKernelCount> kKernels = {{";
   for (auto& k : kernels) o << "{" << k.plan << ", " << quoted(k.name) << "}, ";
-  o << "};\nconstexpr int kKernelCount = " << kernels.size() << ";\n"
+  o << "}};\n"
     << runtime_source(lib, macro) << "\n// The sizes, and the device facts a plan's expressions may use (device_facts).\n"
     << "struct Sizes { int64_t";
   for (size_t j = 0; j < syms.size(); ++j) o << (j ? ", " : " ") << syms[j];

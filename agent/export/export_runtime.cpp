@@ -55,6 +55,9 @@ int fail(int status, std::string message) {
   return status;
 }
 int cuda_fail(cudaError_t e, const std::string& call) {
+  // The error is ours to report: cleared from the runtime's last error, so that the caller's next
+  // check (PyTorch's after its next launch) does not fail on it too. A sticky error stays.
+  (void)cudaGetLastError();
   return fail(@MACRO@_ERROR_CUDA, call + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }
 int lt_fail(cublasStatus_t s, const std::string& call) {
@@ -76,8 +79,8 @@ int lt_fail(cublasStatus_t s, const std::string& call) {
 // CUDA runtime may have shut down).
 struct DeviceState {
   cudaLibrary_t libraries[kCubins] = {};
-  cudaKernel_t kernels[kKernelCount] = {};
-  std::atomic<int> smem_opted_in[kKernelCount];  // the largest dynamic smem allowed so far
+  std::array<cudaKernel_t, kKernelCount> kernels = {};
+  std::array<std::atomic<int>, kKernelCount> smem_opted_in;  // the largest dynamic smem allowed so far
   cublasLtHandle_t lt = nullptr;
   // The heuristic's algorithm per GEMM problem: asking for it costs tens of microseconds of host
   // time, more than a decode-sized GEMM takes on the GPU.

@@ -398,6 +398,10 @@ TEST(Export, GemmTaskBaselineAloneGeneratesAndBuilds) {
   const std::string d = files.at("src/ksearch_gemm.cpp");
   EXPECT_NE(d.find("CUDA_R_16BF"), std::string::npos) << "the baseline's gemm";
   EXPECT_NE(d.find("constexpr bool kNeedsLt = true;"), std::string::npos);
+  // No kernel to look up (a lookup of an empty name failed every call on a GPU: found by the
+  // layer test, where o_proj's export was the baseline alone).
+  EXPECT_NE(d.find("constexpr int kKernelCount = 0;"), std::string::npos) << d.substr(0, 3000);
+  EXPECT_EQ(d.find("\"\"}"), std::string::npos) << "a kernel entry without a name";
 
   test::TempDir tmp("export-gemm");
   const fs::path out = tmp.dir / "lib";
