@@ -81,6 +81,23 @@ TEST(RmsnormLinear, InputsAreSeededAndHardRowsAreHard) {
   EXPECT_GE(large_rows, 2);
 }
 
+// Decode-sized inputs (fewer rows than kinds) keep the rows that test eps and 0/0, whatever the
+// seed: row 0 tiny, row 1 zero (rotated by the seed, a 3-row input lacked the tiny row 2 times
+// in 5, and a kernel that hard-codes eps passed).
+TEST(RmsnormLinear, FewRowsStillGetATinyAndAZeroRowForEverySeed) {
+  for (uint64_t seed = 0; seed < 10; ++seed)
+    for (int64_t rows : {1, 2, 3}) {
+      Shape s{{"M", rows}, {"K", 64}, {"N", 8}};
+      HostBuffers random, hard;
+      rms().generate_inputs(s, seed, InputKind::random, random);
+      rms().generate_inputs(s, seed, InputKind::hard, hard);
+      for (int k = 0; k < 64; ++k) {
+        EXPECT_NEAR(hard["X"].get(k), 1e-3 * random["X"].get(k), 1e-5) << "seed " << seed << ", row 0 tiny";
+        if (rows > 1) EXPECT_EQ(hard["X"].get(64 + k), 0.0) << "seed " << seed << ", row 1 zero";
+      }
+    }
+}
+
 TEST(Task, ParseShapeAcceptsBothFormsAndNamesMistakes) {
   EXPECT_EQ(rms().parse_shape("16,4096,6144"), rms().parse_shape("N=6144,M=16,K=4096"));
   EXPECT_THROW(rms().parse_shape("16,4096"), Error);
