@@ -1,6 +1,6 @@
 /* ksearch
 { "task": "gemm", "name": "wgmma_mainloop",
-  "params":  { "BN": [256, 128, 64], "STAGES": [4, 3, 6], "GROUP": [8, 16], "SPLIT": [1, 2], "HOOKS": [0, 1, 2],
+  "params":  { "BN": [256, 128, 64], "STAGES": [4, 3, 6, 8, 12], "GROUP": [8, 16], "SPLIT": [1, 2], "HOOKS": [0, 1, 2],
                "CLUSTER": [1, 2], "BM": [128, 64],
                "TMA_STORE": [0, 1] },
   "let":     { "SMEM": "STAGES * ((BM + BN) * 128 + 128) + 1024 + min(SPLIT - 1, 1) * (BM * BN * 4 + 4096) + TMA_STORE * BM * BN * 2",
