@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -25,5 +26,13 @@ inline Outcome ksearch_env(const std::string& env, const std::string& args) {
 }
 
 inline Outcome ksearch(const std::string& args) { return ksearch_env("", args); }
+
+// Lines of a command's output (an error is one line).
+inline int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+#ifdef FAKE_WORKER
+// The environment that points ksearch at the fake worker (tests/fake_worker.cpp): no GPU needed.
+inline const std::string kFake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
+#endif
 
 }  // namespace ks::cli_test

@@ -18,8 +18,8 @@ namespace {
 
 using cli_test::ksearch_env;
 using cli_test::Outcome;
+using cli_test::kFake;
 
-const std::string kFake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
 const std::string kSeed = std::string(KSEARCH_SOURCE_DIR) + "/tests/fixtures/llm/tiny_seed.cu";
 
 TEST(AuditCli, TheBestAreReCheckedOnHeldOutShapesTwiceAndBestShowsIt) {

@@ -23,6 +23,7 @@ namespace {
 using cli_test::ksearch;
 using cli_test::ksearch_env;
 using cli_test::Outcome;
+using cli_test::lines;
 
 std::string root() { return project_root().string(); }
 
@@ -31,8 +32,6 @@ std::string temp_file(const std::string& name, const std::string& text) {
   std::ofstream(p) << text;
   return p.string();
 }
-
-int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(Cli, EveryCommandHasHelp) {
   for (auto cmd : {"", "tasks ", "compile ", "eval ", "run ", "best ", "bench ", "show ", "merge ", "worker "}) {

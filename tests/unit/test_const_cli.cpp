@@ -21,12 +21,11 @@ namespace {
 
 using cli_test::ksearch_env;
 using cli_test::Outcome;
+using cli_test::kFake;
+using cli_test::lines;
 
-const std::string kFake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
 const std::string kSource = KSEARCH_SOURCE_DIR;
 const std::string kTinySeed = kSource + "/tests/fixtures/llm/tiny_seed.cu";
-
-int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 // The constants of every request the fake worker logged, by the text it logged them as.
 std::multiset<std::string> logged(const std::string& log) {

@@ -18,12 +18,11 @@ namespace {
 
 using cli_test::ksearch_env;
 using cli_test::Outcome;
+using cli_test::kFake;
+using cli_test::lines;
 
-const std::string kFake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
 const std::string kSource = KSEARCH_SOURCE_DIR;
 const std::string kTinySeed = kSource + "/tests/fixtures/llm/tiny_seed.cu";
-
-int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 const Task& rms() { return *find_task("rmsnorm_linear"); }
 

@@ -20,16 +20,15 @@ namespace fs = std::filesystem;
 using cli::ReportData;
 using cli_test::ksearch_env;
 using cli_test::Outcome;
+using cli_test::kFake;
+using cli_test::lines;
 
-const std::string kFake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
 
 size_t count(const std::string& s, const std::string& what) {
   size_t n = 0;
   for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
   return n;
 }
-
-int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 std::string read(const std::string& path) {
   std::ifstream f(path);

@@ -28,16 +28,15 @@ namespace {
 namespace fs = std::filesystem;
 using cli_test::ksearch_env;
 using cli_test::Outcome;
+using cli_test::kFake;
+using cli_test::lines;
 
 using TempDir = test::TempDir;
 
-const std::string kFake = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
 
 Outcome fake_run(const std::string& args, const std::string& env = "") {
   return ksearch_env(kFake + " " + env, "run --task rmsnorm_linear " + args);
 }
-
-int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(RunCli, SearchesStopsAtItsBudgetAndResumes) {
   TempDir t;
