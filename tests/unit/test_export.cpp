@@ -59,19 +59,7 @@ struct Fixture {
     gemv = add("gemv_fused");
     mma_gemv = add("mma_gemv");
     wmma = add("wmma_fused");
-    auto eval = [&](int64_t cand, const std::string& shape, double speedup) {
-      EvaluationRecord e;
-      e.candidate_id = cand;
-      e.run_id = run;
-      e.device = kDevice;
-      e.shape = shape;
-      e.status = Status::ok;
-      e.baseline_us = 20.0;
-      e.median_us = 20.0 / speedup;
-      e.speedup = speedup;
-      e.floor_us = 10.0;
-      a.add_evaluation(e);
-    };
+    auto eval = [&](int64_t cand, const std::string& shape, double speedup) { a.add_evaluation(ok(cand, shape, speedup)); };
     eval(gemv, "M=1,K=4096,N=4096", 1.5);
     eval(mma_gemv, "M=1,K=4096,N=4096", 1.8);
     eval(gemv, "M=16,K=4096,N=6144", 1.2);
@@ -80,9 +68,8 @@ struct Fixture {
     eval(wmma, "M=2048,K=4096,N=6144", 0.9);  // slower than the baseline: the baseline is exported
   }
 
-  // One more ok evaluation, on any shape (a run's --shape need not be a search shape).
-  void evaluate(int64_t cand, const std::string& shape, double speedup) {
-    Archive a(db);
+  // An ok evaluation of the run: the baseline at 20 us, the candidate `speedup` times faster.
+  EvaluationRecord ok(int64_t cand, const std::string& shape, double speedup) const {
     EvaluationRecord e;
     e.candidate_id = cand;
     e.run_id = run;
@@ -93,8 +80,11 @@ struct Fixture {
     e.median_us = 20.0 / speedup;
     e.speedup = speedup;
     e.floor_us = 10.0;
-    a.add_evaluation(e);
+    return e;
   }
+
+  // One more ok evaluation, on any shape (a run's --shape need not be a search shape).
+  void evaluate(int64_t cand, const std::string& shape, double speedup) { Archive(db).add_evaluation(ok(cand, shape, speedup)); }
 
   void audit(int64_t cand, Status status = Status::ok, bool deterministic = true, int64_t seed = 1) {
     Archive a(db);
