@@ -296,6 +296,79 @@ TEST(GpuHelpers, WgmmaFromSharedAndFromRegistersComputesATile) {
   }
 }
 
+// One warpgroup: A[64][MN_K] (rows of K) from registers, and B as Bt[MN_K][MN_N] (rows of N, as
+// V is in P @ V: MN-major) in the layout a TMA box {64, MN_K} with 128B swizzle writes, one such
+// 64-column block per 64 n, the blocks MN_LBO bytes apart; whatever lies between them reads as
+// NaN. C = A Bt from MN_K / 16 steps of the register-A wgmma with kTransB and
+// wgmma_desc_sw128_mn (advanced by 128 per 16 rows of K).
+constexpr const char* kWgmmaMn = R"(
+#include <cuda_bf16.h>
+#include <ks/mma.cuh>
+#include <ks/swizzle.cuh>
+#include <ks/wgmma.cuh>
+#define CAT3(a, b, c) a##b##c
+#define XCAT3(a, b, c) CAT3(a, b, c)
+#define WGMMA_RS_T XCAT3(ks::wgmma_rs_m64n, MN_N, k16)<true>
+extern "C" __global__ void __launch_bounds__(128) wgmma_mn_tile(const __nv_bfloat16* A, const __nv_bfloat16* Bt,
+                                                                float* C) {  // C: [64][MN_N]
+  extern __shared__ __align__(1024) unsigned char smem[];
+  unsigned char* sa = smem;                 // MN_K / 64 boxes of 64 rows x 128 bytes
+  unsigned char* sb = smem + 64 * MN_K * 2;  // MN_N / 64 blocks of MN_K rows x 128 bytes, MN_LBO apart
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  for (int i = tid; i < MN_N / 64 * MN_LBO / 16; i += 128) ((uint4*)sb)[i] = make_uint4(~0u, ~0u, ~0u, ~0u);
+  __syncthreads();  // the NaN fill first, then the tiles over it
+  for (int i = tid; i < 64 * MN_K / 8; i += 128) {  // A's 16-byte chunk c of row r
+    const int r = i / (MN_K / 8), c = i % (MN_K / 8);
+    *(uint4*)(sa + c / 8 * 8192 + ks::swizzle128(r, c % 8)) = *(const uint4*)(A + i * 8);
+  }
+  for (int i = tid; i < MN_K * MN_N / 8; i += 128) {  // Bt's chunk c of row k: n = 8c .. 8c + 7
+    const int k = i / (MN_N / 8), c = i % (MN_N / 8);
+    *(uint4*)(sb + c / 8 * MN_LBO + ks::swizzle128(k, c % 8)) = *(const uint4*)(Bt + i * 8);
+  }
+  ks::fence_proxy_async();
+  __syncthreads();
+  float d[MN_N / 2];
+  for (int i = 0; i < MN_N / 2; ++i) d[i] = -1.0f;  // overwritten: scale_d = 0 first
+  unsigned a[MN_K / 16][4];
+  for (int kk = 0; kk < MN_K / 16; ++kk)
+    ks::ldmatrix_x4(a[kk], sa + kk / 4 * 8192 + ks::swizzle128(16 * warp + lane % 16, 2 * (kk % 4) + lane / 16));
+  ks::wgmma_fence();
+  const unsigned long long db = ks::wgmma_desc_sw128_mn(sb, MN_LBO);
+  for (int kk = 0; kk < MN_K / 16; ++kk) WGMMA_RS_T(d, a[kk], db + 128 * kk, kk > 0);
+  ks::wgmma_commit();
+  ks::wgmma_wait<0>();
+  const int g = lane / 4, t = lane % 4;
+  for (int j = 0; j < MN_N / 8; ++j)
+    for (int e = 0; e < 4; ++e) C[(16 * warp + g + 8 * (e / 2)) * MN_N + 8 * j + 2 * t + e % 2] = d[4 * j + e];
+}
+)";
+
+TEST(GpuHelpers, WgmmaWithAnMnMajorBComputesATile) {
+  KS_REQUIRE_GPU();
+  if (open_device(0).arch != "sm_90a") GTEST_SKIP() << "wgmma needs sm_90a; this GPU is " << open_device(0).arch;
+  // N = 64 and 128 (one and two column blocks), K = 64 and 128 (the +2048-byte step across 1024-byte
+  // atoms), blocks packed (LBO = K rows x 128 bytes: softmax_matmul/wgmma_flash.cu's V boxes) and
+  // 8 KiB apart with NaN between (so a wrong LBO cannot pass).
+  struct Case {
+    int n, k, lbo;
+  };
+  for (const Case cs : {Case{64, 64, 8192}, Case{128, 64, 8192}, Case{128, 64, 16384}, Case{128, 128, 16384}}) {
+    JitModule mod(kWgmmaMn, {{"MN_N", cs.n}, {"MN_K", cs.k}, {"MN_LBO", cs.lbo}});
+    std::vector<uint16_t> A = small_ints(64 * cs.k, 8, 11), Bt = small_ints(cs.k * cs.n, 8, 12);
+    DeviceMemory dA = to_device(A), dB = to_device(Bt), dC(64 * cs.n * 4);
+    void *a = dA.get(), *b = dB.get(), *c = dC.get();
+    mod.run("wgmma_mn_tile", 1, 128, {&a, &b, &c}, 64 * cs.k * 2 + cs.n / 64 * cs.lbo);
+    auto C = from_device<float>(dC);
+    for (int m = 0; m < 64; ++m)
+      for (int n = 0; n < cs.n; ++n) {
+        float want = 0;
+        for (int k = 0; k < cs.k; ++k) want += bf16_to_float(A[m * cs.k + k]) * bf16_to_float(Bt[k * cs.n + n]);
+        ASSERT_EQ(C[m * cs.n + n], want) << "n" << cs.n << " k" << cs.k << " LBO " << cs.lbo << ": C[" << m << "]["
+                                         << n << "]";
+      }
+  }
+}
+
 // --- tile_loader.cuh, mbarrier.cuh ---------------------------------------------------------------
 
 // A producer warp group streams 32 x 64 tiles of a 50 x 200 matrix (row stride 208) through a

@@ -27,6 +27,24 @@ __device__ __forceinline__ unsigned long long wgmma_desc_sw128(const void* tile)
          | (1ull << 62);           // 128-byte swizzle
 }
 
+// Descriptor of an MN-major B tile (B[k][n] stored as rows of n, e.g. V[n][d] of P @ V; read by
+// the _rs wrappers with kTransB = true) in 128-byte swizzle, as a TMA box {64 n, rows of k} with
+// "128B" swizzle lands: each k row is 128 bytes of 64 consecutive n (16-byte chunk c of row r at
+// chunk c ^ (r % 8)), 8-row atoms of 1024 bytes, the tile 1024-byte aligned. Columns n >= 64 lie
+// in further 64-wide blocks, block j at j * col_block_bytes (a box's rows times 128: 8192 for
+// 64-row boxes). The fields as CUTLASS's make_gmma_desc<Major::MN> sets them for its canonical
+// Swizzle<3,4,3> o ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)): leading byte offset = the stride
+// between 64-wide n blocks, stride byte offset = between 8-row k groups (1024 bytes). Step along
+// K by adding 128 per 16 k rows (2048 bytes: two whole atoms, the swizzle phase unchanged).
+// Checked on an H200 by GpuHelpers.WgmmaWithAnMnMajorBComputesATile.
+__device__ __forceinline__ unsigned long long wgmma_desc_sw128_mn(const void* tile, unsigned col_block_bytes) {
+  const unsigned long long addr = smem_addr(tile);
+  return ((addr & 0x3FFFF) >> 4)                                           // start address
+         | ((unsigned long long)((col_block_bytes >> 4) & 0x3FFF) << 16)  // leading byte offset
+         | (64ull << 32)                                                   // stride byte offset: 1024 B
+         | (1ull << 62);                                                   // 128-byte swizzle
+}
+
 // Orders this thread's prior register and shared-memory accesses before the wgmmas that follow.
 __device__ __forceinline__ void wgmma_fence() {
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -71,6 +89,8 @@ __device__ __forceinline__ void warpgroup_reg_dealloc() {
 
 // d (+)= A * B, m64 nN k16, bf16 in, fp32 accumulators; scale_d = 0 overwrites d instead.
 // _ss: A and B by descriptor. _rs: A from registers (mma.sync layout), B by descriptor.
+// kTransB (the n64 and n128 _rs forms): B is MN-major (wgmma_desc_sw128_mn, the tnspB bit set);
+// otherwise K-major (wgmma_desc_sw128).
 // N = 32: the 64 x 64 tiles of kBM = 64 (each consumer warpgroup takes 32 columns), for shapes
 // with too few 64 x 128 tiles to fill the SMs.
 __device__ __forceinline__ void wgmma_ss_m64n32k16(float (&d)[16], unsigned long long a, unsigned long long b, int scale_d) {
@@ -100,13 +120,14 @@ __device__ __forceinline__ void wgmma_ss_m64n64k16(float (&d)[32], unsigned long
       : "l"(a), "l"(b), "r"(scale_d));
 }
 
+template <bool kTransB = false>
 __device__ __forceinline__ void wgmma_rs_m64n64k16(float (&d)[32], const unsigned (&a)[4], unsigned long long b, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\n"
       "setp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %38;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(scale_d));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(scale_d), "n"(kTransB ? 1 : 0));
 }
 
 __device__ __forceinline__ void wgmma_ss_m64n128k16(float (&d)[64], unsigned long long a, unsigned long long b, int scale_d) {
@@ -118,13 +139,14 @@ __device__ __forceinline__ void wgmma_ss_m64n128k16(float (&d)[64], unsigned lon
       : "l"(a), "l"(b), "r"(scale_d));
 }
 
+template <bool kTransB = false>
 __device__ __forceinline__ void wgmma_rs_m64n128k16(float (&d)[64], const unsigned (&a)[4], unsigned long long b, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\n"
       "setp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, %70;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(scale_d));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(scale_d), "n"(kTransB ? 1 : 0));
 }
 
 __device__ __forceinline__ void wgmma_ss_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, int scale_d) {
