@@ -17,6 +17,7 @@
 #include "evaluator/input_set.h"
 #include "evaluator/plan_instance.h"
 #include "evaluator/replay_verifier.h"
+#include "evaluator/skeleton.h"
 #include "evaluator/step_profile.h"
 
 namespace ks {
@@ -372,6 +373,32 @@ struct EvalEngine::Impl {
     if (inst->bound(0).step_count() > 1) {
       row.steps = time_steps(*inst, side(*inst), fx.sets.size(), *flusher, stream.get());
       clock.mark("steps");
+    }
+    if (req.settings.skeleton) {
+      time_skeleton(row, task, req, *p.loaded, fx);
+      clock.mark("skeleton");
+    }
+  }
+
+  // The plan's launch skeleton (skeleton.h) on the row's shape, timed as the plan was: its own
+  // graphs over the same input sets, poisoned and flushed before each replay, interleaved with
+  // the baseline, medians. Whatever fails is the row's skeleton_error, never its status; only a
+  // sticky error (the context is lost) goes on.
+  void time_skeleton(EvalResult& row, const Task& task, const EvalRequest& req, const LoadedPlan& real,
+                     ShapeFixture& fx) {
+    try {
+      const Skeleton skeleton = Skeleton::load(compiler, real, dev.arch);
+      PlanInstance inst(skeleton.loaded(), task, row.shape, fx.constants, fx.sets, std::nullopt, lt,
+                        device_facts(dev));
+      const PairTiming t = time_pair(side(inst), side(*fx.baseline), fx.sets.size(), *flusher, stream.get(),
+                                     req.settings.timer, contents.draw());
+      row.skeleton_us = t.candidate.median_us;
+    } catch (const CudaError& e) {
+      if (e.sticky()) throw;
+      (void)cudaGetLastError();
+      row.skeleton_error = e.what();
+    } catch (const Error& e) {  // SkeletonError, PlanError, ExprError
+      row.skeleton_error = e.what();
     }
   }
 };

@@ -22,6 +22,9 @@ struct EvalSettings {
   // The task's constants for the candidate's args, the GPU reference's and the CPU reference's:
   // one map for all three. A constant left out takes the task's default (resolve_constants).
   Constants constants;
+  // After a timed ok row, also time the plan's launch skeleton (skeleton.h): its steps with every
+  // kernel empty, timed the same way. Never changes the row's status.
+  bool skeleton = false;
 };
 
 // One candidate variant on one shape.
@@ -57,6 +60,11 @@ struct EvalResult {
   std::vector<KernelResources> resources;
   std::string output;         // what the candidate printed (device printf), its first 64 KiB
   size_t output_bytes = 0;    // all it printed
+  // With settings.skeleton, on a timed ok row: the median of the plan's launch skeleton (the same
+  // launches, every kernel empty), timed as the plan is; 0 when not measured. skeleton_error says
+  // why there is none (a gemm step, a stub that does not compile or launch); it never fails the row.
+  double skeleton_us = 0;
+  std::string skeleton_error;
 };
 
 }  // namespace ks

@@ -21,14 +21,10 @@ ParamInfoFn param_info_fn() {
 
 // Sizes of the kernel's parameters, or nullopt when the driver cannot say.
 std::optional<std::vector<size_t>> param_sizes(cudaKernel_t k) {
-  auto fn = param_info_fn();
-  if (!fn) return std::nullopt;
+  auto params = kernel_params(k);
+  if (!params) return std::nullopt;
   std::vector<size_t> sizes;
-  for (size_t i = 0;; ++i) {
-    size_t offset = 0, size = 0;
-    if (fn(k, i, &offset, &size) != 0) break;
-    sizes.push_back(size);
-  }
+  for (auto& p : *params) sizes.push_back(p.size);
   return sizes;
 }
 
@@ -52,6 +48,18 @@ Slot slot(const T& v) {
 }
 
 }  // namespace
+
+std::optional<std::vector<KernelParam>> kernel_params(cudaKernel_t k) {
+  auto fn = param_info_fn();
+  if (!fn) return std::nullopt;
+  std::vector<KernelParam> params;
+  for (size_t i = 0;; ++i) {
+    KernelParam p;
+    if (fn(k, i, &p.offset, &p.size) != 0) break;
+    params.push_back(p);
+  }
+  return params;
+}
 
 LoadedPlan LoadedPlan::load(const Candidate& c, const Variant& v, const CompileResult& compiled) {
   LoadedPlan lp;

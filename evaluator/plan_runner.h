@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -16,6 +17,16 @@
 #include "evaluator/plan.h"
 
 namespace ks {
+
+// One parameter of a compiled kernel: where it lies in the parameter buffer, and its bytes.
+struct KernelParam {
+  size_t offset = 0, size = 0;
+  bool operator==(const KernelParam&) const = default;
+};
+
+// The kernel's parameters as the driver sees them (cuKernelGetParamInfo, reached through the
+// runtime: ksearch never links libcuda), or nullopt when the driver cannot say (older than 12.4).
+std::optional<std::vector<KernelParam>> kernel_params(cudaKernel_t k);
 
 struct LoadedPlan {
   const Plan* plan = nullptr;

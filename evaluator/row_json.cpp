@@ -65,6 +65,7 @@ json to_json(const EvalRequest& r) {
           {"time", r.settings.time},
           {"input_sets", r.settings.input_sets},
           {"constants", r.settings.constants},
+          {"skeleton", r.settings.skeleton},
           {"timer", {{"warmup", r.settings.timer.warmup},
                      {"min_replays", r.settings.timer.min_replays},
                      {"min_seconds", r.settings.timer.min_seconds},
@@ -83,6 +84,7 @@ EvalRequest request_from_json(const json& j) {
     r.settings.time = j.at("time").get<bool>();
     r.settings.input_sets = j.at("input_sets").get<int>();
     r.settings.constants = j.at("constants").get<Constants>();
+    r.settings.skeleton = j.value("skeleton", false);
     const json& t = j.at("timer");
     r.settings.timer = {t.at("warmup").get<int>(), t.at("min_replays").get<int>(),
                         t.at("min_seconds").get<double>(), t.at("max_replays").get<int>()};
@@ -124,6 +126,8 @@ json to_json(const EvalResult& r) {
     j["output_bytes"] = r.output_bytes;
   }
   if (!r.steps.empty()) j["steps"] = to_json(r.steps);
+  if (r.skeleton_us > 0) j["skeleton_us"] = number(r.skeleton_us);
+  if (!r.skeleton_error.empty()) j["skeleton_error"] = r.skeleton_error;
   if (r.timing) {
     const PairTiming& t = *r.timing;
     j["timing"] = {{"candidate", stats_json(t.candidate)}, {"baseline", stats_json(t.baseline)},
@@ -152,6 +156,8 @@ EvalResult result_from_json(const json& j) {
     r.output = j.value("output", "");
     r.output_bytes = j.value("output_bytes", size_t{0});
     if (j.contains("steps")) r.steps = steps_from_json(j.at("steps"));
+    if (j.contains("skeleton_us")) r.skeleton_us = number_from(j.at("skeleton_us"));
+    r.skeleton_error = j.value("skeleton_error", "");
     if (j.contains("timing")) {
       const json& t = j.at("timing");
       r.timing = PairTiming{stats_from(t.at("candidate")), stats_from(t.at("baseline")),

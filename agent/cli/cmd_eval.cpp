@@ -20,7 +20,7 @@ struct Opts {
   std::string file, save_json;
   std::optional<std::string> variant;  // absent: every variant
   std::vector<std::string> shapes, constants;
-  bool audit = false, json = false, no_time = false, in_process = false;
+  bool audit = false, json = false, no_time = false, in_process = false, skeleton = false;
   double watchdog_s = 10;
   double compile_timeout_s = CompilerOptions{}.timeout_s;
   int device = 0;
@@ -34,10 +34,17 @@ nlohmann::json row_json(const Task& t, const EvalResult& r) {
   j["shape_text"] = t.format_shape(r.shape);
   j["variant_text"] = format_variant(r.variant);
   if (r.timing) j["pct_of_floor"] = 100 * r.floor_us / r.timing->candidate.median_us;
+  if (r.timing && r.skeleton_us > 0) j["skeleton_pct_of_median"] = 100 * r.skeleton_us / r.timing->candidate.median_us;
   return j;
 }
 
-std::vector<std::string> row_cells(const Task& t, const EvalResult& r) {
+// The skeleton column's cell: its median, "error" when it has none for a reason, else "-".
+std::string skeleton_cell(const EvalResult& r) {
+  if (r.skeleton_us > 0) return fixed(r.skeleton_us, 1);
+  return r.skeleton_error.empty() ? "-" : "error";
+}
+
+std::vector<std::string> row_cells(const Task& t, const EvalResult& r, bool skeleton) {
   std::vector<std::string> cells = {t.format_shape(r.shape), format_variant(r.variant),
                                     std::string(status_name(r.status))};
   if (r.timing) {
@@ -48,6 +55,7 @@ std::vector<std::string> row_cells(const Task& t, const EvalResult& r) {
   } else {
     cells.insert(cells.end(), 6, "-");
   }
+  if (skeleton) cells.push_back(skeleton_cell(r));
   std::string err = r.error.size() > 60 ? r.error.substr(0, 57) + "..." : r.error;
   cells.push_back(err);
   return cells;
@@ -71,6 +79,7 @@ int run_eval(const Opts& o) {
   eo.time = !o.no_time;
   eo.timer.min_replays = o.min_replays;
   eo.timer.min_seconds = o.min_ms / 1e3;
+  eo.skeleton = o.skeleton;
   CompilerOptions copts = Compiler::default_options();
   copts.timeout_s = o.compile_timeout_s;
   Compiler compiler(copts);
@@ -101,7 +110,8 @@ int run_eval(const Opts& o) {
       rows.push_back(r);
       std::cerr << '[' << ++done << '/' << total << "] " << task->format_shape(r.shape) << ' '
                 << format_variant(r.variant) << ": " << status_name(r.status)
-                << (r.timing ? " " + fixed(r.timing->candidate.median_us, 1) + " us" : "") << '\n';
+                << (r.timing ? " " + fixed(r.timing->candidate.median_us, 1) + " us" : "")
+                << (r.skeleton_us > 0 ? " (launch skeleton " + fixed(r.skeleton_us, 1) + " us)" : "") << '\n';
     });
   } catch (const Error& e) {
     fatal = e.what();  // the rows on_row collected before the failure stand
@@ -120,7 +130,8 @@ int run_eval(const Opts& o) {
     j = {{"candidate", c.origin}, {"task", task->name()}, {"device", d.name},
                         {"arch", d.arch}, {"seed", eo.seed}, {"constants", eo.constants},
                         {"bandwidth_tbs", ceil.bytes_per_s / 1e12},
-                        {"peak_tflops", ceil.flops_per_s / 1e12}, {"rows", nlohmann::json::array()}};
+                        {"peak_tflops", ceil.flops_per_s / 1e12}, {"skeleton", o.skeleton},
+                        {"rows", nlohmann::json::array()}};
     for (auto& r : rows) j["rows"].push_back(row_json(*task, r));
     if (!fatal.empty()) j["fatal"] = fatal;
   }
@@ -134,9 +145,12 @@ int run_eval(const Opts& o) {
     std::cout << c.origin << " on " << d.name << " (" << fixed(ceil.bytes_per_s / 1e12, 2)
               << " TB/s, " << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed "
               << eo.seed << constants_note << "\n";
-    Table table({"shape", "variant", "status", "median us", "p10 us", "p90 us", "baseline us",
-                 "speedup", "% floor", "error"});
-    for (auto& r : rows) table.add(row_cells(*task, r));
+    std::vector<std::string> header = {"shape", "variant", "status", "median us", "p10 us", "p90 us",
+                                       "baseline us", "speedup", "% floor"};
+    if (o.skeleton) header.push_back("skeleton us");
+    header.push_back("error");
+    Table table(header);
+    for (auto& r : rows) table.add(row_cells(*task, r, o.skeleton));
     table.print(std::cout);
     for (auto& r : rows)
       if (r.error.size() > 60)
@@ -145,6 +159,18 @@ int run_eval(const Opts& o) {
       if (!r.steps.empty())
         std::cout << task->format_shape(r.shape) << ' ' << format_variant(r.variant)
                   << ": time per step " << format_steps(r.steps) << '\n';
+    for (auto& r : rows) {
+      const std::string row = task->format_shape(r.shape) + ' ' + format_variant(r.variant);
+      if (r.skeleton_us > 0 && r.timing) {
+        const double median = r.timing->candidate.median_us, gap = median - r.floor_us;
+        std::cout << row << ": launch skeleton " << fixed(r.skeleton_us, 1) << " us, "
+                  << fixed(100 * r.skeleton_us / median, 0) << "% of the median " << fixed(median, 1)
+                  << " us; gap to the floor (" << fixed(r.floor_us, 1) << " us) " << fixed(gap, 1) << " us"
+                  << (gap > 0 ? ", the skeleton " + fixed(100 * r.skeleton_us / gap, 0) + "% of it" : "") << '\n';
+      } else if (!r.skeleton_error.empty()) {
+        std::cout << row << ": no launch skeleton: " << r.skeleton_error << '\n';
+      }
+    }
     for (auto& r : rows) {
       if (r.output_bytes == 0 || r.status == Status::ok || r.status == Status::not_applicable) continue;
       constexpr size_t kShown = 4096;
@@ -176,7 +202,15 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--device", o->device, "CUDA device index")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Input seed (default: a fresh one, printed)");
   add_const_option(cmd, o->constants);
-  cmd->add_flag("--no-time", o->no_time, "Check only, do not time");
+  auto* no_time = cmd->add_flag("--no-time", o->no_time, "Check only, do not time");
+  cmd->add_flag("--skeleton", o->skeleton,
+                "Also time each timed row's launch skeleton: the plan's steps with the same grids, blocks, "
+                "dynamic smem, cluster dims and PDL, every kernel replaced by an empty one with its "
+                "parameters, timed as the plan is (graph replays, L2 flushed, medians, beside the "
+                "baseline): how much of a row's time is launch and ramp. A column 'skeleton us' (JSON: "
+                "skeleton_us; skeleton_error where there is none, e.g. a plan with a gemm step; it never "
+                "fails a row)")
+      ->excludes(no_time);
   cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(positive());
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")

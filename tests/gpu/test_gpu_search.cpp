@@ -85,5 +85,44 @@ TEST(GpuSearch, EvalSplitsAPlanOfSeveralStepsIntoEachStepsTime) {
   std::filesystem::remove(out);
 }
 
+// `eval --skeleton` on a decode shape: the plan's launch skeleton (the same launches, every
+// kernel empty) is timed as the plan is, takes some time and less than the plan; a plan with a
+// gemm step (the baseline) has none, which leaves its rows ok.
+TEST(GpuSearch, EvalTimesTheLaunchSkeletonOfAPlan) {
+  KS_REQUIRE_GPU();
+  const std::string out = (std::filesystem::temp_directory_path() / ("ksearch_skeleton_" + std::to_string(getpid()) + ".json")).string();
+  for (const char* seed : {"seeds/rmsnorm_linear/mma_gemv.cu", "seeds/softmax_matmul/flash_decode.cu"}) {
+    const std::string shape = std::string(seed).find("softmax") != std::string::npos ? "32,1,4096,128" : "1,4096,4096";
+    const cli_test::Outcome r = cli_test::ksearch("eval " + (project_root() / seed).string() + " --variant default --shape " +
+                                                  shape + " --skeleton --seed 1 --save-json " + out);
+    ASSERT_EQ(r.code, 0) << r.out;
+    std::cout << r.out;
+    EXPECT_NE(r.out.find("skeleton us"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("launch skeleton"), std::string::npos) << r.out;
+    std::ifstream in(out);
+    const nlohmann::json j = nlohmann::json::parse(in);
+    ASSERT_EQ(j.at("rows").size(), 1u);
+    const auto& row = j.at("rows")[0];
+    ASSERT_EQ(row.at("status"), "ok") << row.dump();
+    ASSERT_TRUE(row.contains("skeleton_us")) << seed << ": " << row.dump();
+    EXPECT_FALSE(row.contains("skeleton_error")) << row.dump();
+    const double skeleton = row.at("skeleton_us").get<double>();
+    const double median = row.at("timing").at("candidate").at("median_us").get<double>();
+    EXPECT_GT(skeleton, 0) << seed;
+    EXPECT_LT(skeleton, median) << seed << ": empty kernels launched as the plan launches its own";
+    EXPECT_GT(row.at("skeleton_pct_of_median").get<double>(), 0);
+  }
+  const cli_test::Outcome b = cli_test::ksearch("eval " + (project_root() / "seeds/rmsnorm_linear/baseline.cu").string() +
+                                                " --shape 1,4096,4096 --skeleton --seed 1 --save-json " + out);
+  ASSERT_EQ(b.code, 0) << b.out;
+  std::ifstream in(out);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  const auto& row = j.at("rows").at(0);
+  EXPECT_EQ(row.at("status"), "ok") << row.dump();
+  EXPECT_FALSE(row.contains("skeleton_us")) << row.dump();
+  EXPECT_NE(row.value("skeleton_error", "").find("gemm step"), std::string::npos) << row.dump();
+  std::filesystem::remove(out);
+}
+
 }  // namespace
 }  // namespace ks

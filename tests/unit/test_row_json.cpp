@@ -53,6 +53,35 @@ TEST(RowJson, RequestRoundTrips) {
   EXPECT_EQ(back.settings.timer.min_seconds, 0.25);
 }
 
+// `eval --skeleton`: the request asks for it, a row carries the skeleton's median or why it has
+// none; rows and requests without them (older workers, other commands) read as none.
+TEST(RowJson, SkeletonFieldsRoundTrip) {
+  EvalRequest q{"rmsnorm_linear", "a.cu", "/* ksearch {} */", {}, {{"M", 1}, {"K", 8}, {"N", 8}}, {}};
+  EXPECT_FALSE(request_from_json(nlohmann::json::parse(to_json(q).dump())).settings.skeleton);
+  q.settings.skeleton = true;
+  EXPECT_TRUE(request_from_json(nlohmann::json::parse(to_json(q).dump())).settings.skeleton);
+  nlohmann::json old = to_json(q);
+  old.erase("skeleton");
+  EXPECT_FALSE(request_from_json(old).settings.skeleton);
+
+  EvalResult r;
+  r.timing = PairTiming{{10, 9, 11}, {20, 19, 21}, 2.0, 64, 2};
+  r.skeleton_us = 4.75;
+  EvalResult back = result_from_json(nlohmann::json::parse(to_json(r).dump()));
+  EXPECT_EQ(back.skeleton_us, 4.75);
+  EXPECT_EQ(back.skeleton_error, "");
+  EXPECT_FALSE(to_json(r).contains("skeleton_error"));
+
+  EvalResult e;
+  e.skeleton_error = "plan.steps[1] is a gemm step (cuBLASLt): a skeleton replaces kernels only";
+  back = result_from_json(nlohmann::json::parse(to_json(e).dump()));
+  EXPECT_EQ(back.skeleton_error, e.skeleton_error);
+  EXPECT_EQ(back.skeleton_us, 0);
+  EXPECT_EQ(back.status, Status::ok) << "a skeleton's failure is no row's";
+  EXPECT_FALSE(to_json(EvalResult{}).contains("skeleton_us"));
+  EXPECT_FALSE(to_json(EvalResult{}).contains("skeleton_error"));
+}
+
 TEST(RowJson, MalformedMessagesAreErrorsNamingTheMessage) {
   try {
     result_from_json(nlohmann::json{{"status", "ok"}});
