@@ -29,7 +29,7 @@
 #include <cuda_bf16.h>
 #include <ks/stream_gemv.cuh>
 #include <ks/pdl.cuh>
-#include <ks/reduce.cuh>
+#include <ks/rms_norm.cuh>
 #include <ks/vec.cuh>
 
 #if !defined(KC) || !defined(STAGES) || !defined(CONSUMERS) || !defined(WR) || !defined(MT) || !defined(GRIDX) || \
@@ -49,33 +49,7 @@ extern "C" __global__ void __launch_bounds__(1024)
     rmsnorm_rows(const __nv_bfloat16* X, const __nv_bfloat16* gamma, __nv_bfloat16* xn, int K, float eps) {
   // The GEMV's blocks may start (and stream W) at once; its pdl_wait still waits for all of this.
   ks::pdl_launch_dependents();
-  __shared__ float scratch[32];
-  const __nv_bfloat16* x = X + (size_t)blockIdx.x * K;
-  __nv_bfloat16* y = xn + (size_t)blockIdx.x * K;
-  const int chunks = K / 8;
-  uint4 held[kNormHeld];
-  float ss = 0.0f;
-#pragma unroll
-  for (int j = 0; j < kNormHeld; ++j) {
-    const int c = threadIdx.x + j * blockDim.x;
-    held[j] = c < chunks ? ks::load8(x + 8 * c) : make_uint4(0, 0, 0, 0);
-    float v[8];
-    ks::unpack8(held[j], v);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) ss += v[e] * v[e];
-  }
-  const float r = rsqrtf(ks::block_sum(ss, scratch) / (float)K + eps);
-#pragma unroll
-  for (int j = 0; j < kNormHeld; ++j) {
-    const int c = threadIdx.x + j * blockDim.x;
-    if (c >= chunks) break;
-    float v[8], g[8];
-    ks::unpack8(held[j], v);
-    ks::unpack8(ks::load8(gamma + 8 * c), g);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = v[e] * r * g[e];
-    ks::store8(y + 8 * c, ks::pack8(v));
-  }
+  ks::rms_norm_row<kNormHeld, false>(X + (size_t)blockIdx.x * K, gamma, xn + (size_t)blockIdx.x * K, K, eps);
 }
 
 // Y^T = W xn^T: a tile is WR x 16 rows of W; the epilogue rounds each sum to bf16 once.
