@@ -2,10 +2,10 @@
 { "task": "gemm", "name": "wgmma_mainloop",
   "params":  { "BN": [256, 128, 64], "STAGES": [4, 3, 6, 8, 12], "GROUP": [8, 16], "SPLIT": [1, 2], "HOOKS": [0, 1, 2],
                "CLUSTER": [1, 2], "BM": [128, 64],
-               "TMA_STORE": [0, 1] },
-  "let":     { "SMEM": "STAGES * ((BM + BN) * 128 + 128) + 1024 + min(SPLIT - 1, 1) * (BM * BN * 4 + 4096) + TMA_STORE * BM * BN * 2",
+               "TMA_STORE": [0, 1], "CONSUMER_K": [0, 1] },
+  "let":     { "SMEM": "STAGES * ((BM + BN) * 128 + 128) + 1024 + max(min(SPLIT - 1, 1), CONSUMER_K) * (BM * BN * 4 + 4096) + TMA_STORE * BM * BN * 2",
                "TILES": "cdiv(M, BM) * cdiv(N, BN)" },
-  "applies": "M >= 64 && K % 8 == 0 && N % 2 == 0 && SMEM <= SMEM_MAX && (SPLIT == 1 || TILES * SPLIT <= SMS) && (CLUSTER == 1 || SPLIT == 1) && (TMA_STORE == 0 || (N % 8 == 0 && BM * BN >= 8192))",
+  "applies": "M >= 64 && K % 8 == 0 && N % 2 == 0 && SMEM <= SMEM_MAX && (SPLIT == 1 || TILES * SPLIT <= SMS) && (CLUSTER == 1 || SPLIT == 1) && (TMA_STORE == 0 || (N % 8 == 0 && BM * BN >= 8192)) && (CONSUMER_K == 0 || (BM == 64 && SPLIT == 1 && HOOKS < 2))",
   "tensor_maps": {
     "a_map": { "buffer": "X", "dims": ["K", "M"], "box": ["64", "BM"], "swizzle": "128B" },
     "b_map": { "buffer": "W", "dims": ["K", "N"], "box": ["64", "BN / CLUSTER"], "swizzle": "128B",
@@ -32,6 +32,9 @@
 //   every accumulator by a runtime 1.0f; 2 = that and A through registers (wgmma _rs) scaled by a
 //   per-K 1.0f. Y must equal HOOKS=0's.
 // Measured: see the README's table (gpu-check.sh gemm).
+//   CONSUMER_K = 1 (BM = 64): the two consumer warpgroups take alternate K slices of the whole
+//   64 x BN tile (wgmmas of N = BN, one arrival per slot) and sum through shared memory at the
+//   tile's end, instead of each taking half of the columns (wgmmas of N = BN / 2).
 //   TMA_STORE = 1: the tile leaves through a swizzled staging tile in shared memory and TMA stores
 //   (c_map over Y; N % 8 == 0), so the consumers start the next tile without waiting on stores.
 // Not: stream-K.
@@ -42,8 +45,8 @@
 #include <ks/tma.cuh>
 
 #if !defined(BM) || !defined(BN) || !defined(STAGES) || !defined(GROUP) || !defined(SPLIT) || !defined(HOOKS) || \
-    !defined(CLUSTER) || !defined(TMA_STORE)
-#error "BM, BN, STAGES, GROUP, SPLIT, HOOKS, CLUSTER and TMA_STORE come from the plan's params"
+    !defined(CLUSTER) || !defined(TMA_STORE) || !defined(CONSUMER_K)
+#error "BM, BN, STAGES, GROUP, SPLIT, HOOKS, CLUSTER, TMA_STORE and CONSUMER_K come from the plan's params"
 #endif
 
 // HOOKS = 2: a neutral per-K scale (1.0f, but not a compile-time constant, so the scaling is
@@ -81,12 +84,13 @@ extern "C" __global__ void __launch_bounds__(ks::kGemmThreads, 1) GEMM_CLUSTER
 #endif
   const float one = K > 0 ? 1.0f : 0.0f;  // 1.0f the compiler cannot fold
 #if HOOKS == 2
+  // (CONSUMER_K needs A by descriptor: not with the register-A prologue; `applies` says so.)
   ks::gemm_sm90<BM, BN, STAGES, GROUP, CLUSTER, SPLIT>(&a_map, &b_map, M, N, K, UnitScaleK{one}, UnitEpilogue{one}, store);
 #elif HOOKS == 1
-  ks::gemm_sm90<BM, BN, STAGES, GROUP, CLUSTER, SPLIT>(&a_map, &b_map, M, N, K, ks::IdentityPrologue{}, UnitEpilogue{one},
+  ks::gemm_sm90<BM, BN, STAGES, GROUP, CLUSTER, SPLIT, false, CONSUMER_K != 0>(&a_map, &b_map, M, N, K, ks::IdentityPrologue{}, UnitEpilogue{one},
                                                        store);
 #else
-  ks::gemm_sm90<BM, BN, STAGES, GROUP, CLUSTER, SPLIT>(&a_map, &b_map, M, N, K, ks::IdentityPrologue{},
+  ks::gemm_sm90<BM, BN, STAGES, GROUP, CLUSTER, SPLIT, false, CONSUMER_K != 0>(&a_map, &b_map, M, N, K, ks::IdentityPrologue{},
                                                        ks::IdentityEpilogue{}, store);
   (void)one;
 #endif

@@ -1,7 +1,7 @@
 /* ksearch
 { "task": "rmsnorm_linear", "name": "norm_mainloop",
   "params":  { "BN": [256, 128, 64], "STAGES": [4, 3, 6, 8, 12], "GROUP": [8, 16], "SPLIT": [1, 2], "BM": [128, 64],
-               "CLUSTER": [1, 2], "TMA_STORE": [1, 0], "PDL": [1, 0] },
+               "CLUSTER": [1, 2], "TMA_STORE": [1, 0], "PDL": [1, 0], "NORM": [1, 0] },
   "let":     { "SMEM": "STAGES * ((BM + BN) * 128 + 128) + 1024 + min(SPLIT - 1, 1) * (BM * BN * 4 + 4096) + TMA_STORE * BM * BN * 2",
                "TILES": "cdiv(M, BM) * cdiv(N, BN)", "NORM_THREADS": "max(32, cdiv(K, 8 * 4 * 32) * 32)" },
   "applies": "M >= 64 && K % 8 == 0 && K <= 32768 && N % 2 == 0 && SMEM <= SMEM_MAX && (SPLIT == 1 || TILES * SPLIT <= SMS) && (CLUSTER == 1 || SPLIT == 1) && (TMA_STORE == 0 || (N % 8 == 0 && BM * BN >= 8192))",
@@ -12,8 +12,8 @@
                "l2_promotion": "256B" },
     "c_map": { "buffer": "Y", "dims": ["N", "M"], "box": ["64", "64"], "swizzle": "128B", "when": "TMA_STORE" } },
   "steps": [
-    { "kernel": "rmsnorm_rows", "grid": ["M"], "block": ["NORM_THREADS"],
-      "args": ["X", "gamma", "xn", "K", "eps"] },
+    { "kernel": "rmsnorm_rows", "grid": ["NORM * cdiv(M, 4) + (1 - NORM) * M"], "block": ["NORM * 128 + (1 - NORM) * NORM_THREADS"],
+      "args": ["X", "gamma", "xn", "M", "K", "eps"] },
     { "kernel": "gemm", "grid": ["CLUSTER * SPLIT * min(SMS / (CLUSTER * SPLIT), cdiv(cdiv(M, BM), CLUSTER) * cdiv(N, BN))"],
       "block": ["384"], "smem": "SMEM", "pdl": "PDL",
       "args": ["a_map", "b_map", "c_map", "Y", "M", "N", "K"] } ] }
@@ -23,8 +23,12 @@
 //   and a write of X, 3-7 us at M = 512-2048 on an H200, and leaves xn in L2), then the plain
 //   ks/gemm_sm90.cuh mainloop over xn, launched with PDL (PDL = 1) so its blocks set up while the
 //   norm drains. The same arithmetic as the baseline (norm, round, GEMM), on our mainloop.
-// Layout: the norm: one block per row, each thread holding up to 4 chunks of 8 elements in
-//   registers (the row is read once); it lets the GEMM launch at once. The GEMM: the mainloop's
+// Layout: the norm (NORM = 1): one warp per row, 4 rows per block, all of M at once: the sum of
+//   squares with 8 16-byte loads in flight per lane, then the row again (from L1 / L2) scaled
+//   and stored; NORM = 0: one block per row, each thread holding up to 4 chunks of 8 elements in
+//   registers (ncu, H200: 32% of DRAM bandwidth at M = 2048; 48 registers a thread allow 10
+//   blocks per SM: 1.6 waves of rows).
+//   Either lets the GEMM launch at once. The GEMM: the mainloop's
 //   BM x BN tiles, STAGES-deep TMA ring, SPLIT = 2 cluster split-K, CLUSTER = 2 B multicast,
 //   TMA_STORE = 1 TMA stores of Y.
 // Measured: H200, ksearch eval against the baseline (norm + cuBLASLt, same replays), 2026-12-03:
@@ -42,51 +46,67 @@
 #include <ks/cluster.cuh>
 #include <ks/gemm_sm90.cuh>
 #include <ks/pdl.cuh>
-#include <ks/reduce.cuh>
+#include <ks/rms_norm.cuh>
 #include <ks/tma.cuh>
 #include <ks/vec.cuh>
 
 #if !defined(BM) || !defined(BN) || !defined(STAGES) || !defined(GROUP) || !defined(SPLIT) || !defined(CLUSTER) || \
-    !defined(TMA_STORE)
-#error "BM, BN, STAGES, GROUP, SPLIT, CLUSTER and TMA_STORE come from the plan's params"
+    !defined(TMA_STORE) || !defined(NORM)
+#error "BM, BN, STAGES, GROUP, SPLIT, CLUSTER, TMA_STORE and NORM come from the plan's params"
 #endif
 
-constexpr int kChunksPerThread = 4;  // 8 bf16 each: K <= 1024 threads * 32 = 32768
-
-// Row blockIdx.x of X, normalized and scaled by gamma, into xn; K % 8 == 0, blockDim.x a multiple
-// of 32 with blockDim.x * 32 >= K.
-extern "C" __global__ void rmsnorm_rows(const __nv_bfloat16* X, const __nv_bfloat16* gamma, __nv_bfloat16* xn,
+#if NORM == 1
+// Row (block * 4 + warp) of X, normalized and scaled by gamma, into xn; K % 8 == 0.
+extern "C" __global__ void rmsnorm_rows(const __nv_bfloat16* X, const __nv_bfloat16* gamma, __nv_bfloat16* xn, int M,
                                         int K, float eps) {
   // The GEMM's blocks may start as soon as SMs free up; its pdl_wait still waits for all of this.
   ks::pdl_launch_dependents();
-  __shared__ float scratch[32];
-  const __nv_bfloat16* x = X + (size_t)blockIdx.x * K;
-  __nv_bfloat16* y = xn + (size_t)blockIdx.x * K;
+  const int lane = threadIdx.x % 32, row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= M) return;  // the whole warp
+  const __nv_bfloat16* x = X + (size_t)row * K;
+  __nv_bfloat16* y = xn + (size_t)row * K;
   const int chunks = K / 8;
-  uint4 held[kChunksPerThread];
+  constexpr int kInFlight = 8;  // 16-byte loads per lane before the first is used
   float ss = 0.0f;
+  for (int c0 = 0; c0 < chunks; c0 += 32 * kInFlight) {
+    uint4 v[kInFlight];
 #pragma unroll
-  for (int j = 0; j < kChunksPerThread; ++j) {
-    const int c = threadIdx.x + j * blockDim.x;
-    held[j] = c < chunks ? ks::load8_stream(x + 8 * c) : make_uint4(0, 0, 0, 0);
-    float v[8];
-    ks::unpack8(held[j], v);
+    for (int j = 0; j < kInFlight; ++j) {
+      const int c = c0 + lane + 32 * j;
+      v[j] = c < chunks ? ks::load8(x + 8 * c) : make_uint4(0, 0, 0, 0);
+    }
 #pragma unroll
-    for (int e = 0; e < 8; ++e) ss += v[e] * v[e];
+    for (int j = 0; j < kInFlight; ++j) {
+      float f[8];
+      ks::unpack8(v[j], f);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) ss += f[e] * f[e];
+    }
   }
-  const float r = rsqrtf(ks::block_sum(ss, scratch) / (float)K + eps);
-#pragma unroll
-  for (int j = 0; j < kChunksPerThread; ++j) {
-    const int c = threadIdx.x + j * blockDim.x;
-    if (c >= chunks) break;
+  const float r = rsqrtf(ks::warp_sum(ss) / (float)K + eps);
+#pragma unroll 4
+  for (int c = lane; c < chunks; c += 32) {
     float v[8], g[8];
-    ks::unpack8(held[j], v);
+    ks::unpack8(ks::load8(x + 8 * c), v);
     ks::unpack8(ks::load8(gamma + 8 * c), g);
 #pragma unroll
     for (int e = 0; e < 8; ++e) v[e] = v[e] * r * g[e];
     ks::store8(y + 8 * c, ks::pack8(v));
   }
 }
+#else
+constexpr int kChunksPerThread = 4;  // 8 bf16 each: K <= 1024 threads * 32 = 32768
+
+// Row blockIdx.x of X, normalized and scaled by gamma, into xn; K % 8 == 0, blockDim.x a multiple
+// of 32 with blockDim.x * 32 >= K.
+extern "C" __global__ void rmsnorm_rows(const __nv_bfloat16* X, const __nv_bfloat16* gamma, __nv_bfloat16* xn,
+                                        int M, int K, float eps) {
+  (void)M;
+  // The GEMM's blocks may start as soon as SMs free up; its pdl_wait still waits for all of this.
+  ks::pdl_launch_dependents();
+  ks::rms_norm_row<kChunksPerThread, true>(X + (size_t)blockIdx.x * K, gamma, xn + (size_t)blockIdx.x * K, K, eps);
+}
+#endif
 
 #if CLUSTER > 1 || SPLIT > 1
 #define GEMM_CLUSTER __cluster_dims__(CLUSTER * SPLIT, 1, 1)

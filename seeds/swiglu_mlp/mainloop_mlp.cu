@@ -1,16 +1,16 @@
 /* ksearch
 { "task": "swiglu_mlp", "name": "mainloop_mlp",
-  "params":  { "BN": [256, 128], "STAGES": [4, 3], "SPLIT": [1, 2], "BM_D": [128, 64], "BN_D": [128, 256, 64],
+  "params":  { "BN": [256, 128], "STAGES": [4, 3], "SPLIT": [1, 2], "BM": [128, 64], "BM_D": [128, 64], "BN_D": [128, 256, 64],
                "SPLIT_D": [1, 2], "GROUP": [8, 16], "PDL": [1, 0],
                "TMA_D": [0, 1] },
-  "let":     { "SMEM": "STAGES * ((128 + BN) * 128 + 128) + 1024 + min(SPLIT - 1, 1) * (128 * BN * 4 + 4096)",
+  "let":     { "SMEM": "STAGES * ((BM + BN) * 128 + 128) + 1024 + min(SPLIT - 1, 1) * (BM * BN * 4 + 4096)",
                "STAGES_D": "4 - TMA_D * (BN_D / 256)",
                "SMEM_D": "STAGES_D * ((BM_D + BN_D) * 128 + 128) + 1024 + min(SPLIT_D - 1, 1) * (BM_D * BN_D * 4 + 4096) + TMA_D * BM_D * BN_D * 2",
-               "TILES": "cdiv(M, 128) * cdiv(2 * I, BN)", "TILES_D": "cdiv(M, BM_D) * cdiv(H, BN_D)" },
-  "applies": "M >= 64 && H % 8 == 0 && I % 8 == 0 && SMEM <= SMEM_MAX && SMEM_D <= SMEM_MAX && (SPLIT == 1 || TILES * SPLIT <= SMS) && (SPLIT_D == 1 || TILES_D * SPLIT_D <= SMS) && (TMA_D == 0 || (H % 8 == 0 && BM_D * BN_D >= 8192))",
+               "TILES": "cdiv(M, BM) * cdiv(2 * I, BN)", "TILES_D": "cdiv(M, BM_D) * cdiv(H, BN_D)" },
+  "applies": "(M >= 64 || (BM == 64 && M >= 16)) && H % 8 == 0 && I % 8 == 0 && SMEM <= SMEM_MAX && SMEM_D <= SMEM_MAX && (SPLIT == 1 || TILES * SPLIT <= SMS) && (SPLIT_D == 1 || TILES_D * SPLIT_D <= SMS) && (TMA_D == 0 || (H % 8 == 0 && BM_D * BN_D >= 8192))",
   "workspace": { "h": "M * I * 2" },
   "tensor_maps": {
-    "x_map":   { "buffer": "X", "dims": ["H", "M"], "box": ["64", "128"], "swizzle": "128B" },
+    "x_map":   { "buffer": "X", "dims": ["H", "M"], "box": ["64", "BM"], "swizzle": "128B" },
     "wgu_map": { "buffer": "Wgu", "dims": ["H", "I", "2"], "strides": ["H", "I * H"], "box": ["64", "BN / 2", "2"],
                  "swizzle": "128B", "l2_promotion": "256B" },
     "h_map":   { "buffer": "h", "dtype": "bf16", "dims": ["I", "M"], "box": ["64", "BM_D"], "swizzle": "128B" },
@@ -22,7 +22,7 @@
     { "kernel": "down", "grid": ["SPLIT_D * min(SMS / SPLIT_D, TILES_D)"], "block": ["384"], "smem": "SMEM_D",
       "pdl": "PDL", "args": ["h_map", "wd_map", "y_map", "Y", "M", "H", "I"] } ] }
 */
-// Regime: prefill (M >= 64), Hopper sm_90a; small M is for the GEMV seeds.
+// Regime: prefill (M >= 64; from M = 16 with BM = 64), Hopper sm_90a; decode is for the GEMV seeds.
 // Idea: both GEMMs on the ks/gemm_sm90.cuh mainloop. gate_up loads the same rows of Wg and Wu as
 //   one tile (a 3-D tensor map over Wgu's two halves), so gate and up of an h column meet in one
 //   thread's accumulators and the epilogue writes h = bf16(silu(gate) * up): the [M, 2I]
@@ -37,7 +37,8 @@
 //   187.2 us (0.81x; gate_up 107.6 + down 80.5); PDL = 1 vs 0: 153.6 vs 155.3 us at M = 64.
 //   Later the same day (64 x 64 down tiles possible): M = 64 120.3 us (0.86x; BM_D=64 BN_D=64
 //   SPLIT_D=2, gate_up 77.4), M = 256 183.9 (0.81x; TMA_D=1, 184.3 without).
-//   gate_up at M = 64 is 112 tiles of 128 x 256 on 132 SMs, and half its rows are zeros.
+//   gate_up at M = 64 is 112 tiles of 128 x 256 on 132 SMs, and half its rows are zeros: hence
+//   BM = 64 (each consumer warpgroup a quarter of the paired tile's columns, gate and up).
 // Not: gate and up as two tiles of separate N ranges (one 3-D box loads both in one copy); the
 //   down projection fused into the same persistent kernel (needs a tile-ready counter: later).
 #include <ks/wgmma.cuh>  // first: its "needs sm_90a" is the message on sm_80 and sm_90
@@ -46,9 +47,9 @@
 #include <ks/gemm_sm90.cuh>
 #include <ks/tma.cuh>
 
-#if !defined(BN) || !defined(STAGES) || !defined(SPLIT) || !defined(BM_D) || !defined(BN_D) || !defined(SPLIT_D) || !defined(TMA_D) || \
+#if !defined(BN) || !defined(STAGES) || !defined(SPLIT) || !defined(BM) || !defined(BM_D) || !defined(BN_D) || !defined(SPLIT_D) || !defined(TMA_D) || \
     !defined(GROUP) || !defined(PDL)
-#error "BN, STAGES, SPLIT, BM_D, BN_D, SPLIT_D, GROUP, PDL and TMA_D come from the plan's params"
+#error "BN, STAGES, SPLIT, BM, BM_D, BN_D, SPLIT_D, GROUP, PDL and TMA_D come from the plan's params"
 #endif
 
 // acc[i] = silu(gate) * up for the first half of the thread's accumulators: acc[i + R / 2] is the
@@ -96,7 +97,7 @@ struct StoreH {
 extern "C" __global__ void __launch_bounds__(ks::kGemmThreads, 1) GATE_UP_CLUSTER
     gate_up(const __grid_constant__ ks::TensorMap x_map, const __grid_constant__ ks::TensorMap wgu_map,
             __nv_bfloat16* h, int M, int I, int H) {
-  ks::gemm_sm90<128, BN, STAGES, GROUP, 1, SPLIT, true>(&x_map, &wgu_map, M, 2 * I, H, ks::IdentityPrologue{}, SiluMul{},
+  ks::gemm_sm90<BM, BN, STAGES, GROUP, 1, SPLIT, true>(&x_map, &wgu_map, M, 2 * I, H, ks::IdentityPrologue{}, SiluMul{},
                                                         StoreH{h, M, I});
 }
 

@@ -31,6 +31,10 @@ TEST(GpuMainloop, EveryFormAndHookMatchesTheReferenceOnRaggedShapes) {
       // TMA-store epilogue: the tile through swizzled shared memory, clipped at the ragged edges.
       "BM=128,BN=256,STAGES=3,TMA_STORE=1", "BM=128,BN=128,SPLIT=2,STAGES=3,HOOKS=2,TMA_STORE=1",
       "BM=64,BN=128,TMA_STORE=1",           "BM=128,BN=64,CLUSTER=2,STAGES=6,TMA_STORE=1",
+      // Consumers on alternate K slices of one 64-row tile, summed through shared memory; with
+      // an odd slice count per tile (K = 520: 9) the parity of each tile's first slice alternates.
+      "BM=64,BN=64,STAGES=12,CONSUMER_K=1", "BM=64,BN=128,STAGES=3,HOOKS=1,CONSUMER_K=1",
+      "BM=64,BN=64,CLUSTER=2,STAGES=8,CONSUMER_K=1", "BM=64,BN=128,STAGES=6,TMA_STORE=1,CONSUMER_K=1",
   };
   std::vector<Variant> variants;
   for (const char* f : forms) variants.push_back(parse_variant(f, c.plan.params));

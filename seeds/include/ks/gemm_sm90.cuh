@@ -9,7 +9,9 @@
 //     no rows of zeros multiplied): each owns kBN / 2 columns of the 64 x kBN tile.
 //   - A kStages-deep ring of (A tile, B tile) slots in dynamic shared memory, each with a `full`
 //     barrier (1 arrival: the producer's expect_tx; then the TMA's bytes) and an `empty` barrier
-//     (8 arrivals: lane 0 of each consumer warp, once its wgmmas on the slot are done).
+//     (2 arrivals: one thread per consumer warpgroup, once its wgmmas on the slot are done: a
+//     wgmma group is the warpgroup's, so one warp's wait_group covers all four, as in CUTLASS's
+//     consumer_release; one arrival per warp, 8 per slot, was the first version).
 //   - Each consumer keeps one wgmma group in flight: a K slice's group is committed before the
 //     previous slice's is waited for and its slot released.
 //   - Persistent: the grid is at most the SM count; block b takes tiles b, b + grid, ... The ring
@@ -27,12 +29,19 @@
 //     a cluster take M-adjacent tiles of one N column, and each loads half of the shared B tile
 //     (b_map's box is then 64 x kBN / 2) and multicasts it into both blocks' slots. A slot is then
 //     written by both producers, so its `empty` barrier waits for the consumers of both blocks
-//     (16 arrivals: each consumer warp arrives locally and remotely). Those arrivals release at
+//     (4 arrivals: warps 0 and 1 of each consumer warpgroup arrive, one on each block's barrier,
+//     in parallel). Those arrivals release at
 //     block scope only (mbarrier_arrive_remote_relaxed): with release at cluster scope, once per
 //     warp per K slice, the kernel ran 1.8-3x slower on an H200 (its cost, not the multicast's:
 //     the same cluster without multicast but with the coupled barriers was as slow). Measured
 //     since: as fast as kCluster = 1 within 1% at BN = 256 (148-149 us at 2048 x 4096 x 6144),
 //     3% faster at BN = 128 with 6 stages.
+//   - kConsumersSplitK (kBM = 64, no split-K cluster, identity prologue): the two consumer
+//     warpgroups take alternate ring positions, each multiplying the whole 64 x kBN tile on its
+//     K slices (wgmmas of N = kBN instead of kBN / 2, one arrival per slot), and warpgroup 1
+//     hands its sums to warpgroup 0 through shared memory at the tile's end (the split-K
+//     exchange buffer: gemm_sm90_smem_bytes(..., consumers_split_k = true)); warpgroup 0
+//     finishes the tile. For tiles with little work per slot (64 x 64: M <= 128).
 // Ragged M, N, K: the TMA fills boxes outside the tensors with zeros (so K need not be a multiple
 // of 64), and the store checks bounds. Requirements: K % 8 == 0 (TMA global strides are 16-byte
 // multiples), N even for StoreBF16; kBN 64, 128 or 256 (with kBM = 64, each consumer's kBN / 2
@@ -101,8 +110,10 @@ constexpr int kGemmConsumerRegs = 216;
 // (split_k > 1) the tile of fp32 partial sums that the blocks of a split-K cluster exchange, and
 // 16 bytes per consumer thread for its rows' partial sums of squares, plus (tma_store, with
 // StoreTmaBF16) the bf16 tile the TMA stores from.
-__host__ __device__ constexpr int gemm_sm90_smem_bytes(int bm, int bn, int stages, int split_k = 1, bool tma_store = false) {
-  return stages * ((bm + bn) * 128 + 128) + 1024 + (split_k > 1 ? bm * bn * 4 + 4096 : 0) + (tma_store ? bm * bn * 2 : 0);
+__host__ __device__ constexpr int gemm_sm90_smem_bytes(int bm, int bn, int stages, int split_k = 1, bool tma_store = false,
+                                                       bool consumers_split_k = false) {
+  return stages * ((bm + bn) * 128 + 128) + 1024 + (split_k > 1 || consumers_split_k ? bm * bn * 4 + 4096 : 0) +
+         (tma_store ? bm * bn * 2 : 0);
 }
 
 // Where this thread's accumulators sit: acc[i] is D[row(i)][col(i)] (the wgmma layout: warp w
@@ -322,16 +333,14 @@ __device__ __forceinline__ void issue_slice(float (&acc)[kWgN / 2], unsigned (&a
   }
 }
 
-// Ring slot `empty` is free again as far as this consumer warp goes: lane 0 arrives (on both
-// blocks' barriers with B multicast: the slot is refilled by both blocks' copies).
+// Ring slot `empty` is free again as far as this consumer warpgroup goes (every warp calls it
+// after its wait_group): one thread arrives, lane 0 of warp 0; with B multicast (the slot is
+// refilled by both blocks' copies) lane 0 of warp b arrives on block b's barrier.
 template <int kCluster>
-__device__ __forceinline__ void release_slot(unsigned long long* empty, int lane) {
-  if (lane != 0) return;
+__device__ __forceinline__ void release_slot(unsigned long long* empty, int warp, int lane) {
+  if (lane != 0 || warp >= kCluster) return;
   if constexpr (kCluster == 1) mbarrier_arrive(empty);
-  else {
-    mbarrier_arrive_remote_relaxed(empty, 0);
-    mbarrier_arrive_remote_relaxed(empty, 1);
-  }
+  else mbarrier_arrive_remote_relaxed(empty, warp);
 }
 
 }  // namespace gemm_detail
@@ -342,13 +351,15 @@ __device__ __forceinline__ void release_slot(unsigned long long* empty, int lane
 // dims {K, M}, box {64, kBM}; b_map over B as dims {K, N}, box {64, kBN / kCluster}; both bf16,
 // 128B swizzle, zero OOB fill. kCluster = 2: the kernel has __cluster_dims__(2, 1, 1) and an even
 // grid. kSplitK = 2, 4 or 8: the kernel has __cluster_dims__(kSplitK, 1, 1) and a grid that is a
-// multiple of it (kCluster and kSplitK do not combine). kPairedB (kBM = 128, for gated MLPs): B
-// is two stacked halves, b_map 3-D as dims {K, N / 2, 2}, box {64, kBN / 2, 2}: tile nb's columns
+// multiple of it (kCluster and kSplitK do not combine). kPairedB (for gated MLPs): B is two
+// stacked halves, b_map 3-D as dims {K, N / 2, 2}, box {64, kBN / 2, 2}: tile nb's columns
 // j < kBN / 2 are row nb * kBN / 2 + j of the first half and columns kBN / 2 + j the same row of
 // the second (so acc[i] and acc[i + R / 2] pair them: gate and up); N is 2 x the half's rows, and
-// GemmFrag's columns count tiles of kBN as if the halves were interleaved tile by tile.
+// GemmFrag's columns count tiles of kBN as if the halves were interleaved tile by tile. With
+// kBM = 64 (M <= 64: no rows of zeros) consumer c takes the pairs c kBN / 4 .. (c + 1) kBN / 4 - 1
+// (two wgmmas of N = kBN / 4 a step, one on its gate rows, one on its up rows; identity prologue).
 template <int kBM, int kBN, int kStages, int kGroup, int kCluster = 1, int kSplitK = 1, bool kPairedB = false,
-          class Prologue, class Epilogue, class Store>
+          bool kConsumersSplitK = false, class Prologue, class Epilogue, class Store>
 __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMap* b_map, int M, int N, int K,
                                           const Prologue& pro, const Epilogue& epi, const Store& store) {
   static_assert(kBM == 128 || kBM == 64, "two consumer warpgroups: of 64 rows each, or of 64 rows and half the columns");
@@ -356,14 +367,19 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
   static_assert(kCluster == 1 || kCluster == 2, "1 or 2 blocks per cluster");
   static_assert(kSplitK == 1 || kSplitK == 2 || kSplitK == 4 || kSplitK == 8, "split-K over 1, 2, 4 or 8 blocks");
   static_assert(kCluster == 1 || kSplitK == 1, "B multicast and split-K each take the cluster");
-  static_assert(!kPairedB || (kBM == 128 && kCluster == 1), "paired B: each consumer holds every column of its rows");
+  static_assert(!kPairedB || (kCluster == 1 && !kConsumersSplitK && (kBM == 128 || Prologue::kIdentity)),
+                "paired B: each consumer holds both halves of its columns");
+  static_assert(!kConsumersSplitK || (kBM == 64 && kSplitK == 1 && !kPairedB && Prologue::kIdentity),
+                "consumers on alternate K slices: 64-row tiles, no cluster split-K, A by descriptor");
+  static_assert(!kConsumersSplitK || kStages >= 3, "each consumer holds a slot while it waits for its next");
   constexpr bool kTmaStoreC = gemm_detail::TmaStore<Store>::value;
   static_assert(!kTmaStoreC || (kSplitK <= 2 && !kPairedB), "TMA store: each warpgroup's rows finished in one block");
   constexpr int kBK = 64;                         // one 128-byte swizzled row of K per tile row
   constexpr int kABytes = kBM * kBK * 2, kStageBytes = (kBM + kBN) * kBK * 2;
   // Consumer warpgroup c's part of the tile: kBM = 128, rows 64c.. and every column; kBM = 64
   // (for M <= 64: no rows of zeros multiplied), every row and columns c * kBN / 2 ...
-  constexpr int kWgN = kBM == 128 ? kBN : kBN / 2;
+  // kConsumersSplitK (kBM = 64): each consumer the whole 64 x kBN tile, on alternate K slices.
+  constexpr int kWgN = kBM == 128 || kConsumersSplitK ? kBN : kBN / 2;
   constexpr int kR = kWgN / 2;                    // accumulators per consumer thread
   constexpr int kBlocks = kCluster * kSplitK;     // blocks per cluster
 
@@ -403,7 +419,8 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
     prefetch_tensormap(b_map);
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(&full[s], 1);
-      mbarrier_init(&empty[s], 8 * kCluster);  // lane 0 of the 8 consumer warps (of each block)
+      // One thread of each consumer warpgroup that reads the slot (of each block).
+      mbarrier_init(&empty[s], (kConsumersSplitK ? 1 : 2) * kCluster);
     }
     // Split-K: each of the 8 consumer warps is finished by one block (kSplitK / 8 warps each); a
     // block's part_full counts every thread of the other blocks handing it those warps' partials,
@@ -481,23 +498,61 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
         const int s = it % kStages;
         mbarrier_wait(&full[s], (it / kStages) & 1);  // the slot's bytes have landed
         const unsigned char* slot = ring + s * kStageBytes;
-        gemm_detail::issue_slice<kWgN>(acc, a, ss, slot + (kBM == 128 ? c * 64 * 128 : 0),
-                                       slot + kABytes + (kBM == 128 ? 0 : c * kWgN * 128),
-                                       reinterpret_cast<const unsigned*>(staged + s * kBK), warp, lane, kt, K, pro);
+        if constexpr (kPairedB && kBM == 64) {
+          // Two wgmmas a step: the consumer's gate rows c kBN / 4 .. of the first half into
+          // acc[0 .. kR / 2), its up rows (kBN / 2 later) into acc[kR / 2 ..).
+          const unsigned long long da = wgmma_desc_sw128(slot);
+          const unsigned long long dg = wgmma_desc_sw128(slot + kABytes + c * (kBN / 4) * 128);
+          const unsigned long long du = wgmma_desc_sw128(slot + kABytes + (kBN / 2 + c * (kBN / 4)) * 128);
+          float(&gate)[kR / 2] = *reinterpret_cast<float(*)[kR / 2]>(acc);
+          float(&up)[kR / 2] = *reinterpret_cast<float(*)[kR / 2]>(acc + kR / 2);
+          wgmma_fence();
+#pragma unroll
+          for (int kk = 0; kk < 4; ++kk) {
+            gemm_detail::mma_ss<kWgN / 2>(gate, da + 2 * kk, dg + 2 * kk);
+            gemm_detail::mma_ss<kWgN / 2>(up, da + 2 * kk, du + 2 * kk);
+          }
+        } else {
+          gemm_detail::issue_slice<kWgN>(acc, a, ss, slot + (kBM == 128 ? c * 64 * 128 : 0),
+                                         slot + kABytes + (kBM == 128 ? 0 : c * kWgN * 128),
+                                         reinterpret_cast<const unsigned*>(staged + s * kBK), warp, lane, kt, K, pro);
+        }
         wgmma_commit();
         wgmma_wait<1>();
-        if (kt > kt_begin) gemm_detail::release_slot<kCluster>(&empty[(it - 1) % kStages], lane);
+        if (kt > kt_begin) gemm_detail::release_slot<kCluster>(&empty[(it - 1) % kStages], warp, lane);
         ++it;
       };
-      int kt = kt_begin;
-      for (; kt + 1 < kt_end; kt += 2) {
-        step(kt, a0);
-        step(kt + 1, a1);
+      if constexpr (kConsumersSplitK) {
+        // This warpgroup takes the ring positions of its parity only (position % 2 == c), in a
+        // loop of its own (no skipped steps inside: ptxas serializes wgmmas around those), and
+        // releases its own previous slot.
+        const int it0 = it;
+        int prev = -1;
+        for (int kt = kt_begin + ((it0 & 1) != c); kt < kt_end; kt += 2) {
+          const int pos = it0 + (kt - kt_begin), s = pos % kStages;
+          mbarrier_wait(&full[s], (pos / kStages) & 1);
+          const unsigned char* slot = ring + s * kStageBytes;
+          gemm_detail::issue_slice<kWgN>(acc, a0, ss, slot, slot + kABytes, nullptr, warp, lane, kt, K, pro);
+          wgmma_commit();
+          wgmma_wait<1>();
+          if (prev >= 0) gemm_detail::release_slot<kCluster>(&empty[prev % kStages], warp, lane);
+          prev = pos;
+        }
+        it = it0 + (kt_end - kt_begin);
+        wgmma_wait<0>();
+        wgmma_fence_operands(acc);
+        if (prev >= 0) gemm_detail::release_slot<kCluster>(&empty[prev % kStages], warp, lane);
+      } else {
+        int kt = kt_begin;
+        for (; kt + 1 < kt_end; kt += 2) {
+          step(kt, a0);
+          step(kt + 1, a1);
+        }
+        if (kt < kt_end) step(kt, a0);
+        wgmma_wait<0>();
+        wgmma_fence_operands(acc);
+        if (kt_end > kt_begin) gemm_detail::release_slot<kCluster>(&empty[(it - 1) % kStages], warp, lane);
       }
-      if (kt < kt_end) step(kt, a0);
-      wgmma_wait<0>();
-      wgmma_fence_operands(acc);
-      if (kt_end > kt_begin) gemm_detail::release_slot<kCluster>(&empty[(it - 1) % kStages], lane);
       constexpr bool kSS = gemm_detail::RowSumSquares<Prologue>::value;
       if constexpr (kSS) {
         // A row's 64 columns of a slice are spread over the 4 lanes of a quad: sum across it.
@@ -509,6 +564,29 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
       }
 
       bool finish = true;  // this thread's rows of the tile are finished (epilogue, store) here
+      if constexpr (kConsumersSplitK) {
+        // Warpgroup 1 hands its partial sums to warpgroup 0 through shared memory (the split-K
+        // exchange buffer, [warp][kR / 4][lane] float4s: conflict-free), which finishes the tile;
+        // the second barrier keeps the buffer until warpgroup 0 has read it.
+        float4* mine = part + warp * (kR / 4) * 32 + lane;
+        if (c == 1) {
+#pragma unroll
+          for (int j = 0; j < kR / 4; ++j) mine[j * 32] = make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
+        }
+        gemm_detail::named_barrier_sync(3, 256);
+        if (c == 0) {
+#pragma unroll
+          for (int j = 0; j < kR / 4; ++j) {
+            const float4 v = mine[j * 32];
+            acc[4 * j] += v.x;
+            acc[4 * j + 1] += v.y;
+            acc[4 * j + 2] += v.z;
+            acc[4 * j + 3] += v.w;
+          }
+        }
+        gemm_detail::named_barrier_sync(4, 256);
+        finish = c == 0;
+      }
       if constexpr (kSplitK > 1) {
         // Each consumer warp's rows are finished by block `owner`; the other blocks hand it their
         // partial sums through distributed shared memory (no workspace, no second launch), so the
@@ -546,8 +624,9 @@ __device__ __forceinline__ void gemm_sm90(const TensorMap* a_map, const TensorMa
         }
       }
       if (finish) {
+        // kPairedB with kBM = 64: the consumer's pairs start at tile column c kBN / 4.
         const GemmFrag f{mb * kBM, nb * kBN, (kBM == 128 ? c * 64 : 0) + warp * 16 + lane / 4,
-                         (kBM == 128 ? 0 : c * kWgN) + 2 * (lane % 4), {ss[0], ss[1]}};
+                         (kBM == 128 ? 0 : c * (kPairedB ? kBN / 4 : kWgN)) + 2 * (lane % 4), {ss[0], ss[1]}};
         epi(acc, f);
         if constexpr (kTmaStoreC) {
           gemm_detail::tma_store_tile<kWgN>(acc, cstage + c * kWgN * 128, store.c_map,
