@@ -1,8 +1,11 @@
 // The export's PyTorch binding, python/ksearch_<task>.py: a module that loads the built shared
-// library with ctypes and registers it as the torch.library custom op ksearch::<task>, with a
-// fake implementation, so that it runs in eager code, under CUDA graphs and in torch.compile.
-// The task-specific part is tables (buffers, sizes, constants, the C parameters); the checks and
-// the call are one fixed text that reads them. Nothing here needs torch or Python: it is text.
+// library with ctypes and registers it as the torch.library op ksearch::<task> (Library.define,
+// a CUDA kernel, a fake implementation), so that it runs in eager code, under CUDA graphs and in
+// torch.compile, at a host cost of a few microseconds a call. The task-specific part is tables
+// (buffers, sizes, constants, the C parameters) and the op's functions, which read their arguments
+// by name; the checks' messages and the loader are one fixed text. Nothing here needs torch or
+// Python: it is text.
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -98,7 +101,9 @@ void replace_all(std::string& text, const std::string& from, const std::string& 
     text.replace(at, from.size(), to);
 }
 
-// The fixed part: the loader, the checks, the call. @LIB@, @TASK@ and @ENV@ are substituted.
+// The fixed part: the loader, the checks, the call's helpers. @LIB@, @TASK@ and @ENV@ are
+// substituted. The op's kernel itself (_impl), its fake and the public function are generated per
+// task below: each reads its arguments by name, so that a call costs a few attribute reads.
 const char* kBody = R"PY(
 
 class KsearchError(RuntimeError):
@@ -111,6 +116,21 @@ class KsearchError(RuntimeError):
 
 
 _lib = None
+# Per shape (the inputs' torch.Size, then the sizes no input shows): the C function's size
+# arguments, each output's shape and the workspace bytes (@LIB@_workspace_size()). Only shapes
+# that passed the checks get here; load() empties it.
+_SHAPES = {}
+_SHAPES_MAX = 4096
+_Tensor = torch.Tensor
+_U8 = torch.uint8
+_NUMBER = (int, float)
+_grad_enabled = torch.is_grad_enabled
+# The calling thread's current CUDA device, and a device's current stream as a cudaStream_t: what
+# torch.cuda.current_device() and torch.cuda.current_stream(i).cuda_stream give, without a
+# torch.cuda.Stream object per call (torch._C's functions, which torch.compile's generated code
+# calls too; the public ones where a build lacks them).
+_current_device = getattr(torch._C, "_cuda_getDevice", None) or (lambda: torch.cuda.current_device())
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None) or (lambda i: torch.cuda.current_stream(i).cuda_stream)
 
 
 def library_paths():
@@ -136,6 +156,7 @@ def load(path=None):
                 lib = ctypes.CDLL(os.path.abspath(candidate))
             except OSError as e:
                 raise OSError("%s: cannot load %s: %s" % (__name__, candidate, e)) from e
+            # Set once here: each call converts its arguments by these, with no lookup.
             lib.@LIB@.argtypes = _ARGTYPES
             lib.@LIB@.restype = ctypes.c_int
             lib.@LIB@_workspace_size.argtypes = [ctypes.c_int64] * len(SIZES)
@@ -147,6 +168,7 @@ def load(path=None):
             lib.@LIB@_plan_info.argtypes = [ctypes.c_int64] * len(SIZES)
             lib.@LIB@_plan_info.restype = ctypes.c_char_p
             _lib = lib
+            _SHAPES.clear()  # another library's workspace sizes
             return lib
     raise FileNotFoundError(
         "%s: %s not found; looked at: %s. Build it (cmake -S EXPORT -B EXPORT/build && cmake --build "
@@ -212,45 +234,66 @@ def _check_aligned(tensors):
 
 def _check_constants(constants):
     for name, value in constants.items():
-        if not isinstance(value, (int, float)):
+        if not isinstance(value, _NUMBER):
             raise TypeError("%s: expected a float, got %s" % (name, type(value).__name__))
 
 
+def _check_grad(tensors):
+    # Inference only: the op has no backward, so rather than an output that silently has no
+    # gradient, an input that requires grad while grad mode is on is refused.
+    if _grad_enabled():
+        for name, t in tensors:
+            if t.requires_grad:
+                raise ValueError("%s requires grad: ksearch::%s is inference-only (it has no backward); call it under "
+                                 "torch.no_grad() or torch.inference_mode(), or pass %s.detach()" % (name, TASK, name))
+
+
+def _check_types(tensors, given, constants):
+    """The public function's checks of what the op's schema would refuse less clearly."""
+    for name, t in tensors:
+        if not isinstance(t, _Tensor):
+            raise TypeError("%s: expected a torch.Tensor, got %s" % (name, type(t).__name__))
+    for name, value in given.items():
+        if not isinstance(value, int):
+            raise TypeError("%s: expected an int, got %s" % (name, type(value).__name__))
+    _check_constants(constants)
+
+
+def _explain(tensors, given, constants):
+    """Raises the error of the first check the arguments fail, in the documented order (type,
+    dtype, rank, shape, contiguity, positive sizes, constants, grad, device, alignment): the op's
+    kernel calls it when its one-pass check refused them."""
+    _sizes_of(tensors, given)
+    _check_constants(constants)
+    _check_grad(tensors)
+    _device_of(tensors)
+    _check_aligned(tensors)
+    raise AssertionError("ksearch::%s: the arguments were refused, but no check says why" % TASK)
+
+
+def _new_shape(key, tensors, given):
+    """The cache entry of a shape not seen since load(): checks that the shapes agree, then the
+    size arguments, each output's shape and @LIB@_workspace_size()."""
+    sizes = _sizes_of(tensors, given)
+    size_args = tuple(sizes[s] for s in SIZES)
+    shapes = tuple(tuple(d if isinstance(d, int) else sizes[d] for d in dims) for _, dims in OUTPUTS.values())
+    lib = _lib if _lib is not None else load()
+    entry = (size_args, shapes, lib.@LIB@_workspace_size(*size_args))
+    if len(_SHAPES) >= _SHAPES_MAX:
+        _SHAPES.clear()
+    _SHAPES[key] = entry
+    return entry
+
+
+def _failed(lib, status):
+    message = lib.@LIB@_last_error()
+    raise KsearchError(status, message.decode("utf-8", "replace") if message else "")
+
+
 def _new_outputs(like, sizes):
-    # like.new_empty: a fake tensor under torch.compile's tracing, the caching allocator's memory
-    # (on the current stream, or a CUDA graph's pool while capturing) when run.
+    # like.new_empty: a fake tensor under torch.compile's tracing, a meta tensor for meta inputs.
     return [like.new_empty([d if isinstance(d, int) else sizes[d] for d in dims], dtype=dtype)
             for dtype, dims in OUTPUTS.values()]
-
-
-def _run(tensors, given, constants):
-    """The op's CUDA implementation: checks, allocates the outputs and the workspace, and enqueues
-    @LIB@() on the current stream of the inputs' device."""
-    sizes = _sizes_of(tensors, given)
-    _check_constants(constants)
-    device = _device_of(tensors)
-    _check_aligned(tensors)
-    outputs = _new_outputs(tensors[0][1], sizes)
-    pointers = dict((name, t.data_ptr()) for name, t in tensors)
-    pointers.update(zip(OUTPUTS, (t.data_ptr() for t in outputs)))
-    lib = load()
-    size_args = [sizes[s] for s in SIZES]
-    # The library works on the calling thread's current device.
-    with torch.cuda.device(device):
-        nbytes = lib.@LIB@_workspace_size(*size_args)
-        # The caching allocator's blocks are 512-byte aligned (the library asks 256). The block
-        # goes back to the pool when this returns, but the pool is stream-ordered: whatever reuses
-        # it on this stream runs after this call.
-        workspace = torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes else None
-        stream = torch.cuda.current_stream(device).cuda_stream
-        args = [pointers[b] for b in BUFFERS] + size_args
-        args += [float(constants[c]) for c in CONSTANTS]
-        args += [workspace.data_ptr() if workspace is not None else None, stream]
-        status = lib.@LIB@(*args)
-    if status != 0:
-        message = lib.@LIB@_last_error()
-        raise KsearchError(status, message.decode("utf-8", "replace") if message else "")
-    return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 def _tune(sizes, constants, device):
@@ -271,16 +314,34 @@ def _tune(sizes, constants, device):
         stream = torch.cuda.current_stream(device).cuda_stream
         status = lib.@LIB@_tune(*(size_args + [float(constants[c]) for c in CONSTANTS] + [stream]))
         if status != 0:
-            message = lib.@LIB@_last_error()
-            raise KsearchError(status, message.decode("utf-8", "replace") if message else "")
+            _failed(lib, status)
         info = lib.@LIB@_plan_info(*size_args)
     return info.decode("utf-8", "replace") if info else ""
+)PY";
 
+// The op's registration: after the functions it names.
+const char* kRegister = R"PY(
 
-def _fake(tensors, given):
-    """The op's fake implementation: the outputs' shapes and dtype, after the same shape checks."""
-    outputs = _new_outputs(tensors[0][1], _sizes_of(tensors, given))
-    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+# The op ksearch::@TASK@, registered with torch.library.Library: the dispatcher calls _impl
+# directly (torch.library.custom_op's Python wrapper around it cost about 60 us a call).
+# pt2_compliant_tag: it works with torch.compile; a stride tag, where this torch has one, keeps
+# inductor passing it contiguous inputs, as in eager.
+_TAGS = [torch.Tag.pt2_compliant_tag]
+for _name in ("needs_contiguous_strides", "needs_exact_strides", "needs_fixed_stride_order"):
+    if hasattr(torch.Tag, _name):
+        _TAGS.append(getattr(torch.Tag, _name))
+        break
+_LIBRARY = torch.library.Library("ksearch", "FRAGMENT")
+try:
+    _LIBRARY.define(SCHEMA, tags=tuple(_TAGS))
+except RuntimeError as e:
+    raise RuntimeError("ksearch::%s is already defined in this process (is another ksearch_%s module imported?): %s"
+                       % (TASK, TASK, e)) from e
+_LIBRARY.impl(TASK, _impl, "CUDA")
+_LIBRARY.impl(TASK, _impl, "CPU")  # it refuses CPU tensors, naming the argument
+torch.library.register_fake("ksearch::" + TASK, _fake, lib=_LIBRARY)
+_OP = getattr(torch.ops.ksearch, TASK).default
+@TASK@_op = _OP  # torch.ops.ksearch.@TASK@.default
 )PY";
 
 }  // namespace
@@ -316,10 +377,13 @@ std::string generate_python(const ExportInput& in) {
     if (b.role == Role::out) o += " " + b.name + " " + std::string(dtype_name(b.dtype)) + "[" + join(b.dims, ", ") + "]";
   o += ", new, on the inputs' device. The sizes come from the tensors' shapes.\n\n"
        "    import " + lib + "\n    " + outputs[0] + " = " + lib + "." + task + "(" + join(inputs, ", ") + ")\n\n"
-       "The op is also torch.ops.ksearch." + task + "; it has a fake implementation (torch.compile traces\n"
-       "it) and runs on the current stream with its workspace from the caching allocator (CUDA graphs\n"
-       "capture it; call it once before capturing, so that the library loads its kernels). Importing\n"
-       "needs torch, not the library: the first call loads it (load(), library_paths()).\n\n"
+       "The op is also torch.ops.ksearch." + task + " (a torch.library op with a fake implementation:\n"
+       "torch.compile traces it); it runs on the current stream with its workspace from the caching\n"
+       "allocator (CUDA graphs capture it; call it once before capturing, so that the library loads its\n"
+       "kernels). Inference only: an input that requires grad while grad mode is on is refused. Importing\n"
+       "needs torch, not the library: the first call loads it (load(), library_paths()). Import it by name\n"
+       "(its folder on sys.path), or, loading it from a path with importlib, put it in sys.modules before\n"
+       "exec_module: torch.compile's code refers to the module by name.\n\n"
        "tune(" + join(t.size_symbols(), ", ") + ") times the library's plans on this GPU for a shape it did not measure\n"
        "and keeps the fastest (KSEARCH_TUNE=1: each new shape on its first call; see the C header).\n\"\"\"\n"
        "import ctypes\nimport os\n\nimport torch\n\n";
@@ -343,54 +407,141 @@ std::string generate_python(const ExportInput& in) {
     o += (i ? ", " : "") + py_string(t.constants()[i].name) + ": " + py_float(t.constants()[i].value);
   o += "}\n\n";
 
+  // The op's schema: the input tensors, the free sizes, the constants; the outputs.
+  std::vector<std::string> schema_args;
+  for (auto& n : inputs) schema_args.push_back("Tensor " + n);
+  for (auto& s : free_sizes) schema_args.push_back("int " + s);
+  for (auto& c : consts) schema_args.push_back("float " + c);
+  const std::string schema_ret =
+      outputs.size() == 1 ? "Tensor" : "(" + join(std::vector<std::string>(outputs.size(), "Tensor"), ", ") + ")";
+  o += "# The op's schema (torch.ops.ksearch." + task + "): the input tensors, the sizes no input shows, the constants.\n"
+       "SCHEMA = " + py_string(task + "(" + join(schema_args, ", ") + ") -> " + schema_ret) + "\n";
+
   o += "# " + lib + "()'s parameters, in the header's order.\n_ARGTYPES = [" + join(c_parameters(t), ", ") + "]\n";
   o += "# " + lib + "_tune()'s.\n_TUNE_ARGTYPES = [" + join(tune_parameters(t), ", ") + "]\n";
   std::string macro = lib;
   for (char& c : macro) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   o += "_STATUS_NAMES = {1: \"" + macro + "_ERROR_SHAPE\", 2: \"" + macro + "_ERROR_WORKSPACE\", 3: \"" + macro +
        "_ERROR_CUDA\", 4: \"" + macro + "_ERROR_CUBLASLT\"}\n";
+  // Each buffer's dtype as a name of its own: the kernel's check compares with `is`.
+  for (auto& b : t.buffers()) o += "_DTYPE_" + b.name + " = " + torch_dtype(b.dtype) + "\n";
 
   std::string body = kBody;
   replace_all(body, "@LIB@", lib);
   replace_all(body, "@ENV@", env);
+  replace_all(body, "@TASK@", task);
   o += body;
 
-  // The op and the public function. Python names: the tensors, then the free sizes and constants.
-  std::vector<std::string> op_params, op_args, tensor_pairs, given, constant_pairs, kw_params;
+  // The names the op's functions take, in the schema's order, and the tables they pass the checks.
+  std::vector<std::string> op_args, tensor_pairs, given, constant_pairs, kw_params;
   for (auto& n : inputs) {
-    op_params.push_back(n + ": torch.Tensor");
     op_args.push_back(n);
     tensor_pairs.push_back("(" + py_string(n) + ", " + n + ")");
   }
   for (auto& s : free_sizes) {
-    op_params.push_back(s + ": int");
     op_args.push_back(s);
     given.push_back(py_string(s) + ": " + s);
     kw_params.push_back(s);
   }
   for (auto& c : t.constants()) {
-    op_params.push_back(c.name + ": float");
     op_args.push_back(c.name);
     constant_pairs.push_back(py_string(c.name) + ": " + c.name);
     kw_params.push_back(c.name + "=" + py_float(c.value));
   }
-  const std::string ret = outputs.size() == 1 ? "torch.Tensor" : "tuple[" + join(std::vector<std::string>(outputs.size(), "torch.Tensor"), ", ") + "]";
   const std::string tensors = "(" + join(tensor_pairs, ", ") + ",)";
   const std::string given_dict = "{" + join(given, ", ") + "}", const_dict = "{" + join(constant_pairs, ", ") + "}";
-  o += "\n\n@torch.library.custom_op(\"ksearch::" + task + "\", mutates_args=())\n"
-       "def " + task + "_op(" + join(op_params, ", ") + ") -> " + ret + ":\n"
-       "    return _run(" + tensors + ", " + given_dict + ", " + const_dict + ")\n\n\n"
-       "@" + task + "_op.register_fake\n"
-       "def _" + task + "_fake(" + join(op_args, ", ") + "):\n"
-       "    return _fake(" + tensors + ", " + given_dict + ")\n\n\n"
-       "def " + task + "(" + join(inputs, ", ") + (kw_params.empty() ? "" : ", *, " + join(kw_params, ", ")) + "):\n"
-       "    \"\"\"" + t.semantics() + "\n\n    Checks every argument (TypeError, ValueError naming it) before the op runs; the op raises\n"
-       "    KsearchError when the library refuses the call.\"\"\"\n"
-       "    tensors = " + tensors + "\n"
-       "    _sizes_of(tensors, " + given_dict + ")\n"
-       "    _check_constants(" + const_dict + ")\n"
-       "    _device_of(tensors)\n"
-       "    return " + task + "_op(" + join(op_args, ", ") + ")\n";
+  const std::string params = join(op_args, ", ");
+  const std::string first = inputs[0];
+
+  // _impl: the op's kernel. One pass of attribute reads checks every input; only when it fails
+  // does _explain() find which check and raise its error.
+  std::vector<std::string> ptrs, is_cuda, same_device, dtypes, contiguous, grads, key, call_args;
+  for (auto& n : inputs) {
+    ptrs.push_back("p_" + n);
+    is_cuda.push_back(n + ".is_cuda");
+    if (n != first) same_device.push_back(n + ".get_device() == device_");
+    dtypes.push_back(n + ".dtype is _DTYPE_" + n);
+    contiguous.push_back(n + ".is_contiguous()");
+    grads.push_back(n + ".requires_grad");
+    key.push_back(n + ".shape");
+  }
+  for (auto& s : free_sizes) key.push_back(s);
+  std::vector<std::string> ptr_reads;
+  for (auto& n : inputs) ptr_reads.push_back(n + ".data_ptr()");
+  std::vector<std::string> conditions = {join(is_cuda, " and ")};
+  if (!same_device.empty()) conditions.push_back(join(same_device, " and "));
+  conditions.push_back(join(dtypes, " and "));
+  conditions.push_back(join(contiguous, " and "));
+  conditions.push_back("not (" + join(ptrs, " | ") + ") & 15");
+  conditions.push_back("not ((" + join(grads, " or ") + ") and _grad_enabled())");
+  for (auto& b : buffers) {
+    if (std::find(inputs.begin(), inputs.end(), b) != inputs.end())
+      call_args.push_back("p_" + b);
+    else
+      call_args.push_back(b + ".data_ptr()");
+  }
+  call_args.push_back("*sizes_");
+  for (auto& c : consts) call_args.push_back(c);
+  call_args.push_back("workspace_.data_ptr() if nbytes_ else None");
+  call_args.push_back("_raw_stream(device_)");
+  std::string allocs;
+  for (size_t i = 0; i < outputs.size(); ++i)
+    allocs += "    " + outputs[i] + " = " + first + ".new_empty(shapes_[" + std::to_string(i) + "], dtype=_DTYPE_" + outputs[i] + ")\n";
+
+  o += "\n\ndef _impl(" + params + "):\n"
+       "    \"\"\"ksearch::" + task + "'s kernel for CUDA tensors (registered for CPU ones too, to refuse them by\n"
+       "    name): the checks in one pass, the shape's sizes and workspace size from _SHAPES, the outputs\n"
+       "    and the workspace from the caching allocator, " + lib + "() on the device's current stream.\"\"\"\n"
+       "    device_ = " + first + ".get_device()\n"
+       "    " + join(ptrs, ", ") + (ptrs.size() == 1 ? "," : "") + " = " + join(ptr_reads, ", ") + (ptr_reads.size() == 1 ? "," : "") + "\n"
+       "    if not (" + join(conditions, "\n            and ") + "):\n"
+       "        _explain(" + tensors + ", " + given_dict + ", " + const_dict + ")\n"
+       "    key_ = (" + join(key, ", ") + (key.size() == 1 ? "," : "") + ")\n"
+       "    entry_ = _SHAPES.get(key_)\n"
+       "    if entry_ is None:\n"
+       "        entry_ = _new_shape(key_, " + tensors + ", " + given_dict + ")\n"
+       "    sizes_, shapes_, nbytes_ = entry_\n" +
+       allocs +
+       "    # The caching allocator's blocks are 512-byte aligned (the library asks 256). The block goes\n"
+       "    # back to the pool when this returns, but the pool is stream-ordered: whatever reuses it on\n"
+       "    # this stream runs after this call (under CUDA graph capture it is the graph's pool).\n"
+       "    workspace_ = " + first + ".new_empty((nbytes_,), dtype=_U8) if nbytes_ else None\n"
+       "    lib_ = _lib if _lib is not None else load()\n"
+       "    args_ = (" + join(call_args, ", ") + ")\n"
+       "    if device_ == _current_device():\n"
+       "        status_ = lib_." + lib + "(*args_)\n"
+       "    else:  # the library works on the calling thread's current device\n"
+       "        with torch.cuda.device(device_):\n"
+       "            status_ = lib_." + lib + "(*args_)\n"
+       "    if status_:\n"
+       "        _failed(lib_, status_)\n"
+       "    return " + join(outputs, ", ") + "\n";
+
+  // _fake: shapes and dtypes under torch.compile's tracing and for meta tensors.
+  o += "\n\ndef _fake(" + params + "):\n"
+       "    \"\"\"ksearch::" + task + "'s fake implementation: the outputs' shapes and dtypes, after the same\n"
+       "    checks of dtype, shapes, contiguity and grad (torch.compile traces it; meta tensors run it).\"\"\"\n"
+       "    tensors_ = " + tensors + "\n"
+       "    outputs_ = _new_outputs(" + first + ", _sizes_of(tensors_, " + given_dict + "))\n"
+       "    _check_grad(tensors_)\n"
+       "    return " + (outputs.size() == 1 ? "outputs_[0]" : "tuple(outputs_)") + "\n";
+
+  std::string reg = kRegister;
+  replace_all(reg, "@TASK@", task);
+  o += reg;
+
+  // The public function: the checks the schema would make less clearly (types), then the op.
+  std::vector<std::string> type_checks;
+  for (auto& n : inputs) type_checks.push_back("isinstance(" + n + ", _Tensor)");
+  for (auto& s : free_sizes) type_checks.push_back("isinstance(" + s + ", int)");
+  for (auto& c : consts) type_checks.push_back("isinstance(" + c + ", _NUMBER)");
+  o += "\n\ndef " + task + "(" + join(inputs, ", ") + (kw_params.empty() ? "" : ", *, " + join(kw_params, ", ")) + "):\n"
+       "    \"\"\"" + t.semantics() + "\n\n    Checks every argument (TypeError, ValueError naming it) before the library runs; raises\n"
+       "    KsearchError when the library refuses the call. Inference only (torch.no_grad() or\n"
+       "    torch.inference_mode() where an input requires grad).\"\"\"\n"
+       "    if not (" + join(type_checks, " and ") + "):\n"
+       "        _check_types(" + tensors + ", " + given_dict + ", " + const_dict + ")\n"
+       "    return _OP(" + params + ")\n";
 
   // tune(sizes..., *, constants, device=None).
   std::vector<std::string> tune_params, size_pairs;

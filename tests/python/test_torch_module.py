@@ -1,7 +1,12 @@
-"""The export's PyTorch modules (python/ksearch_<task>.py, agent/export/export_python.cpp): their
-argument checks raise a clear error, naming the argument, before any library call; the fake
-implementation gives the output's shape and dtype. The library is a stub that fails the test when
-called, so no GPU is needed. Exits 77 (ctest's SKIP_RETURN_CODE) where torch is not installed.
+"""The export's PyTorch modules (python/ksearch_<task>.py, agent/export/export_python.cpp) under
+torch: their argument checks raise a clear error, naming the argument, before any library call;
+an input that requires grad under grad mode is refused (the op is inference-only); the fake
+implementation gives the output's shape and dtype; with a GPU, the op passes the pointers, sizes,
+workspace and current stream, asks the workspace size once per shape, switches device only when
+the inputs are on another one, is captured by a CUDA graph, traced by torch.compile (fullgraph)
+and passes torch.library.opcheck. The library is a stub that records its calls (and fails the test
+when one was not expected), so no kernel runs. Exits 77 (ctest's SKIP_RETURN_CODE) where torch is
+not installed. tests/python/test_module_stub_torch.py runs the same module code without torch.
 
     python3 test_torch_module.py WRITER   (WRITER: tests/python_module_writer.cpp's binary)
 """
@@ -19,9 +24,11 @@ try:
 except ImportError:
     print("SKIPPED: torch is not installed; the PyTorch module's tests need it")
     sys.exit(SKIP)
-if not hasattr(torch, "library") or not hasattr(torch.library, "custom_op"):
-    print("SKIPPED: torch %s has no torch.library.custom_op (torch >= 2.4 needed)" % torch.__version__)
+if not hasattr(torch, "library") or not hasattr(torch.library, "register_fake"):
+    print("SKIPPED: torch %s has no torch.library.register_fake (torch >= 2.4 needed)" % torch.__version__)
     sys.exit(SKIP)
+
+CUDA = torch.cuda.is_available()
 
 WRITER = sys.argv.pop(1) if len(sys.argv) > 1 else os.environ.get("KSEARCH_PYTHON_MODULE_WRITER")
 MODULES = {}
@@ -34,23 +41,30 @@ def setUpModule():
         name = "ksearch_" + task
         spec = importlib.util.spec_from_file_location(name, os.path.join(out, name + ".py"))
         module = importlib.util.module_from_spec(spec)
+        # importlib's recipe for a source file: torch.compile's guards and inductor's code refer to
+        # the module by name, so it must be in sys.modules as an import would put it.
+        sys.modules[name] = module
         spec.loader.exec_module(module)
         MODULES[task] = module
 
 
 class StubLibrary:
     """Stands for the ctypes handle: any use of it is a library call the checks should have
-    prevented, unless the test allows it (then it records the call and returns 0)."""
+    prevented, unless the test allows it (then it records the call, and with CUDA the current
+    device; returns `workspace` for the workspace size, 0 for the rest)."""
 
-    def __init__(self, lib, allow=False):
-        self.lib, self.allow, self.calls = lib, allow, []
+    def __init__(self, lib, allow=False, workspace=1024):
+        self.lib, self.allow, self.workspace, self.calls, self.devices = lib, allow, workspace, [], []
 
     def __getattr__(self, name):
         def call(*args):
             if not self.allow:
                 raise AssertionError("the library was called (%s) before the checks refused the arguments" % name)
             self.calls.append((name, args))
-            return 0
+            self.devices.append(torch.cuda.current_device() if CUDA else None)
+            if name.endswith("_workspace_size"):
+                return self.workspace
+            return b"stub" if name.endswith(("_plan_info", "_last_error")) else 0
         return call
 
 
@@ -63,11 +77,19 @@ class Checks(unittest.TestCase):
         self.mod = MODULES["rmsnorm_linear"]
         self.stub = StubLibrary("ksearch_rmsnorm_linear")
         self.saved, self.mod._lib = self.mod._lib, self.stub
+        self.mod._SHAPES.clear()
         # M=4, K=64, N=32
         self.X, self.gamma, self.W = bf16(4, 64), bf16(64), bf16(32, 64)
 
     def tearDown(self):
         self.mod._lib = self.saved
+        self.mod._SHAPES.clear()
+
+    def names(self):
+        return [c[0] for c in self.stub.calls]
+
+    def cuda_args(self):
+        return tuple(t.cuda() for t in (self.X, self.gamma, self.W))
 
     def refuses(self, error, words, *args, direct=True, **kwargs):
         with self.assertRaises(error) as caught:
@@ -89,6 +111,9 @@ class Checks(unittest.TestCase):
         self.assertEqual(list(self.mod.INPUTS), ["X", "gamma", "W"])
         self.assertEqual(self.mod.INPUTS["W"], (torch.bfloat16, ("N", "K")))
         self.assertEqual(self.mod.BUFFERS, ("X", "gamma", "W", "Y"))
+        self.assertEqual(self.mod.SCHEMA, "rmsnorm_linear(Tensor X, Tensor gamma, Tensor W, float eps) -> Tensor")
+        self.assertIs(self.mod.rmsnorm_linear_op, torch.ops.ksearch.rmsnorm_linear.default)
+        self.assertIn(torch.Tag.pt2_compliant_tag, torch.ops.ksearch.rmsnorm_linear.default.tags)
         self.assertEqual(self.mod.CONSTANTS, {"eps": 1e-6})
         self.assertEqual(MODULES["swiglu_mlp"].INPUTS["Wgu"], (torch.bfloat16, (2, "I", "H")))
         self.assertEqual(MODULES["softmax_matmul"].SIZES, ("B", "M", "N", "D"))
@@ -172,18 +197,110 @@ class Checks(unittest.TestCase):
         self.assertEqual(self.stub.calls[0][1], (4, 64, 32, 1e-5, torch.cuda.current_stream().cuda_stream))
         self.assertEqual(self.stub.calls[1][1], (4, 64, 32))
 
-    @unittest.skipUnless(torch.cuda.is_available(), "no CUDA device")
+    def test_requires_grad_is_refused_under_grad_mode(self):
+        W = self.W.clone().requires_grad_()
+        self.refuses(ValueError, ["W requires grad", "inference-only", "torch.no_grad()"], self.X, self.gamma, W)
+        with torch.no_grad():  # then the next check speaks: these are CPU tensors
+            self.refuses(ValueError, ["X", "CUDA", "cpu"], self.X, self.gamma, W)
+        meta = [t.to("meta") for t in (self.X, self.gamma, W)]
+        with self.assertRaises(Exception) as caught:  # the fake refuses it too
+            torch.ops.ksearch.rmsnorm_linear(*meta, 1e-6)
+        self.assertIn("W requires grad", str(caught.exception))
+        with torch.inference_mode():
+            meta = [t.to("meta") for t in (self.X, self.gamma, self.W)]
+            self.assertEqual(list(self.mod.rmsnorm_linear(*meta).shape), [4, 32])
+
+    @unittest.skipUnless(CUDA, "no CUDA device")
     def test_valid_call_passes_pointers_sizes_workspace_and_stream(self):
         self.stub.allow = True
-        X, gamma, W = (t.cuda() for t in (self.X, self.gamma, self.W))
-        Y = self.mod.rmsnorm_linear(X, gamma, W)
+        X, gamma, W = self.cuda_args()
+        Y = self.mod.rmsnorm_linear(X, gamma, W, eps=1e-5)
         self.assertEqual((list(Y.shape), Y.dtype, Y.device), ([4, 32], torch.bfloat16, X.device))
-        names = [c[0] for c in self.stub.calls]
-        self.assertEqual(names, ["ksearch_rmsnorm_linear_workspace_size", "ksearch_rmsnorm_linear"])
+        self.assertEqual(self.names(), ["ksearch_rmsnorm_linear_workspace_size", "ksearch_rmsnorm_linear"])
         self.assertEqual(self.stub.calls[0][1], (4, 64, 32))
         args = self.stub.calls[1][1]
-        self.assertEqual(args[:7], (X.data_ptr(), gamma.data_ptr(), W.data_ptr(), Y.data_ptr(), 4, 64, 32))
+        self.assertEqual(args[:8], (X.data_ptr(), gamma.data_ptr(), W.data_ptr(), Y.data_ptr(), 4, 64, 32, 1e-5))
+        self.assertTrue(args[8] and args[8] % 256 == 0, "a workspace from the caching allocator: %r" % (args[8],))
         self.assertEqual(args[-1], torch.cuda.current_stream().cuda_stream)
+        # The same shape again: the workspace size comes from the module's cache.
+        self.mod.rmsnorm_linear(X, gamma, W)
+        self.assertEqual(self.names()[2:], ["ksearch_rmsnorm_linear"])
+        # On a side stream: that stream.
+        side = torch.cuda.Stream()
+        with torch.cuda.stream(side):
+            self.mod.rmsnorm_linear(X, gamma, W)
+        self.assertEqual(self.stub.calls[-1][1][-1], side.cuda_stream)
+
+    @unittest.skipUnless(CUDA and torch.cuda.device_count() >= 2, "fewer than 2 CUDA devices")
+    def test_switches_device_for_inputs_on_another(self):
+        self.stub.allow = True
+        torch.cuda.set_device(0)
+        X, gamma, W = (t.to("cuda:1") for t in (self.X, self.gamma, self.W))
+        self.mod.rmsnorm_linear(X, gamma, W)
+        self.assertEqual(self.stub.devices[-1], 1)
+        self.assertEqual(self.stub.calls[-1][1][-1], torch.cuda.current_stream(1).cuda_stream)
+        self.assertEqual(torch.cuda.current_device(), 0)
+
+    @unittest.skipUnless(CUDA, "no CUDA device")
+    def test_cuda_graph_captures_the_call_on_the_capture_stream(self):
+        self.stub.allow = True
+        X, gamma, W = self.cuda_args()
+        self.mod.rmsnorm_linear(X, gamma, W)  # warm-up, as the README says
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            capture_stream = torch.cuda.current_stream().cuda_stream
+            Y = self.mod.rmsnorm_linear(X, gamma, W)
+            Z = X + 1  # a kernel, so the graph is not empty
+        graph.replay()
+        torch.cuda.synchronize()
+        self.assertEqual(list(Y.shape), [4, 32])
+        self.assertEqual(self.stub.calls[-1][1][-1], capture_stream)
+        self.assertEqual(float(Z[0, 0]), 1.0)
+
+    @unittest.skipUnless(CUDA, "no CUDA device")
+    def test_torch_compile_fullgraph_traces_the_op(self):
+        self.stub.allow = True
+        X, gamma, W = self.cuda_args()
+        torch._dynamo.reset()
+        graphs = []
+
+        def record(gm, example_inputs):
+            graphs.append(gm)
+            return gm.forward
+
+        f = torch.compile(lambda X, g, W: self.mod.rmsnorm_linear(X, g, W, eps=1e-5) * 2, fullgraph=True, backend=record)
+        self.assertEqual(list(f(X, gamma, W).shape), [4, 32])
+        targets = [n.target for gm in graphs for n in gm.graph.nodes if n.op == "call_function"]
+        self.assertIn(torch.ops.ksearch.rmsnorm_linear.default, targets)
+        # Inductor: the op is an extern call to its kernel, which calls the library.
+        torch._dynamo.reset()
+        before = len(self.stub.calls)
+        g = torch.compile(lambda X, g, W: self.mod.rmsnorm_linear(X, g, W, eps=1e-5) * 2, fullgraph=True)
+        Y = g(X, gamma, W)
+        self.assertEqual((list(Y.shape), Y.dtype), ([4, 32], torch.bfloat16))
+        call = self.stub.calls[-1]
+        self.assertGreater(len(self.stub.calls), before)
+        self.assertEqual(call[0], "ksearch_rmsnorm_linear")
+        self.assertEqual(call[1][:3], (X.data_ptr(), gamma.data_ptr(), W.data_ptr()))
+        torch._dynamo.reset()
+
+    @unittest.skipUnless(CUDA, "no CUDA device")
+    def test_torch_compile_refuses_requires_grad(self):
+        X, gamma, W = self.cuda_args()
+        W.requires_grad_()
+        torch._dynamo.reset()
+        f = torch.compile(lambda X, g, W: self.mod.rmsnorm_linear(X, g, W), fullgraph=True)
+        with self.assertRaises(Exception) as caught:
+            f(X, gamma, W)
+        self.assertIn("W requires grad", str(caught.exception))
+        self.assertEqual(self.stub.calls, [])
+        torch._dynamo.reset()
+
+    @unittest.skipUnless(CUDA and hasattr(torch.library, "opcheck"), "no CUDA device or no torch.library.opcheck")
+    def test_opcheck(self):
+        self.stub.allow = True
+        torch.library.opcheck(self.mod.rmsnorm_linear_op, self.cuda_args() + (1e-6,),
+                              test_utils=("test_schema", "test_faketensor"))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 // The export's PyTorch module (agent/export/export_python.cpp) for every task: it is part of the
-// export, names the task's buffers, sizes and constants, registers the custom op with a fake
-// implementation, compiles with python3, and calls the C function with the parameters the header
-// declares, in the header's order. tests/python/test_torch_module.py runs its checks under torch.
+// export, names the task's buffers, sizes and constants, registers the op through
+// torch.library.Library (schema, tags, CUDA and CPU kernels, a fake implementation; not
+// torch.library.custom_op, whose wrapper cost ~60 us a call), refuses inputs that require grad,
+// compiles with python3, and calls the C function with the parameters the header declares, in the
+// header's order. tests/python/test_torch_module.py runs its checks under torch,
+// tests/python/test_module_stub_torch.py on a stand-in for torch.
 #include <gtest/gtest.h>
 
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "agent/export/export_library.h"
@@ -70,8 +74,16 @@ TEST(ExportPython, ModuleOfEveryTaskNamesItsBuffersSizesAndConstants) {
     const std::string path = "python/ksearch_" + task->name() + ".py";
     ASSERT_TRUE(files.count(path)) << "the export has no " << path;
     const std::string py = files.at(path);
-    EXPECT_NE(py.find("@torch.library.custom_op(\"ksearch::" + task->name() + "\", mutates_args=())"), std::string::npos);
-    EXPECT_NE(py.find("@" + task->name() + "_op.register_fake"), std::string::npos);
+    EXPECT_EQ(py.find("custom_op("), std::string::npos) << "the op is registered with torch.library.Library";
+    EXPECT_NE(py.find("\n_LIBRARY = torch.library.Library(\"ksearch\", \"FRAGMENT\")\n"), std::string::npos);
+    EXPECT_NE(py.find("_LIBRARY.define(SCHEMA, tags=tuple(_TAGS))"), std::string::npos);
+    EXPECT_NE(py.find("_TAGS = [torch.Tag.pt2_compliant_tag]"), std::string::npos);
+    EXPECT_NE(py.find("_LIBRARY.impl(TASK, _impl, \"CUDA\")"), std::string::npos);
+    EXPECT_NE(py.find("torch.library.register_fake(\"ksearch::\" + TASK, _fake, lib=_LIBRARY)"), std::string::npos);
+    EXPECT_NE(py.find("\n" + task->name() + "_op = _OP"), std::string::npos);
+    // Inference only: the kernel's one-pass check and the fake both refuse inputs that require grad.
+    EXPECT_NE(py.find("and _grad_enabled())"), std::string::npos);
+    EXPECT_NE(between(py, "\ndef _fake(", "\n\n\n").find("_check_grad(tensors_)"), std::string::npos);
     EXPECT_NE(py.find("LIBRARY_FILE = \"libksearch_" + task->name() + ".so\""), std::string::npos);
     std::string sizes;
     for (auto& s : task->size_symbols()) sizes += "\"" + s + "\", ";
@@ -95,8 +107,10 @@ TEST(ExportPython, ModuleOfEveryTaskNamesItsBuffersSizesAndConstants) {
   const std::string rms = export_of(*find_task("rmsnorm_linear")).at("python/ksearch_rmsnorm_linear.py");
   EXPECT_NE(rms.find("CONSTANTS = {\"eps\": 1e-06}"), std::string::npos);
   EXPECT_NE(rms.find("def rmsnorm_linear(X, gamma, W, *, eps=1e-06):"), std::string::npos);
-  EXPECT_NE(rms.find("def rmsnorm_linear_op(X: torch.Tensor, gamma: torch.Tensor, W: torch.Tensor, eps: float) -> torch.Tensor:"),
-            std::string::npos);
+  EXPECT_NE(rms.find("\nSCHEMA = \"rmsnorm_linear(Tensor X, Tensor gamma, Tensor W, float eps) -> Tensor\"\n"), std::string::npos);
+  EXPECT_NE(rms.find("\ndef _impl(X, gamma, W, eps):\n"), std::string::npos);
+  EXPECT_NE(rms.find("\ndef _fake(X, gamma, W, eps):\n"), std::string::npos);
+  EXPECT_NE(rms.find("    return _OP(X, gamma, W, eps)\n"), std::string::npos);
   const std::string swiglu = export_of(*find_task("swiglu_mlp")).at("python/ksearch_swiglu_mlp.py");
   EXPECT_NE(swiglu.find("\"Wgu\": (torch.bfloat16, (2, \"I\", \"H\", )),"), std::string::npos) << "a fixed size is an int";
 }
@@ -120,6 +134,20 @@ TEST(ExportPython, ModuleArgtypesMatchTheHeader) {
     for (auto& p : params)
       if (p.find("void* ") != std::string::npos && p != "void* workspace") buffers += "\"" + p.substr(p.find("* ") + 2) + "\", ";
     EXPECT_NE(py.find("\nBUFFERS = (" + buffers.substr(0, buffers.size() - 1) + ")\n"), std::string::npos) << buffers;
+    // _impl's call passes them in that order (inputs' pointers read once, outputs' from the new
+    // tensors), then the sizes, the constants, the workspace and the stream.
+    std::set<std::string> inputs;
+    for (auto& b : task->inputs()) inputs.insert(b.name);
+    std::string call = "    args_ = (";
+    for (auto& p : params) {
+      if (p.find("void* ") == std::string::npos || p == "void* workspace") continue;
+      const std::string name = p.substr(p.find("* ") + 2);
+      call += (inputs.count(name) ? "p_" + name : name + ".data_ptr()") + ", ";
+    }
+    call += "*sizes_, ";
+    for (auto& c : task->constants()) call += c.name + ", ";
+    call += "workspace_.data_ptr() if nbytes_ else None, _raw_stream(device_))\n";
+    EXPECT_NE(py.find(call), std::string::npos) << call << "\nin\n" << between(py, "\ndef _impl(", "\n\n\n");
     // A task with constants: the header takes them as floats (and _ARGTYPES, checked above,
     // passes them).
     if (!task->constants().empty()) EXPECT_NE(header.find("float "), std::string::npos) << header;
