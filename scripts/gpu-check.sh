@@ -21,6 +21,9 @@
 # search of each task on exactly a Llama-3-8B layer's shapes (LAYER_SEQS, default "128 512"), an
 # audit of each shape's best, the export and its build, then tests/python/llama_layer.py through
 # the four libraries (DB: an archive that has those shapes already; the searches are skipped).
+# `gpu-check.sh grid [MODEL] [TASK] [MINUTES] [DB]` runs issue 23's export check over a model's
+# bucket grid: the library against the baseline and torch.compile on every grid shape, and its
+# dispatch and first-use tuning between grid points (scripts/grid_table.py).
 # Logs: gpu-tests.log, summary.txt, evals.tgz (every eval's table and JSON), search.db,
 # search-TASK.jsonl, search.txt, bench.txt, bench.json, layer-* in $OUT, or in ./gpu-check-out
 # when OUT is unset.
@@ -266,6 +269,60 @@ for shape, rest in after.items():
           f"{f'{float(timed.group(2)) / float(timed.group(1)):.3f}' if timed else '-'} | {b or '-'} | {a or '-'} | "
           f"{f'{b / a:.3f}' if a and b else '-'} |")
 PY
+fi
+if [ "$what" = grid ]; then
+  # Issue 23's export check over a model's bucket grid: `ksearch run --model MODEL` of TASK for
+  # MINUTES (default llama-3-8b, swiglu_mlp, 2) into grid.db, `ksearch audit --model` of each grid
+  # shape's best, the export and its cmake build, `ksearch bench --model --peers` (baseline, best,
+  # PyTorch eager and torch.compile on every grid shape, in this run), the library's example on
+  # every grid shape and on the midpoints between grid points of M (its dispatch, then --tune: the
+  # baseline as its tuner times it, the plan it keeps and the tuning's cost), and
+  # scripts/grid_table.py's two tables. DB: an archive with that search done already (its audit
+  # too): the search and audit are skipped, e.g. a grid.db from an earlier call. GRID_OFF=0: the
+  # grid only. Logs: grid-* in $OUT.
+  model="${2:-llama-3-8b}"
+  task="${3:-swiglu_mlp}"
+  minutes="${4:-2}"
+  db="${5:-}"
+  if [ -z "$db" ]; then
+    db="$out/grid.db"
+    rm -f "$db" "$db-wal" "$db-shm"
+    $ks run --task "$task" --model "$model" --minutes "$minutes" --seed 1 --db "$db" \
+      >"$out/grid-run.txt" 2>"$out/grid-run.log"
+    echo "ksearch run --task $task --model $model: exit code $?"
+    tail -2 "$out/grid-run.log"
+    $ks audit --task "$task" --model "$model" --top 1 --seed 4 --db "$db" >"$out/grid-audit.txt" 2>"$out/grid-audit.log"
+    echo "ksearch audit: exit code $?; $(tail -1 "$out/grid-audit.txt")"
+  fi
+  [ -f "$db" ] || { echo "gpu-check.sh grid: no archive at $db"; exit 2; }
+  lib="$work/grid-lib"
+  $ks export --task "$task" --db "$db" --out "$lib" >"$out/grid-export.txt" 2>&1 \
+    || { echo "ksearch export failed: $(tail -2 "$out/grid-export.txt")"; exit 1; }
+  (cmake -S "$lib" -B "$lib/build" -DCMAKE_BUILD_TYPE=Release && cmake --build "$lib/build" -j8) \
+    >"$out/grid-build.log" 2>&1 || { tail -20 "$out/grid-build.log"; exit 1; }
+  peers=()
+  python3 -c 'import torch' 2>/dev/null && peers=(--peers)
+  $ks bench --db "$db" --task "$task" --model "$model" "${peers[@]}" --json >"$out/grid-bench.json" 2>"$out/grid-bench.log"
+  echo "ksearch bench: exit code $?"
+  # The model's constants for the task (eps), as the example takes them: NAME=VALUE.
+  consts=$(python3 - "$model" "$task" <<'PY'
+import json, os, sys
+path = sys.argv[1] if os.path.isfile(sys.argv[1]) else os.path.join("models", sys.argv[1] + ".json")
+c = json.load(open(path))["tasks"].get(sys.argv[2], {}).get("constants", {})
+print(" ".join(f"{k}={v!r}" for k, v in c.items()))
+PY
+)
+  # Grid shapes (the bench's rows, as the example's argument), then the midpoints of M between them.
+  only=
+  [ "${GRID_OFF:-1}" = 0 ] && only=--grid-only
+  python3 scripts/grid_table.py shapes "$out/grid-bench.json" $only >"$work/grid-shapes.txt"
+  ex="$lib/build/ksearch_${task}_example"
+  while read -r kind shape; do
+    echo "$kind $shape $("$ex" "$shape" $consts 2>&1 | tr '\n' ' ')"
+    [ "$kind" = off ] && echo "tuned $shape $(env -u KSEARCH_TUNE -u KSEARCH_TUNE_CACHE "$ex" "$shape" --tune $consts 2>&1 | tr '\n' ' ')"
+  done <"$work/grid-shapes.txt" >"$out/grid-runs.txt"
+  python3 scripts/grid_table.py table "$out/grid-bench.json" "$out/grid-runs.txt" | tee "$out/grid-table.txt"
+  rm -f "$db-wal" "$db-shm"
 fi
 if [ "$what" = layer ]; then
   # Issue 23's GPU test: a random Llama-3-8B-shaped layer through the exported ops against the
