@@ -7,6 +7,7 @@
 // scripted candidates). It answers on descriptor 3, as the real worker does; what it prints on
 // stdout (the "noisy" origin: a forged answer) must never be taken for one. With
 // KSEARCH_FAKE_REQUESTS=FILE it appends each request's constants and origin to FILE, a line each.
+// Its hello names the device index it was started with (`--device N`), like the real worker.
 #include <unistd.h>
 
 #include <chrono>
@@ -36,8 +37,11 @@ int main(int argc, char** argv) {
     send({{"hello", {{"ok", false}, {"error", "no CUDA device available (fake)"}}}});
     return 2;
   }
+  int device = 0;  // `worker --device N`, as ksearch starts one per GPU of --devices
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--device") device = std::atoi(argv[i + 1]);
   send({{"hello", {{"ok", true}, {"pid", getpid()},
-                   {"device", {{"index", 0}, {"name", "Fake GPU"}, {"cc_major", 9}, {"cc_minor", 0},
+                   {"device", {{"index", device}, {"name", "Fake GPU"}, {"cc_major", 9}, {"cc_minor", 0},
                                {"arch", "sm_90a"}, {"sms", 132}, {"l2_bytes", 50 << 20},
                                {"smem_per_block_optin", 232448}, {"global_mem", 1ull << 36},
                                {"driver_version", 13000}, {"runtime_version", 13000}}}}}});

@@ -388,12 +388,18 @@ struct SearchDriver::Impl {
   }
 
   // Whether one more evaluation may start (mu held): the evaluation budget counts those under
-  // way on other GPUs, so a run never ends past it.
-  bool claim() {
-    if (stopping()) return false;
-    if (opt.max_evals && progress.evals + running >= *opt.max_evals) {
-      budget_hit = true;
-      return false;
+  // way on other GPUs, so a run never ends past it. When only those under way fill it, this waits
+  // for them: one may turn out not applicable (not counted), and the run would end short of its
+  // budget (with --devices, a Ctrl-C'd run resumed with --max-evals 24 stopped at 23).
+  bool claim(std::unique_lock<std::mutex>& lock) {
+    for (;;) {
+      if (stopping()) return false;
+      if (!opt.max_evals || progress.evals + running < *opt.max_evals) break;
+      if (running == 0) {
+        budget_hit = true;
+        return false;
+      }
+      cv.wait(lock);  // an evaluation under way ends (device_loop notifies)
     }
     ++running;
     return true;
@@ -479,10 +485,10 @@ struct SearchDriver::Impl {
   }
 
   // One result, in three steps: kept, learned from, reported.
-  void record(const Batch& b, size_t i, const EvalResult& row, double seconds) {  // mu held
+  void record(const Batch& b, size_t i, const EvalResult& row, double seconds, int device) {  // mu held
     const EvaluationRecord& r = keep(b.members[i], b.shape, row, seconds);
     learn(b, i, row.status, r);
-    report(b.members[i], b.shape, row);
+    report(b.members[i], b.shape, row, device);
   }
 
   // To the archive (the member first, if new), the population and the shape's times.
@@ -514,7 +520,7 @@ struct SearchDriver::Impl {
   }
 
   // Counts and budgets, the run's record, and the progress callback.
-  void report(size_t idx, const std::string& shape, const EvalResult& row) {
+  void report(size_t idx, const std::string& shape, const EvalResult& row, int device) {
     const Member& m = pop.members()[idx];
     progress.session_seconds = progress.seconds - base_seconds;
     if (row.status != Status::not_applicable) {
@@ -540,6 +546,7 @@ struct SearchDriver::Impl {
     progress.last = &m;
     progress.last_row = &row;
     progress.last_shape = shape;
+    progress.last_device = device;
     if (on_progress) on_progress(progress);
     progress.last = nullptr;
     progress.last_row = nullptr;
@@ -567,14 +574,15 @@ struct SearchDriver::Impl {
         lock.unlock();
         for (size_t i = 0; i < jobs.size(); ++i) {
           lock.lock();
-          if (!claim()) break;
+          if (!claim(lock)) break;
           lock.unlock();
           const auto t0 = Clock::now();
           EvalResult row = dev.evaluate(jobs[i], state_of(cur.shape)->shape, opt.eval);
           const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
           lock.lock();
           --running;
-          record(cur, i, row, seconds);
+          record(cur, i, row, seconds, dev.device().index);
+          cv.notify_all();  // a GPU waiting in claim() for this one
           lock.unlock();
         }
         if (!lock.owns_lock()) lock.lock();

@@ -60,6 +60,7 @@ struct SearchProgress {
   const Member* last = nullptr;                // the member just evaluated
   const EvalResult* last_row = nullptr;
   std::string last_shape;
+  int last_device = 0;  // the CUDA device index that evaluated it (several with --devices)
 };
 
 struct ShapeSummary {

@@ -78,6 +78,7 @@ void ProgressPrinter::update(const SearchProgress& p) {
       j["origin"] = p.last->origin;
       j["params"] = format_variant(p.last->variant);
       j["shape"] = p.last_shape;
+      j["device"] = p.last_device;
       j["status"] = std::string(status_name(r.status));
       if (r.timing) {
         j["median_us"] = r.timing->candidate.median_us;

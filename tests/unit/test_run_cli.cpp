@@ -110,7 +110,8 @@ struct SpawnedRun {
   FILE* out = nullptr;
 };
 
-SpawnedRun spawn_run(const std::string& db, const std::vector<std::string>& extra_env) {
+SpawnedRun spawn_run(const std::string& db, const std::vector<std::string>& extra_env,
+                     const std::vector<std::string>& extra_args = {}) {
   int out[2];
   EXPECT_EQ(pipe(out), 0);
   posix_spawn_file_actions_t fa;
@@ -124,6 +125,7 @@ SpawnedRun spawn_run(const std::string& db, const std::vector<std::string>& extr
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = {KSEARCH_BINARY, "run", "--task", "rmsnorm_linear", "--db", db, "--json"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   SpawnedRun r;
@@ -233,6 +235,66 @@ TEST(RunCli, SigtermToEveryProcessFinishesTheEvaluationInFlightAndRecordsNoFailu
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("resuming run 1"), std::string::npos) << r.out;
   EXPECT_EQ(Archive(db, Archive::Mode::existing).run_evaluations(1), 8);
+}
+
+// --devices 0,1: one worker per GPU (fake ones here, each naming the index it was started with),
+// one population. Both GPUs evaluate and say so in the JSON progress, no (candidate, shape) is
+// evaluated twice, Ctrl-C lets each GPU finish what it has in flight and keeps it, and --resume
+// goes on on both.
+TEST(RunCli, TwoDevicesShareOneRunLoseNothingAtCtrlCAndResumeOnBoth) {
+  TempDir t;
+  const std::string db = t.file("a.db");
+  // The GPU evaluations in the JSON lines to come, up to `stop_after` (0: to the end), and the
+  // devices that ran them.
+  auto read = [](FILE* in, int stop_after, std::map<int, int>& by_device, std::string* last = nullptr) {
+    char line[65536];
+    int n = 0;
+    while (fgets(line, sizeof line, in)) {
+      const auto j = nlohmann::json::parse(line);
+      if (last) *last = line;
+      if (j.at("event") != "eval" || j.at("status") == "not_applicable") continue;
+      ++by_device[j.at("device").get<int>()];
+      if (++n == stop_after) break;
+    }
+    return n;
+  };
+  SpawnedRun run = spawn_run(db, {"KSEARCH_FAKE_DELAY_MS=300"}, {"--devices", "0,1"});
+  std::map<int, int> by_device;
+  const int before = read(run.out, 8, by_device);
+  kill(run.pid, SIGINT);
+  std::string last;
+  const int after = read(run.out, 0, by_device, &last);
+  fclose(run.out);
+  int status = 0;
+  waitpid(run.pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(before, 8);
+  EXPECT_LE(after, 2) << "after Ctrl-C only what the two GPUs had in flight may finish";
+  EXPECT_EQ(nlohmann::json::parse(last).at("stop_reason"), "stopped");
+  EXPECT_EQ(by_device.size(), 2u) << "both GPUs evaluate";
+  for (auto [device, n] : by_device) EXPECT_TRUE(device == 0 || device == 1) << "device " << device;
+  {
+    Archive a(db, Archive::Mode::existing);
+    EXPECT_EQ(a.run_evaluations(1), before + after) << "an evaluation reported is an evaluation kept";
+    EXPECT_EQ(a.run(1)->state, "stopped");
+  }
+
+  Outcome r = fake_run("--db " + db + " --resume --devices 0,1 --max-evals 24 --json", "KSEARCH_FAKE_DELAY_MS=50");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::map<int, int> resumed;
+  std::istringstream out(r.out);
+  for (std::string l; std::getline(out, l);) {
+    if (l.empty() || l[0] != '{') continue;
+    const auto j = nlohmann::json::parse(l);
+    if (j.at("event") == "eval" && j.at("status") != "not_applicable") ++resumed[j.at("device").get<int>()];
+  }
+  EXPECT_EQ(resumed.size(), 2u) << "the resumed run evaluates on both GPUs\n" << r.out;
+  Archive a(db, Archive::Mode::existing);
+  EXPECT_EQ(a.run_evaluations(1), 24) << r.out;
+  std::set<std::pair<int64_t, std::string>> seen;
+  for (auto& e : a.evaluations("rmsnorm_linear", "Fake GPU"))
+    EXPECT_TRUE(seen.insert({e.candidate_id, e.shape}).second) << "evaluated twice: " << e.candidate_id << " " << e.shape;
 }
 
 TEST(RunCli, UserErrorsAreOneClearLine) {
