@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -149,6 +150,18 @@ int count_evals(FILE* in, int stop_after, std::string* last = nullptr) {
   return n;
 }
 
+// Waits (up to 20 s) until the fake worker has received `n` requests (KSEARCH_FAKE_REQUESTS=log
+// appends a line per request): the n-th evaluation is then under way, not merely about to start.
+bool wait_for_requests(const std::string& log, int n) {
+  for (int waited_ms = 0; waited_ms < 20000; waited_ms += 10) {
+    std::ifstream in(log);
+    const int lines = static_cast<int>(std::count(std::istreambuf_iterator<char>(in), {}, '\n'));
+    if (lines >= n) return true;
+    usleep(10 * 1000);
+  }
+  return false;
+}
+
 // Every process descended from pid, as /proc has them now.
 std::vector<pid_t> descendants(pid_t pid) {
   std::multimap<pid_t, pid_t> children;
@@ -182,9 +195,10 @@ std::vector<pid_t> descendants(pid_t pid) {
 TEST(RunCli, CtrlCFinishesTheEvaluationInFlightAndKeepsIt) {
   TempDir t;
   const std::string db = t.file("a.db");
-  SpawnedRun run = spawn_run(db, {"KSEARCH_FAKE_DELAY_MS=400"});
+  const std::string log = t.file("requests.log");
+  SpawnedRun run = spawn_run(db, {"KSEARCH_FAKE_DELAY_MS=400", "KSEARCH_FAKE_REQUESTS=" + log});
   const int before = count_evals(run.out, 2);  // two results, then Ctrl-C while the third runs
-  usleep(100 * 1000);
+  ASSERT_TRUE(wait_for_requests(log, 3)) << "the third evaluation never started";
   kill(run.pid, SIGINT);
   std::string last;
   const int total = before + count_evals(run.out, 0, &last);
@@ -208,9 +222,10 @@ TEST(RunCli, CtrlCFinishesTheEvaluationInFlightAndKeepsIt) {
 TEST(RunCli, SigtermToEveryProcessFinishesTheEvaluationInFlightAndRecordsNoFailure) {
   TempDir t;
   const std::string db = t.file("a.db");
-  SpawnedRun run = spawn_run(db, {"KSEARCH_FAKE_DELAY_MS=400"});
+  const std::string log = t.file("requests.log");
+  SpawnedRun run = spawn_run(db, {"KSEARCH_FAKE_DELAY_MS=400", "KSEARCH_FAKE_REQUESTS=" + log});
   const int before = count_evals(run.out, 2);
-  usleep(100 * 1000);
+  ASSERT_TRUE(wait_for_requests(log, 3)) << "the third evaluation never started";
   const std::vector<pid_t> children = descendants(run.pid);
   ASSERT_FALSE(children.empty()) << "the worker is a child of ksearch run";
   kill(run.pid, SIGTERM);
