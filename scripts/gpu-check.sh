@@ -10,6 +10,8 @@
 # `gpu-check.sh throughput [MINUTES] [KSEARCH...]` runs the same rmsnorm_linear search (default 3
 # minutes, seed 1) with each ksearch binary given (default ./build/ksearch), one after the other,
 # and prints evaluations per second for each (what a change to the evaluator costs);
+# `gpu-check.sh devices [MINUTES] [TASK]` (two or more GPUs): --devices 0 against --devices 0,1,
+# evaluations per second, and a two-GPU run stopped by SIGINT and resumed (issue 24.1);
 # `gpu-check.sh gemm [VARIANT...]` times the plain GEMM mainloop seed against cuBLASLt on the gemm
 # task's shapes (scripts/gemm_table.py);
 # `gpu-check.sh llm [MINUTES]` runs a softmax_matmul search (default 2 minutes) whose LLM calls
@@ -140,6 +142,69 @@ if [ "$what" = throughput ]; then
     echo "| $bin | $n | $sec | $(python3 -c "print(f'{$n / $sec:.2f}')" 2>/dev/null) | ${statuses:-all ok} |" >>"$out/throughput.txt"
   done
   cat "$out/throughput.txt"
+fi
+if [ "$what" = devices ]; then
+  # Issue 24.1 on a machine with two or more GPUs: the same search (TASK, default rmsnorm_linear,
+  # MINUTES, default 3, seed 1) with --devices 0 and with --devices 0,1, each from a cold cubin
+  # cache, and their evaluations per second; then a --devices 0,1 run stopped by SIGINT halfway
+  # through a minute and resumed: what the JSON reported is what the archive kept, both GPUs
+  # evaluated, no (candidate, shape) twice. Logs: devices-* in $OUT.
+  minutes="${2:-3}"
+  task="${3:-rmsnorm_linear}"
+  gpus=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | wc -l)
+  [ "$gpus" -ge 2 ] || { echo "gpu-check.sh devices: needs two GPUs, this machine has $gpus"; exit 77; }
+  for devs in 0 0,1; do
+    tag=$(tr ',' '_' <<<"$devs")
+    KSEARCH_CACHE_DIR="$work/cache-devices-$tag" $ks run --task "$task" --minutes "$minutes" --seed 1 --devices "$devs" \
+      --db "$work/devices-$tag.db" --json >"$out/devices-$tag.jsonl" 2>"$out/devices-$tag.log"
+    echo "--devices $devs: exit code $?"
+  done
+  # Stopped and resumed: SIGINT after 30 s, then --resume for the rest of a 1-minute budget.
+  $ks run --task "$task" --minutes 1 --seed 2 --devices 0,1 --db "$work/devices-stop.db" --json \
+    >"$out/devices-stop.jsonl" 2>"$out/devices-stop.log" &
+  pid=$!
+  sleep 30
+  kill -INT "$pid"
+  wait "$pid"
+  echo "stopped run: exit code $? (130 expected)"
+  cp "$work/devices-stop.db" "$work/devices-stopped.db"  # the archive as the stop left it
+  $ks run --task "$task" --resume --devices 0,1 --db "$work/devices-stop.db" --json \
+    >"$out/devices-resume.jsonl" 2>"$out/devices-resume.log"
+  echo "resumed run: exit code $?"
+  python3 - "$out" "$work" <<'PY' | tee "$out/devices.txt"
+import json, sqlite3, sys
+out, work = sys.argv[1], sys.argv[2]
+def events(path):
+    return [json.loads(l) for l in open(path) if l.startswith("{")]
+def gpu_evals(evs):
+    return [e for e in evs if e["event"] == "eval" and e.get("status") != "not_applicable"]
+def kept(db):
+    c = sqlite3.connect(db)
+    n = c.execute("select count(*) from evaluations where status != 'not_applicable'").fetchone()[0]
+    twice = c.execute("select count(*) from (select candidate_id, shape from evaluations group by run_id, candidate_id, "
+                      "shape having count(*) > 1)").fetchone()[0]
+    return n, twice
+print("| devices | evaluations | seconds | per second | by device | evaluated twice |")
+print("|---|---|---|---|---|---|")
+rate = {}
+for tag in ("0", "0_1"):
+    evs = events(f"{out}/devices-{tag}.jsonl")
+    done = [e for e in evs if e["event"] == "done"]
+    n, sec = (done[-1]["evals"], done[-1]["seconds"]) if done else (len(gpu_evals(evs)), float("nan"))
+    rate[tag] = n / sec if sec else float("nan")
+    by = {}
+    for e in gpu_evals(evs):
+        by[e.get("device")] = by.get(e.get("device"), 0) + 1
+    print(f"| {tag.replace('_', ',')} | {n} | {sec:.1f} | {rate[tag]:.2f} | {by} | {kept(f'{work}/devices-{tag}.db')[1]} |")
+print(f"\ntwo GPUs / one: {rate['0_1'] / rate['0']:.2f}x (the issue wants >= 1.8x)")
+stopped, resumed = gpu_evals(events(f"{out}/devices-stop.jsonl")), gpu_evals(events(f"{out}/devices-resume.jsonl"))
+n_stop, _ = kept(f"{work}/devices-stopped.db")
+n_all, twice = kept(f"{work}/devices-stop.db")
+print(f"stopped by SIGINT: {len(stopped)} evaluations reported, {n_stop} kept "
+      f"({'nothing lost' if n_stop == len(stopped) else 'MISMATCH'}); resumed: {len(resumed)} more on devices "
+      f"{sorted({e.get('device') for e in resumed})}, {n_all} kept in all "
+      f"({'ok' if n_all == n_stop + len(resumed) else 'MISMATCH'}); evaluated twice: {twice}")
+PY
 fi
 if [ "$what" = llm ]; then
   minutes="${2:-2}"
