@@ -49,6 +49,7 @@
 #include <ks/mbarrier.cuh>
 #include <ks/mma.cuh>
 #include <ks/pdl.cuh>
+#include <ks/split_softmax.cuh>
 #include <ks/swizzle.cuh>
 #include <ks/vec.cuh>
 
@@ -313,10 +314,10 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1)
   }
 }
 
-// Merges each row's splits (16 lanes a row, 8 columns a lane: D <= 128) and writes O, as
-// ks::split_softmax_combine does, except that a row with no split above -inf gets NaN (the
-// baseline's softmax of a row of -inf) instead of 0. With one split flash_pv wrote O: the plan
-// launches a single block, which returns. Launched with PDL: its launch overlaps flash_pv's end.
+// Merges each row's splits (16 lanes a row, 8 columns a lane: D <= 128) and writes O with
+// ks::split_softmax_combine; a row with no split above -inf gets NaN (the baseline's softmax of a
+// row of -inf), not 0. With one split flash_pv wrote O: the plan launches a single block, which
+// returns. Launched with PDL: its launch overlaps flash_pv's end.
 extern "C" __global__ void __launch_bounds__(128)
     split_combine(const float* ml, const float* acc, __nv_bfloat16* O, int rows, int D, int splits) {
   if (splits == 1) return;
@@ -324,28 +325,5 @@ extern "C" __global__ void __launch_bounds__(128)
   const size_t row = blockIdx.x * 8 + threadIdx.x / 16;
   const int lane = threadIdx.x % 16;
   if (row >= (size_t)rows) return;
-  const float* st = ml + 2 * row * (size_t)splits;
-  float gmax = NEG_INF;
-  for (int s = 0; s < splits; ++s)
-    if (st[2 * s + 1] > 0.0f) gmax = fmaxf(gmax, st[2 * s]);
-  float total = 0.0f;
-  for (int s = 0; s < splits; ++s)
-    if (st[2 * s + 1] > 0.0f) total += st[2 * s + 1] * __expf(st[2 * s] - gmax);
-  const float inv = total > 0.0f ? 1.0f / total : __uint_as_float(0x7fc00000u);  // NaN: all -inf
-  const float* row_acc = acc + row * (size_t)splits * D;
-  for (int d0 = 8 * lane; d0 < D; d0 += 8 * 16) {
-    float a[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    for (int s = 0; s < splits; ++s) {
-      if (st[2 * s + 1] > 0.0f) {
-        const float w = __expf(st[2 * s] - gmax);
-        const float4* p = reinterpret_cast<const float4*>(row_acc + (size_t)s * D + d0);
-        const float4 lo = p[0], hi = p[1];
-        a[0] += w * lo.x, a[1] += w * lo.y, a[2] += w * lo.z, a[3] += w * lo.w;
-        a[4] += w * hi.x, a[5] += w * hi.y, a[6] += w * hi.z, a[7] += w * hi.w;
-      }
-    }
-#pragma unroll
-    for (int k = 0; k < 8; ++k) a[k] *= inv;
-    ks::store8(O + row * (size_t)D + d0, ks::pack8(a));
-  }
+  ks::split_softmax_combine(ml, acc, O, row, D, splits, lane, 16, /*empty_row_nan=*/true);
 }

@@ -12,7 +12,8 @@
 // sum_i = 0 (max_i -inf by convention); it is skipped, and neither its max nor its acc is read.
 // The merged row is O[row][d] = sum_i w_i acc_i[d] / sum_i w_i sum_i, w_i = exp(max_i - G) with
 // G the largest max_i of the non-empty splits: no weight exceeds 1, none is exp(-inf - -inf),
-// and the denominator is >= 1 when some split is non-empty (a row with none gets O = 0).
+// and the denominator is >= 1 when some split is non-empty. A row with none gets O = 0, or NaN
+// with empty_row_nan (what a softmax of a row of -inf gives, as the unfused baseline does).
 // D % 8 == 0; ml, acc and O start 16-byte aligned (workspace and task buffers are 256-byte
 // aligned).
 #include <cuda_bf16.h>
@@ -26,7 +27,8 @@ namespace ks {
 // (max, sum) pairs itself: no synchronization, any grouping of threads.
 __device__ __forceinline__ void split_softmax_combine(const float* ml, const float* acc,
                                                       __nv_bfloat16* O, size_t row, int D,
-                                                      int splits, int lane, int lanes) {
+                                                      int splits, int lane, int lanes,
+                                                      bool empty_row_nan = false) {
   const float* st = ml + 2 * row * (size_t)splits;
   float gmax = __uint_as_float(0xff800000u);  // -inf
   for (int s = 0; s < splits; ++s)
@@ -34,7 +36,8 @@ __device__ __forceinline__ void split_softmax_combine(const float* ml, const flo
   float total = 0.0f;
   for (int s = 0; s < splits; ++s)
     if (st[2 * s + 1] > 0.0f) total += st[2 * s + 1] * __expf(st[2 * s] - gmax);
-  const float inv = total > 0.0f ? 1.0f / total : 0.0f;  // 0: every split empty, O = 0
+  // Every split empty: O = 0 * 0, or NaN * 0 = NaN.
+  const float inv = total > 0.0f ? 1.0f / total : (empty_row_nan ? __uint_as_float(0x7fc00000u) : 0.0f);
 
   const float* row_acc = acc + row * (size_t)splits * D;
   for (int d0 = 8 * lane; d0 < D; d0 += 8 * lanes) {
