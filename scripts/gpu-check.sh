@@ -31,6 +31,15 @@
 # when OUT is unset.
 set -uo pipefail
 what="${1:-all}"
+case "$what" in
+  -h | --help)
+    sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+    exit 0 ;;
+  all | tests | evals | gemm | results | search | throughput | devices | llm | bench | export | grid | layer) ;;
+  *)
+    echo "gpu-check.sh: unknown mode '$what' (tests, evals, gemm, results, search, throughput, devices, llm, bench, export, grid, layer; --help)" >&2
+    exit 2 ;;
+esac
 out="${OUT:-gpu-check-out}"
 mkdir -p "$out"
 work=$(mktemp -d)
