@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/parallel.h"
+#include "base/random.h"
 #include "tasks/gemm/gemm.h"
 #include "tasks/rmsnorm_linear/rmsnorm_linear.h"
 #include "tasks/softmax_matmul/softmax_matmul.h"
@@ -22,6 +23,16 @@ std::vector<BufferSpec> Task::inputs() const {
   for (auto& b : buffers())
     if (b.role == Role::in) r.push_back(b);
   return r;
+}
+
+HostBuffers Task::random_inputs(const Shape& s, uint64_t seed) const {
+  HostBuffers in;
+  for (auto& b : inputs()) {
+    HostBuffer h(b.dtype, dims_of(b, s));
+    fill_normal(h, stream_seed(seed, b.name), b.random.mean, b.random.stddev);
+    in[b.name] = std::move(h);
+  }
+  return in;
 }
 
 std::vector<BufferSpec> Task::outputs() const {

@@ -20,11 +20,19 @@ using Shape = std::map<std::string, int64_t>;
 
 enum class Role { in, out };
 
+// How an input's random elements are drawn: independent normals. Declared beside the buffer so
+// that whatever else fills a task's inputs (an exported library's example and tuner) draws them
+// as the checker and the timer do: "timed as ksearch times" includes the data timed on.
+struct Normal {
+  double mean = 0, stddev = 1;
+};
+
 struct BufferSpec {
   std::string name;
   DType dtype;
   std::vector<std::string> dims;  // each a size symbol or an integer, outermost first (row-major)
   Role role;
+  Normal random = {};  // inputs: how InputKind::random draws each element
 };
 
 // Pass if, for every output element, |y - ref| <= max_scaled * scale(row) where scale(row) is
@@ -55,7 +63,8 @@ class Task {
   virtual std::vector<Shape> audit_shapes() const = 0;
   virtual Tolerance tolerance() const = 0;
 
-  // Fills every input buffer (allocated here) from seed; same seed, same inputs.
+  // Fills every input buffer (allocated here) from seed; same seed, same inputs. InputKind::random
+  // is random_inputs(); hard adds the task's hostile rows to it.
   virtual void generate_inputs(const Shape& s, uint64_t seed, InputKind kind,
                                HostBuffers& inputs) const = 0;
   // fp64 reference of one row (the last dimension) of an output; `row` counts the rows of the
@@ -76,6 +85,8 @@ class Task {
   // fp64 reference of every output, row by row in parallel (allocated here as f64).
   void cpu_reference(const Shape& s, const Constants& c, const HostBuffers& inputs, HostBuffers& outputs) const;
   std::vector<BufferSpec> inputs() const;
+  // Every input, allocated and drawn from its BufferSpec::random (stream: the buffer's name).
+  HostBuffers random_inputs(const Shape& s, uint64_t seed) const;
   std::vector<BufferSpec> outputs() const;
   std::vector<int64_t> dims_of(const BufferSpec& b, const Shape& s) const;
   // The product of dims_of; throws ks::Error naming the buffer if it overflows int64.

@@ -12,6 +12,7 @@
 #include "agent/cli/archived_candidate.h"
 #include "agent/cli/commands.h"
 #include "agent/export/export_library.h"
+#include "agent/export/timing_kernels.h"
 #include "base/paths.h"
 #include "db/archive.h"
 #include "db/leaders.h"
@@ -178,9 +179,10 @@ int run_export(const Opts& o) {
     in.shapes.push_back(sc);
   }
 
-  const CompileResult flush = compiler.compile({l2_flush_source(), "ks_l2_flush.cu", {}, in.arch});
-  if (!flush.ok) throw Error("ksearch's L2 flush kernel does not compile for " + in.arch + ": " + log_head(flush.log));
-  in.flush_cubin = flush.cubin;
+  const CompileResult timing = compiler.compile({exporter::timing_kernels_source(), "ks_timing.cu", {}, in.arch});
+  if (!timing.ok)
+    throw Error("ksearch's timing kernels (L2 flush, input fill) do not compile for " + in.arch + ": " + log_head(timing.log));
+  in.timing_cubin = timing.cubin;
 
   const exporter::FileMap files = exporter::generate_library(in);
   for (auto& [rel, content] : files) {

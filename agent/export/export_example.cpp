@@ -1,4 +1,4 @@
-// The exported library's example program: buffers for one shape, random inputs, the workspace
+// The exported library's example program: buffers for one shape, inputs drawn as ksearch draws them, the workspace
 // query, one checked call with the task's constants (their defaults, or NAME=VALUE arguments; with
 // --tune, the shape tuned first and the tuning's time printed), the plan it ran, a
 // checksum (and with a second argument, the outputs' bytes written to that file, for a test to
@@ -31,7 +31,7 @@ std::string generate_example(const ExportInput& in) {
     << "//   --tune: " << lib << "_tune() the shape first (its time printed); the plan run is printed either way.\n"
     << "#include \"" << lib << ".h\"\n\n#include <cuda_runtime_api.h>\n\n"
     << "#include <algorithm>\n#include <chrono>\n#include <cstdint>\n#include <cstdio>\n#include <cstdlib>\n#include <cstring>\n"
-    << "#include <random>\n#include <string>\n#include <vector>\n\n"
+    << "#include <string>\n#include <vector>\n\n"
     << "#define CHECK(call)                                                                   \\\n"
     << "  do {                                                                                \\\n"
     << "    cudaError_t e_ = (call);                                                          \\\n"
@@ -40,20 +40,20 @@ std::string generate_example(const ExportInput& in) {
     << "      std::exit(1);                                                                   \\\n"
     << "    }                                                                                 \\\n"
     << "  } while (0)\n\n"
-    << "// ksearch's L2 flush kernel (src/example_flush_cubin.c), for the timing below.\n"
-    << "extern \"C\" const unsigned char* const example_flush_cubin;\n\n"
-    << "static uint16_t to_bf16(float f) {  // round to nearest even\n"
-    << "  uint32_t u;\n  std::memcpy(&u, &f, 4);\n  u += 0x7FFF + ((u >> 16) & 1);\n  return uint16_t(u >> 16);\n}\n"
+    << "// ksearch's timing kernels (src/example_timing_cubin.c): ks_fill_normal draws the inputs as\n"
+    << "// ksearch draws them (the data it checks and times on), ks_l2_flush empties the L2.\n"
+    << "extern \"C\" const unsigned char* const example_timing_cubin;\n\n"
     << "static float from_bf16(uint16_t h) {\n  uint32_t u = uint32_t(h) << 16;\n  float f;\n  std::memcpy(&f, &u, 4);\n  return f;\n}\n\n"
-    << "// A device buffer of n elements (bf16: 2 bytes, f32: 4), filled with uniform(-1, 1) if input.\n"
-    << "static void* make_buffer(size_t n, bool bf16, bool input, std::mt19937& rng) {\n"
-    << "  const size_t bytes = n * (bf16 ? 2 : 4);\n  std::vector<unsigned char> host(bytes, 0);\n"
-    << "  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);\n"
-    << "  for (size_t i = 0; input && i < n; ++i) {\n    const float v = dist(rng);\n"
-    << "    if (bf16) {\n      const uint16_t h = to_bf16(v);\n      std::memcpy(&host[2 * i], &h, 2);\n"
-    << "    } else {\n      std::memcpy(&host[4 * i], &v, 4);\n    }\n  }\n"
-    << "  void* p = nullptr;\n  CHECK(cudaMalloc(&p, bytes));\n"
-    << "  CHECK(cudaMemcpy(p, host.data(), bytes, cudaMemcpyHostToDevice));\n  return p;\n}\n\n"
+    << "// A device buffer of n elements (bf16: 2 bytes, f32: 4): zeros, or for an input normals of the\n"
+    << "// task's mean and spread for it, from seed (every run draws the same inputs).\n"
+    << "static void* make_buffer(size_t n, bool bf16, bool input, float mean, float stddev, unsigned long long seed,\n"
+    << "                         cudaKernel_t fill) {\n"
+    << "  const size_t bytes = n * (bf16 ? 2 : 4);\n  void* p = nullptr;\n  CHECK(cudaMalloc(&p, bytes));\n"
+    << "  CHECK(cudaMemset(p, 0, bytes));\n"
+    << "  if (input) {\n    unsigned long long count = n;\n    int dtype = bf16 ? 0 : 2;  // ksearch's DType\n"
+    << "    void* args[] = {&p, &count, &dtype, &mean, &stddev, &seed};\n"
+    << "    CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(fill), dim3(1024), dim3(256), args, 0, nullptr));\n"
+    << "    CHECK(cudaDeviceSynchronize());\n  }\n  return p;\n}\n\n"
     << "static double checksum(const void* p, size_t n, bool bf16) {\n"
     << "  std::vector<unsigned char> host(n * (bf16 ? 2 : 4));\n"
     << "  CHECK(cudaMemcpy(host.data(), p, host.size(), cudaMemcpyDeviceToHost));\n  double sum = 0;\n"
@@ -83,13 +83,18 @@ std::string generate_example(const ExportInput& in) {
   o << "]\\n\", argv[0]);\n        return 2;\n      }\n"
     << "      sizes[j] = std::atoll(text.substr(at, comma - at).c_str());\n      at = comma + 1;\n    }\n  }\n";
   for (size_t j = 0; j < syms.size(); ++j) o << "  const int64_t " << syms[j] << " = sizes[" << j << "];\n";
-  o << "  std::mt19937 rng(1234);\n";
+  o << "  cudaLibrary_t timing_library;\n  cudaKernel_t fill_kernel, flush_kernel;\n"
+    << "  CHECK(cudaLibraryLoadData(&timing_library, example_timing_cubin, nullptr, nullptr, 0, nullptr, nullptr, 0));\n"
+    << "  CHECK(cudaLibraryGetKernel(&fill_kernel, timing_library, \"ks_fill_normal\"));\n"
+    << "  CHECK(cudaLibraryGetKernel(&flush_kernel, timing_library, \"ks_l2_flush\"));\n";
+  unsigned seed = 1234;
   for (auto& b : task.buffers()) {
     std::string count = "size_t(1)";
     for (auto& d : b.dims) count += " * size_t(" + d + ")";
     o << "  const size_t n_" << b.name << " = " << count << ";\n"
       << "  void* d_" << b.name << " = make_buffer(n_" << b.name << ", " << (b.dtype == DType::bf16 ? "true" : "false")
-      << ", " << (b.role == Role::in ? "true" : "false") << ", rng);\n";
+      << ", " << (b.role == Role::in ? "true" : "false") << ", " << c_float_literal(b.random.mean) << ", "
+      << c_float_literal(b.random.stddev) << ", " << seed++ << ", fill_kernel);\n";
   }
   std::string call = lib + "(";
   for (auto& b : task.buffers()) call += "d_" + b.name + ", ";
@@ -140,9 +145,6 @@ std::string generate_example(const ExportInput& in) {
     << "  int device = 0, l2 = 0, sms = 0;\n  CHECK(cudaGetDevice(&device));\n"
     << "  CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));\n"
     << "  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));\n"
-    << "  cudaLibrary_t flush_library;\n  cudaKernel_t flush_kernel;\n"
-    << "  CHECK(cudaLibraryLoadData(&flush_library, example_flush_cubin, nullptr, nullptr, 0, nullptr, nullptr, 0));\n"
-    << "  CHECK(cudaLibraryGetKernel(&flush_kernel, flush_library, \"ks_l2_flush\"));\n"
     << "  const size_t flush_bytes = std::max<size_t>(2 * size_t(l2), size_t(8) << 20) / 16 * 16;\n"
     << "  void* flush_buffer = nullptr;\n  void* sink = nullptr;\n"
     << "  CHECK(cudaMalloc(&flush_buffer, flush_bytes));\n  CHECK(cudaMemset(flush_buffer, 0x5A, flush_bytes));\n"
@@ -170,7 +172,7 @@ std::string generate_example(const ExportInput& in) {
     << "              \"workspace %zu bytes\\n\", 1e3 * ms[ms.size() / 2], replays, workspace_bytes);\n\n"
     << "  for (auto& e : events) CHECK(cudaEventDestroy(e));\n"
     << "  CHECK(cudaGraphExecDestroy(exec));\n  CHECK(cudaGraphDestroy(graph));\n"
-    << "  CHECK(cudaLibraryUnload(flush_library));\n  CHECK(cudaFree(flush_buffer));\n  CHECK(cudaFree(sink));\n"
+    << "  CHECK(cudaLibraryUnload(timing_library));\n  CHECK(cudaFree(flush_buffer));\n  CHECK(cudaFree(sink));\n"
     << "  CHECK(cudaStreamDestroy(stream));\n"
     << "  if (workspace) CHECK(cudaFree(workspace));\n";
   for (auto& b : task.buffers()) o << "  CHECK(cudaFree(d_" << b.name << "));\n";

@@ -202,8 +202,8 @@ std::string generate_dispatch(const ExportInput& in) {
     << "#include <utility>\n#include <vector>\n\n"
     << "extern \"C\" const unsigned char* const " << lib << "_cubin_data[];\n"
     << "extern \"C\" const size_t " << lib << "_cubin_size[];\n"
-    << "extern \"C\" const unsigned char* const " << lib << "_flush_cubin;  // ksearch's L2 flush kernel, for tuning\n"
-    << "extern \"C\" const size_t " << lib << "_flush_cubin_size;\n\nnamespace {\n\n"
+    << "extern \"C\" const unsigned char* const " << lib << "_timing_cubin;  // ksearch's timing kernels, for tuning\n"
+    << "extern \"C\" const size_t " << lib << "_timing_cubin_size;\n\nnamespace {\n\n"
     << "constexpr int kCubins = " << in.plans.size() << ";  // one per plan, in plan order\n"
     << "constexpr bool kNeedsLt = " << (needs_lt ? "true" : "false") << ";\n"
     << "struct KernelRef { int cubin; const char* name; };\n"
@@ -357,6 +357,11 @@ std::string generate_dispatch(const ExportInput& in) {
   for (size_t j = 0; j < bufs.size(); ++j) o << (j ? ", " : "") << static_cast<int>(bufs[j].dtype);
   o << "};\nconstexpr bool kBufferIsInput[] = {";
   for (size_t j = 0; j < bufs.size(); ++j) o << (j ? ", " : "") << (bufs[j].role == Role::in ? "true" : "false");
+  o << "};\n// How the task draws each input (normal: mean, standard deviation), for the tuner's own inputs.\n"
+    << "constexpr float kBufferMean[] = {";
+  for (size_t j = 0; j < bufs.size(); ++j) o << (j ? ", " : "") << c_float_literal(bufs[j].random.mean);
+  o << "};\nconstexpr float kBufferStddev[] = {";
+  for (size_t j = 0; j < bufs.size(); ++j) o << (j ? ", " : "") << c_float_literal(bufs[j].random.stddev);
   o << "};\n"
     << "// A buffer's bytes for a shape (overflow: ExprFault).\n"
     << "int64_t buffer_bytes(int i, const Sizes& s) {\n  (void)s;\n  switch (i) {\n";

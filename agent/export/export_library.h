@@ -51,7 +51,7 @@ struct ExportInput {
   double generated_at = 0;  // unix seconds
   bool forced = false;
   std::vector<ExportedPlan> plans;  // plans[0] is the baseline
-  std::vector<char> flush_cubin;    // ksearch's L2 flush kernel for the arch: the example times as ksearch does
+  std::vector<char> timing_cubin;   // timing_kernels.h's, for the arch: the example and tuner time as ksearch does
   std::vector<ShapeChoice> shapes;  // the measured shapes, in the task's shape order
 };
 
@@ -63,7 +63,7 @@ FileMap generate_library(const ExportInput& in);
 std::string generate_header(const ExportInput& in);
 std::string generate_dispatch(const ExportInput& in);  // the launch code and the dispatcher
 std::string generate_cubins(const ExportInput& in);    // C: one byte array per plan
-std::string generate_flush_cubin(const ExportInput& in);  // C: the example's L2 flush kernel
+std::string generate_timing_cubin(const ExportInput& in);  // C: the example's timing kernels
 std::string generate_example(const ExportInput& in);
 std::string generate_manifest(const ExportInput& in);
 std::string generate_cmake(const ExportInput& in);
@@ -80,6 +80,9 @@ std::string constant_default_macro(const Task& task, const Constant& c);
 std::string constant_params(const Task& task);
 // The C/C++ type of a plan's gemm operand or of an example buffer: "CUDA_R_16BF", ...
 std::string cuda_data_type(DType t);
+// A C float literal of the float the evaluator passes (static_cast<float>(v)), as short as reads
+// back to that float: "1e-06f".
+std::string c_float_literal(double v);
 // The export's identity: 16 hex digits of a hash of the task, the arch and every plan (its file,
 // name, params and cubin bytes). Tuning cache lines (KSEARCH_TUNE_CACHE) carry it, so a line
 // written by another export is never used; the manifest records it.

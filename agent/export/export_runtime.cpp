@@ -567,54 +567,15 @@ int64_t workspace_for(const Sizes& s) {
   return bytes;
 }
 
-// Bits of a float as bf16 (round to nearest even) and as f16 (normal numbers: |f| in [0.25, 1) here).
-uint16_t bf16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7FFF + ((u >> 16) & 1);
-  return uint16_t(u >> 16);
-}
-uint16_t f16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  const uint32_t sign = (u >> 16) & 0x8000, mantissa = u & 0x7FFFFF, rest = mantissa & 0x1FFF;
-  uint32_t h = (uint32_t(int32_t((u >> 23) & 0xFF) - 127 + 15) << 10) | (mantissa >> 13);
-  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) ++h;
-  return uint16_t(sign | h);
-}
-
-// Fills a device buffer with random non-zero values of its dtype (ksearch's DType: 0 bf16, 1 f16,
-// 2 f32, 3 f64, 4 i32): magnitudes in [0.25, 1) of either sign (i32: 1 to 8). A 1 MiB block made on
-// the host, then copies of what is there, doubling.
-int fill_random(void* p, int64_t bytes, int dtype, std::mt19937& rng, cudaStream_t stream) {
-  static constexpr int64_t kElem[] = {2, 2, 4, 8, 4};
-  if (bytes <= 0) return 0;
-  const int64_t elem = kElem[dtype], chunk = std::min<int64_t>(bytes, int64_t(1) << 20);
-  std::vector<unsigned char> host(size_t(chunk), 0);
-  std::uniform_real_distribution<float> magnitude(0.25f, 1.0f);
-  for (int64_t i = 0; i < chunk / elem; ++i) {
-    const float v = (rng() & 1 ? -1.0f : 1.0f) * magnitude(rng);
-    unsigned char* at = host.data() + i * elem;
-    if (dtype == 0 || dtype == 1) {
-      const uint16_t h = dtype == 0 ? bf16_bits(v) : f16_bits(v);
-      std::memcpy(at, &h, 2);
-    } else if (dtype == 2) {
-      std::memcpy(at, &v, 4);
-    } else if (dtype == 3) {
-      const double d = v;
-      std::memcpy(at, &d, 8);
-    } else {
-      const int32_t k = int32_t(rng() % 8) + 1;
-      std::memcpy(at, &k, 4);
-    }
-  }
-  KS_CUDA(cudaMemcpyAsync(p, host.data(), size_t(chunk), cudaMemcpyHostToDevice, stream));
-  for (int64_t done = chunk; done < bytes;) {
-    const int64_t n = std::min(done, bytes - done);
-    KS_CUDA(cudaMemcpyAsync(static_cast<char*>(p) + done, p, size_t(n), cudaMemcpyDeviceToDevice, stream));
-    done += n;
-  }
-  KS_CUDA(cudaStreamSynchronize(stream));  // the host block is gone when this returns
+// Fills a device buffer with normals of the given mean and spread as its dtype, on the device
+// (ks_fill_normal of the timing cubin: no period, no host work).
+int fill_normal(cudaKernel_t fill, void* p, int64_t bytes, int dtype, float mean, float stddev, uint64_t seed,
+                int sms, cudaStream_t stream) {
+  static constexpr int64_t kElem[] = {2, 2, 4, 8, 4};  // ksearch's DType: bf16, f16, f32, f64, i32
+  unsigned long long n = static_cast<unsigned long long>(bytes / kElem[dtype]);
+  unsigned long long s = seed;
+  void* args[] = {&p, &n, &dtype, &mean, &stddev, &s};
+  KS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(fill), dim3(unsigned(std::max(4 * sms, 1))), dim3(256), args, 0, stream));
   return 0;
 }
 
@@ -622,7 +583,7 @@ int fill_random(void* p, int64_t bytes, int dtype, std::mt19937& rng, cudaStream
 // the tuning's outcome is decided by then).
 struct TuneScratch {
   cudaStream_t stream = nullptr;
-  cudaLibrary_t flush_library = nullptr;
+  cudaLibrary_t timing_library = nullptr;
   std::vector<void*> memory;
   std::vector<cudaGraph_t> graphs;
   std::vector<cudaGraphExec_t> execs;
@@ -637,7 +598,7 @@ struct TuneScratch {
     for (cudaEvent_t e : events)
       if (e) (void)cudaEventDestroy(e);
     for (void* p : memory) (void)cudaFree(p);
-    if (flush_library) (void)cudaLibraryUnload(flush_library);
+    if (timing_library) (void)cudaLibraryUnload(timing_library);
     if (stream) (void)cudaStreamDestroy(stream);
     (void)cudaGetLastError();  // nothing of the tuner's is left for the caller's cudaGetLastError
   }
@@ -664,8 +625,8 @@ int run_for_tuning(int plan, DeviceState& dev, const Buffers& b, const Sizes& s,
 int tune_shape(const Sizes& s, const Constants& c, cudaStream_t caller, TuneEntry& out) {
   DeviceState* dev = nullptr;
   if (int st = device_state(&dev)) return st;
-  if (@LIB@_flush_cubin_size == 0)
-    return fail(@MACRO@_ERROR_CUDA, "@LIB@_tune: this export has no L2 flush kernel (ks_l2_flush) to time with");
+  if (@LIB@_timing_cubin_size == 0)
+    return fail(@MACRO@_ERROR_CUDA, "@LIB@_tune: this export has no timing kernels (ks_l2_flush, ks_fill_normal) to time with");
   // The candidates: every plan that applies here, with a workspace size (one whose expressions
   // fault on this shape does not apply).
   std::vector<int> plans;
@@ -686,14 +647,21 @@ int tune_shape(const Sizes& s, const Constants& c, cudaStream_t caller, TuneEntr
 
   TuneScratch t;
   KS_CUDA(cudaStreamCreateWithFlags(&t.stream, cudaStreamNonBlocking));
-  // Buffers of its own, inputs random and non-zero: the caller's are never read nor written.
-  std::mt19937 rng(std::random_device{}());
+  cudaKernel_t flush_kernel = nullptr, fill_kernel = nullptr;
+  KS_CUDA(cudaLibraryLoadData(&t.timing_library, @LIB@_timing_cubin, nullptr, nullptr, 0, nullptr, nullptr, 0));
+  KS_CUDA(cudaLibraryGetKernel(&flush_kernel, t.timing_library, "ks_l2_flush"));
+  KS_CUDA(cudaLibraryGetKernel(&fill_kernel, t.timing_library, "ks_fill_normal"));
+  // Buffers of its own (the caller's are never read nor written), inputs drawn as the task draws
+  // them (as ksearch times on them).
+  std::mt19937_64 rng(std::random_device{}());
   void* p[kBufferCount] = {};
   for (int i = 0; i < kBufferCount; ++i) {
     const int64_t bytes = buffer_bytes(i, s);
     if (int st = t.alloc(bytes, &p[i], std::string("the tuner's ") + kBufferName[i])) return st;
     if (kBufferIsInput[i]) {
-      if (int st = fill_random(p[i], bytes, kBufferDtype[i], rng, t.stream)) return st;
+      if (int st = fill_normal(fill_kernel, p[i], bytes, kBufferDtype[i], kBufferMean[i], kBufferStddev[i], rng(),
+                               int(s.SMS), t.stream))
+        return st;
     } else {
       KS_CUDA(cudaMemsetAsync(p[i], 0, size_t(bytes), t.stream));
     }
@@ -704,9 +672,6 @@ int tune_shape(const Sizes& s, const Constants& c, cudaStream_t caller, TuneEntr
   const Buffers b = buffers_from(p);
 
   // ksearch's L2 flush: before each replay, a read of twice the L2's size (evaluator/timer.h).
-  cudaKernel_t flush_kernel = nullptr;
-  KS_CUDA(cudaLibraryLoadData(&t.flush_library, @LIB@_flush_cubin, nullptr, nullptr, 0, nullptr, nullptr, 0));
-  KS_CUDA(cudaLibraryGetKernel(&flush_kernel, t.flush_library, "ks_l2_flush"));
   const int64_t flush_bytes = std::max<int64_t>(2 * s.L2_BYTES, int64_t(8) << 20) / 16 * 16;
   void* flush_buffer = nullptr;
   void* sink = nullptr;

@@ -15,8 +15,8 @@ class Gemm final : public Task {
   std::string semantics() const override { return "Y = X @ W^T"; }
   std::vector<std::string> size_symbols() const override { return {"M", "K", "N"}; }
   std::vector<BufferSpec> buffers() const override {
-    return {{"X", DType::bf16, {"M", "K"}, Role::in},
-            {"W", DType::bf16, {"N", "K"}, Role::in},
+    return {{"X", DType::bf16, {"M", "K"}, Role::in, {0.0, 1.0}},
+            {"W", DType::bf16, {"N", "K"}, Role::in, {0.0, 0.02}},
             {"Y", DType::bf16, {"M", "N"}, Role::out}};
   }
   std::vector<Constant> constants() const override { return {}; }
@@ -42,13 +42,8 @@ class Gemm final : public Task {
 
   void generate_inputs(const Shape& s, uint64_t seed, InputKind kind,
                        HostBuffers& in) const override {
-    const int64_t M = s.at("M"), K = s.at("K"), N = s.at("N");
-    HostBuffer x(DType::bf16, {M, K}), w(DType::bf16, {N, K});
-    fill_normal(x, stream_seed(seed, "X"), 0.0, 1.0);
-    fill_normal(w, stream_seed(seed, "W"), 0.0, 0.02);
-    if (kind == InputKind::hard) make_hard_rows(x, M, K, seed);
-    in["X"] = std::move(x);
-    in["W"] = std::move(w);
+    in = random_inputs(s, seed);
+    if (kind == InputKind::hard) make_hard_rows(in.at("X"), s.at("M"), s.at("K"), seed);
   }
 
   std::vector<double> cpu_reference_row(const Shape& s, const Constants&, const HostBuffers& in,

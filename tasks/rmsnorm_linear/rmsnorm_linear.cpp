@@ -20,9 +20,9 @@ class RmsnormLinear final : public Task {
   }
   std::vector<std::string> size_symbols() const override { return {"M", "K", "N"}; }
   std::vector<BufferSpec> buffers() const override {
-    return {{"X", DType::bf16, {"M", "K"}, Role::in},
-            {"gamma", DType::bf16, {"K"}, Role::in},
-            {"W", DType::bf16, {"N", "K"}, Role::in},
+    return {{"X", DType::bf16, {"M", "K"}, Role::in, {0.0, 1.0}},
+            {"gamma", DType::bf16, {"K"}, Role::in, {1.0, 0.25}},
+            {"W", DType::bf16, {"N", "K"}, Role::in, {0.0, 0.02}},
             {"Y", DType::bf16, {"M", "N"}, Role::out}};
   }
   std::vector<Constant> constants() const override {
@@ -42,15 +42,8 @@ class RmsnormLinear final : public Task {
 
   void generate_inputs(const Shape& s, uint64_t seed, InputKind kind,
                        HostBuffers& in) const override {
-    const int64_t M = s.at("M"), K = s.at("K"), N = s.at("N");
-    HostBuffer x(DType::bf16, {M, K}), gamma(DType::bf16, {K}), w(DType::bf16, {N, K});
-    fill_normal(x, stream_seed(seed, "X"), 0.0, 1.0);
-    fill_normal(gamma, stream_seed(seed, "gamma"), 1.0, 0.25);
-    fill_normal(w, stream_seed(seed, "W"), 0.0, 0.02);
-    if (kind == InputKind::hard) make_hard_rows(x, M, K, seed);
-    in["X"] = std::move(x);
-    in["gamma"] = std::move(gamma);
-    in["W"] = std::move(w);
+    in = random_inputs(s, seed);
+    if (kind == InputKind::hard) make_hard_rows(in.at("X"), s.at("M"), s.at("K"), seed);
   }
 
   std::vector<double> cpu_reference_row(const Shape& s, const Constants& c, const HostBuffers& in,

@@ -17,8 +17,8 @@ class SoftmaxMatmul final : public Task {
   // Queries and keys both follow the sequence length; B (batch x heads) and D are the model's.
   std::vector<std::string> bucket_symbols() const override { return {"M", "N"}; }
   std::vector<BufferSpec> buffers() const override {
-    return {{"S", DType::bf16, {"B", "M", "N"}, Role::in},
-            {"V", DType::bf16, {"B", "N", "D"}, Role::in},
+    return {{"S", DType::bf16, {"B", "M", "N"}, Role::in, {0.0, 2.0}},
+            {"V", DType::bf16, {"B", "N", "D"}, Role::in, {0.0, 1.0}},
             {"O", DType::bf16, {"B", "M", "D"}, Role::out}};
   }
   std::vector<Constant> constants() const override { return {}; }
@@ -34,13 +34,8 @@ class SoftmaxMatmul final : public Task {
   Tolerance tolerance() const override { return {5e-2, 1e-2}; }
 
   void generate_inputs(const Shape& s, uint64_t seed, InputKind kind, HostBuffers& in) const override {
-    const int64_t B = s.at("B"), M = s.at("M"), N = s.at("N"), D = s.at("D");
-    HostBuffer logits(DType::bf16, {B, M, N}), v(DType::bf16, {B, N, D});
-    fill_normal(logits, stream_seed(seed, "S"), 0.0, 2.0);
-    fill_normal(v, stream_seed(seed, "V"), 0.0, 1.0);
-    if (kind == InputKind::hard) make_hard_logits(logits, B * M, N, seed);
-    in["S"] = std::move(logits);
-    in["V"] = std::move(v);
+    in = random_inputs(s, seed);
+    if (kind == InputKind::hard) make_hard_logits(in.at("S"), s.at("B") * s.at("M"), s.at("N"), seed);
   }
 
   std::vector<double> cpu_reference_row(const Shape& s, const Constants&, const HostBuffers& in,

@@ -20,9 +20,9 @@ class SwigluMlp final : public Task {
   }
   std::vector<std::string> size_symbols() const override { return {"M", "H", "I"}; }
   std::vector<BufferSpec> buffers() const override {
-    return {{"X", DType::bf16, {"M", "H"}, Role::in},
-            {"Wgu", DType::bf16, {"2", "I", "H"}, Role::in},
-            {"Wd", DType::bf16, {"H", "I"}, Role::in},
+    return {{"X", DType::bf16, {"M", "H"}, Role::in, {0.0, 1.0}},
+            {"Wgu", DType::bf16, {"2", "I", "H"}, Role::in, {0.0, 0.02}},
+            {"Wd", DType::bf16, {"H", "I"}, Role::in, {0.0, 0.02}},
             {"Y", DType::bf16, {"M", "H"}, Role::out}};
   }
   std::vector<Constant> constants() const override { return {}; }
@@ -38,15 +38,8 @@ class SwigluMlp final : public Task {
   Tolerance tolerance() const override { return {5e-2, 1e-2}; }
 
   void generate_inputs(const Shape& s, uint64_t seed, InputKind kind, HostBuffers& in) const override {
-    const int64_t M = s.at("M"), H = s.at("H"), I = s.at("I");
-    HostBuffer x(DType::bf16, {M, H}), wgu(DType::bf16, {2, I, H}), wd(DType::bf16, {H, I});
-    fill_normal(x, stream_seed(seed, "X"), 0.0, 1.0);
-    fill_normal(wgu, stream_seed(seed, "Wgu"), 0.0, 0.02);
-    fill_normal(wd, stream_seed(seed, "Wd"), 0.0, 0.02);
-    if (kind == InputKind::hard) make_hard_rows(x, M, H, seed);
-    in["X"] = std::move(x);
-    in["Wgu"] = std::move(wgu);
-    in["Wd"] = std::move(wd);
+    in = random_inputs(s, seed);
+    if (kind == InputKind::hard) make_hard_rows(in.at("X"), s.at("M"), s.at("H"), seed);
   }
 
   std::vector<double> cpu_reference_row(const Shape& s, const Constants&, const HostBuffers& in,

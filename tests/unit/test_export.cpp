@@ -379,7 +379,7 @@ TEST(Export, GemmTaskBaselineAloneGeneratesAndBuilds) {
   const Candidate base = parse_candidate(read_text(fs::path(KSEARCH_SOURCE_DIR) / "seeds/gemm/baseline.cu"), "baseline.cu");
   in.plans.push_back({std::nullopt, "baseline", "default", base.source, "sources/baseline.cu", base.plan, {}, {0x7f, 'E', 'L', 'F'}});
   in.shapes.push_back({task.search_shapes()[0], 0, 10.0, 20.0, 1.0, 5.0, {2, 2, true}});
-  in.flush_cubin = {0x7f, 'E', 'L', 'F'};
+  in.timing_cubin = {0x7f, 'E', 'L', 'F'};
   const auto files = exporter::generate_library(in);
   const std::string h = files.at("include/ksearch_gemm.h");
   EXPECT_NE(h.find("int ksearch_gemm(const void* X, const void* W, void* Y, int64_t M, int64_t K, int64_t N, "
@@ -416,7 +416,7 @@ exporter::ExportInput gemm_export(const std::vector<std::string>& applies) {
   in.device = kDevice;
   in.arch = "sm_90a";
   const std::vector<char> elf = {0x7f, 'E', 'L', 'F'};
-  in.flush_cubin = elf;
+  in.timing_cubin = elf;
   const Candidate base = parse_candidate(read_text(fs::path(KSEARCH_SOURCE_DIR) / "seeds/gemm/baseline.cu"), "baseline.cu");
   in.plans.push_back({std::nullopt, "baseline", "default", base.source, "sources/baseline.cu", base.plan, {}, elf});
   for (size_t i = 0; i < applies.size(); ++i) {
@@ -531,7 +531,7 @@ exporter::ExportInput rmsnorm_export() {
   in.device = kDevice;
   in.arch = "sm_90a";
   const std::vector<char> elf = {0x7f, 'E', 'L', 'F'};
-  in.flush_cubin = elf;
+  in.timing_cubin = elf;
   const Candidate base = parse_candidate(seed_text("baseline"), "baseline.cu");
   in.plans.push_back({std::nullopt, "baseline", "default", base.source, "sources/baseline.cu", base.plan, {}, elf});
   const Candidate gemv = parse_candidate(seed_text("gemv_fused"), "gemv_fused.cu");

@@ -10,9 +10,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "agent/export/export_library.h"
+#include "agent/export/timing_kernels.h"
 #include "evaluator/nvrtc_compiler.h"
 #include "read_text.h"
 #include "temp_dir.h"
@@ -41,7 +43,7 @@ exporter::ExportInput tune_export() {
   in.device = "Fake GPU";
   in.arch = "sm_90a";
   const std::vector<char> elf = {0x7f, 'E', 'L', 'F'};
-  in.flush_cubin = elf;
+  in.timing_cubin = elf;
   const std::string base_text = read_text(fs::path(KSEARCH_SOURCE_DIR) / "seeds/gemm/baseline.cu");
   const Candidate base = parse_candidate(base_text, "baseline.cu");
   in.plans.push_back({std::nullopt, "baseline", "default", base.source, "sources/baseline.cu", base.plan, {}, elf});
@@ -78,7 +80,7 @@ TEST(ExportTune, HeaderDeclaresTuneAndPlanInfoAndDocumentsTheEnvironment) {
   EXPECT_NE(h.find("\nint ksearch_gemm_tune(int64_t M, int64_t K, int64_t N, cudaStream_t stream);\n"), std::string::npos) << h;
   EXPECT_NE(h.find("\nconst char* ksearch_gemm_plan_info(int64_t M, int64_t K, int64_t N);\n"), std::string::npos) << h;
   for (const char* words : {"KSEARCH_TUNE=1", "KSEARCH_TUNE_CACHE=FILE", "capturing a CUDA graph never tunes",
-                            "the caller's buffers are never", "a malformed line is ignored", "ksearch-tune-1",
+                            "the caller's buffers are never touched", "inputs drawn as ksearch draws", "a malformed line is ignored", "ksearch-tune-1",
                             "since tuning (below) may pick any of them", "the sizes (M,K,N)"})
     EXPECT_NE(h.find(words), std::string::npos) << words;
   // A task with constants takes them as the call does.
@@ -98,10 +100,14 @@ TEST(ExportTune, HeaderDeclaresTuneAndPlanInfoAndDocumentsTheEnvironment) {
   exporter::ExportInput other = in;
   other.plans[1].cubin.push_back('x');
   EXPECT_NE(exporter::library_id(other), id);
-  // The flush kernel the tuner times with is part of the library.
+  // The tuner draws its inputs as the task declares them (gemm: X normal(0, 1), W normal(0, 0.02)).
+  const std::string dispatch = files.at("src/ksearch_gemm.cpp");
+  EXPECT_NE(dispatch.find("constexpr float kBufferMean[] = {0.0f, 0.0f, 0.0f};"), std::string::npos) << dispatch;
+  EXPECT_NE(dispatch.find("constexpr float kBufferStddev[] = {1.0f, 0.02f, 1.0f};"), std::string::npos) << dispatch;
+  // The timing kernels the tuner uses (flush, fill) are part of the library.
   const std::string cubins = files.at("src/ksearch_gemm_cubins.c");
-  EXPECT_NE(cubins.find("const unsigned char* const ksearch_gemm_flush_cubin = flush_cubin;"), std::string::npos) << cubins;
-  EXPECT_NE(cubins.find("const size_t ksearch_gemm_flush_cubin_size = 4;"), std::string::npos) << cubins;
+  EXPECT_NE(cubins.find("const unsigned char* const ksearch_gemm_timing_cubin = timing_cubin;"), std::string::npos) << cubins;
+  EXPECT_NE(cubins.find("const size_t ksearch_gemm_timing_cubin_size = 4;"), std::string::npos) << cubins;
 
   // C code calls both (the header alone, as C).
   test::TempDir tmp("export-tune-h");
@@ -257,6 +263,28 @@ struct Harness {
 Harness& harness() {
   static Harness h;  // built once for the tests below
   return h;
+}
+
+// The kernels the example and the tuner time with compile (NVRTC, as `ksearch export` does) into
+// one cubin holding both, without spills: the flush, and the fill that draws inputs on the device.
+TEST(ExportTune, TheTimingKernelsCompileIntoOneCubin) {
+  test::TempDir cache("export-timing-kernels");
+  CompilerOptions opts;
+  opts.cuda_include = find_cuda_include();
+  opts.ks_include = fs::path(KSEARCH_SOURCE_DIR) / "seeds/include";
+  opts.cache_dir = cache.dir;
+  opts.jobs = 1;
+  const Compiler compiler(opts);
+  for (const std::string arch : {"sm_90a", "sm_80"}) {
+    const CompileResult r = compiler.compile({exporter::timing_kernels_source(), "ks_timing.cu", {}, arch});
+    ASSERT_TRUE(r.ok) << arch << ":\n" << r.log;
+    std::set<std::string> names;
+    for (auto& k : r.kernels) {
+      names.insert(k.kernel);
+      EXPECT_EQ(k.spill_store_bytes, 0) << arch << " " << k.kernel;
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"ks_fill_normal", "ks_l2_flush"})) << arch << ":\n" << r.log;
+  }
 }
 
 TEST(ExportTune, TheEnvironmentVariableTakesOneAndZeroAndWarnsOnceOnAnythingElse) {

@@ -160,7 +160,8 @@ TEST(SoftmaxMatmul, CpuReferenceMatchesHandComputedCaseAndLargeLogits) {
 TEST(Tasks, HardInputsDifferFromRandomAndShapesAreDisjoint) {
   for (const Task* t : all_tasks()) {
     Shape small;
-    for (auto& [sym, v] : t->search_shapes()[0]) small[sym] = std::min<int64_t>(v, sym == "M" ? 10 : 64);
+    const Shape first = t->search_shapes()[0];  // a copy: the vector is a temporary
+    for (auto& [sym, v] : first) small[sym] = std::min<int64_t>(v, sym == "M" ? 10 : 64);
     HostBuffers random, hard;
     t->generate_inputs(small, 3, InputKind::random, random);
     t->generate_inputs(small, 3, InputKind::hard, hard);
@@ -170,6 +171,30 @@ TEST(Tasks, HardInputsDifferFromRandomAndShapesAreDisjoint) {
     for (auto& a : t->audit_shapes())
       for (auto& s : t->search_shapes()) EXPECT_NE(a, s) << t->name();
     EXPECT_GE(t->audit_shapes().size(), 4u) << t->name();
+  }
+}
+
+// Random inputs are drawn as each buffer declares (what an exported library's example and tuner
+// draw theirs from, so their timings compare with ksearch's): the declaration is the truth.
+TEST(Tasks, RandomInputsFollowEachBuffersDeclaredNormal) {
+  for (const Task* t : all_tasks()) {
+    Shape small;
+    const Shape first = t->search_shapes()[0];  // a copy: the vector is a temporary
+    for (auto& [sym, v] : first) small[sym] = std::min<int64_t>(v, sym == "M" ? 16 : 256);
+    HostBuffers generated;
+    t->generate_inputs(small, 11, InputKind::random, generated);
+    const HostBuffers declared = t->random_inputs(small, 11);
+    ASSERT_EQ(generated.size(), t->inputs().size()) << t->name();
+    for (auto& spec : t->inputs()) {
+      const HostBuffer& b = generated.at(spec.name);
+      EXPECT_EQ(b.bytes, declared.at(spec.name).bytes) << t->name() << " " << spec.name;
+      double sum = 0, sq = 0;
+      for (size_t i = 0; i < b.count(); ++i) sum += b.get(i), sq += b.get(i) * b.get(i);
+      const double n = double(b.count()), mean = sum / n, sd = std::sqrt(std::max(sq / n - mean * mean, 0.0));
+      ASSERT_GE(n, 256) << t->name() << " " << spec.name;
+      EXPECT_NEAR(mean, spec.random.mean, 4 * spec.random.stddev / std::sqrt(n)) << t->name() << " " << spec.name;
+      EXPECT_NEAR(sd, spec.random.stddev, 0.1 * spec.random.stddev) << t->name() << " " << spec.name;
+    }
   }
 }
 
