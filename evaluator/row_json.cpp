@@ -69,7 +69,8 @@ json to_json(const EvalRequest& r) {
           {"timer", {{"warmup", r.settings.timer.warmup},
                      {"min_replays", r.settings.timer.min_replays},
                      {"min_seconds", r.settings.timer.min_seconds},
-                     {"max_replays", r.settings.timer.max_replays}}}};
+                     {"max_replays", r.settings.timer.max_replays},
+                     {"warmup_seconds", r.settings.timer.warmup_seconds}}}};
 }
 
 EvalRequest request_from_json(const json& j) {
@@ -87,7 +88,8 @@ EvalRequest request_from_json(const json& j) {
     r.settings.skeleton = j.value("skeleton", false);
     const json& t = j.at("timer");
     r.settings.timer = {t.at("warmup").get<int>(), t.at("min_replays").get<int>(),
-                        t.at("min_seconds").get<double>(), t.at("max_replays").get<int>()};
+                        t.at("min_seconds").get<double>(), t.at("max_replays").get<int>(),
+                        t.at("warmup_seconds").get<double>()};
     return r;
   });
 }

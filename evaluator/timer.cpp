@@ -84,10 +84,21 @@ PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size
   };
   auto any_set = [&] { return static_cast<size_t>(rng() % sets); };
 
+  // A random number of warm-ups, then batches of them until warmup_seconds have passed (each
+  // batch synchronized, so the wall time is the GPU's).
+  const auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  const auto w0 = std::chrono::steady_clock::now();
   const int warmups = opt.warmup + static_cast<int>(rng() % 4);
   for (int i = 0; i < warmups; ++i)
     for (auto* side : sides) replay(*side, any_set(), nullptr, nullptr);
   KS_CUDA(cudaStreamSynchronize(stream));
+  while (since(w0) < opt.warmup_seconds) {
+    for (int b = 0; b < kBatch; ++b)
+      for (auto* side : sides) replay(*side, any_set(), nullptr, nullptr);
+    KS_CUDA(cudaStreamSynchronize(stream));
+  }
 
   std::vector<double> cand, base;
   PairTiming r;
@@ -112,8 +123,7 @@ PairTiming time_pair(const TimedSide& candidate, const TimedSide& baseline, size
       base.push_back(ms[1] * 1e3);
     }
     done += kBatch;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (done >= opt.min_replays && elapsed >= opt.min_seconds) break;
+    if (done >= opt.min_replays && since(t0) >= opt.min_seconds) break;
   }
   std::vector<double> ratios;
   for (size_t i = 0; i < cand.size(); ++i) ratios.push_back(base[i] / cand[i]);

@@ -2,7 +2,7 @@
 // Times a candidate against the baseline: CUDA graphs replayed in pairs, the L2 flushed and the
 // outputs and workspace given new contents before each replay and the candidate's output verified
 // after it (outside the timed region), CUDA events around each replay, medians of at least
-// min_replays and min_seconds. Nothing a kernel can observe tells it which call is timed: the
+// min_replays and min_seconds, after warm-ups of at least warmup_seconds. Nothing a kernel can observe tells it which call is timed: the
 // number of warm-ups, the order within each pair and the input set of each pair are drawn at
 // random, and every timed replay is verified.
 #include <cuda_runtime.h>
@@ -23,6 +23,12 @@ struct TimerOptions {
   int min_replays = 20;
   double min_seconds = 0.1;  // wall time of the measuring loop
   int max_replays = 5000;
+  // Wall time of the warm-ups, at least: times are of a GPU under sustained load, as a server's is.
+  // Under load the GPU lowers its clocks to stay within its power limit, after a while: on an H200
+  // a 3072x28672x4096 bf16 GEMM took 930 us for its first ~0.1 s after an idle second, then
+  // 1075 us; a 1536-row one 475 then 553 us (a decode GEMV: no change). Without this, a short
+  // timing after a pause (a compile, a check) is of the faster state, a long one of a mix.
+  double warmup_seconds = 0.25;
 };
 
 struct TimeStats {

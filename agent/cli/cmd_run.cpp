@@ -332,6 +332,7 @@ int run_search(const Opts& o) {
                   {"shapes", s.shape_texts}, {"model", model ? json(model->path) : stored.value("model", json())},
                   {"devices", devices}, {"watchdog", s.watchdog}, {"compile_timeout", s.compile_timeout},
                   {"min_replays", so.eval.timer.min_replays}, {"min_ms", so.eval.timer.min_seconds * 1e3},
+                  {"warmup_ms", so.eval.timer.warmup_seconds * 1e3},  // how the times were taken
                   {"llm", llm ? llm_stored(*llm, replay) : json()}};
   run.options = json_text(options);
 

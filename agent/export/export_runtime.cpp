@@ -725,11 +725,13 @@ int tune_shape(const Sizes& s, const Constants& c, cudaStream_t caller, TuneEntr
     return fail(first_status ? first_status : @MACRO@_ERROR_CUDA,
                 "@LIB@_tune: no plan ran on " + shape_text(s) + ": " + skipped);
 
-  // Replays: the flush, then the graph between two events; warm-ups first; then rounds in which
-  // every plan replays once, in random order, in batches read after one synchronize; until at least
-  // kMinRounds and kMinSeconds.
+  // Replays: the flush, then the graph between two events; warm-up rounds first, for at least
+  // kWarmupSeconds (the evaluator's TimerOptions::warmup_seconds: times are of a GPU under
+  // sustained load, whose clocks are lower than in the first ~0.1 s after a pause); then rounds in
+  // which every plan replays once, in random order, in batches read after one synchronize; until
+  // at least kMinRounds and kMinSeconds.
   constexpr int kWarmups = 3, kBatch = 8, kMinRounds = 24, kMaxRounds = 1000;
-  constexpr double kMinSeconds = 0.1;
+  constexpr double kMinSeconds = 0.1, kWarmupSeconds = 0.25;
   const int n = int(timed.size());
   t.events.assign(size_t(2 * kBatch * n), nullptr);
   for (cudaEvent_t& e : t.events) KS_CUDA(cudaEventCreate(&e));
@@ -740,10 +742,15 @@ int tune_shape(const Sizes& s, const Constants& c, cudaStream_t caller, TuneEntr
     if (stop) KS_CUDA(cudaEventRecord(stop, t.stream));
     return 0;
   };
-  for (int w = 0; w < kWarmups; ++w)
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  const auto w0 = std::chrono::steady_clock::now();
+  for (int w = 0; w < kWarmups || since(w0) < kWarmupSeconds; ++w) {
     for (int k = 0; k < n; ++k)
       if (int st = replay(k, nullptr, nullptr)) return st;
-  KS_CUDA(cudaStreamSynchronize(t.stream));
+    KS_CUDA(cudaStreamSynchronize(t.stream));  // so the wall time is the GPU's
+  }
   std::mt19937 order(std::random_device{}());
   std::vector<int> perm(static_cast<size_t>(n));
   for (int k = 0; k < n; ++k) perm[size_t(k)] = k;
@@ -766,8 +773,7 @@ int tune_shape(const Sizes& s, const Constants& c, cudaStream_t caller, TuneEntr
         us[size_t(k)].push_back(double(ms) * 1e3);
       }
     rounds += kBatch;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (rounds >= kMinRounds && elapsed >= kMinSeconds) break;
+    if (rounds >= kMinRounds && since(t0) >= kMinSeconds) break;
   }
   // The winner: the best speedup over the baseline as ksearch measures one (the median over rounds
   // of baseline / plan, both of one round), then the lower median; without the baseline, the

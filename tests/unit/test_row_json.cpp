@@ -46,11 +46,13 @@ TEST(RowJson, RequestRoundTrips) {
                {{"M", 1}, {"K", 8}, {"N", 8}}, {}};
   q.settings.seed = 18446744073709551615ull;
   q.settings.timer.min_seconds = 0.25;
+  q.settings.timer.warmup_seconds = 0.125;
   EvalRequest back = request_from_json(nlohmann::json::parse(to_json(q).dump()));
   EXPECT_EQ(back.source, q.source);
   EXPECT_EQ(back.variant, q.variant);
   EXPECT_EQ(back.settings.seed, q.settings.seed);
   EXPECT_EQ(back.settings.timer.min_seconds, 0.25);
+  EXPECT_EQ(back.settings.timer.warmup_seconds, 0.125);
 }
 
 // `eval --skeleton`: the request asks for it, a row carries the skeleton's median or why it has
