@@ -227,12 +227,15 @@ struct SearchDriver::Impl {
     return it == shape_index.end() ? nullptr : &shapes[it->second];
   }
 
-  // The seeds' sampled variants on every shape, shape by shape, skipping what is known.
+  // The seeds' sampled variants on every shape, skipping what is known, in rounds: round k holds
+  // each seed's k-th variant (its default first) on every shape in turn, so a short run (a model's
+  // bucket grid has 13 shapes) measures every shape's seeds before it samples any shape further.
   void plan_generation_zero() {
     Rng seed_rng(mix64(run.seed ^ 0x5EEDull));  // the same sample on every resumption
-    std::vector<size_t> members;
+    std::vector<std::vector<size_t>> rounds;     // rounds[k]: each seed's k-th variant
     for (auto& s : opt.seeds) {
       const size_t si = *pop.find_source(source_hash(s->source));
+      size_t k = 0;
       for (Variant& v : sample_variants(s->plan.params, opt.seed_variants, seed_rng)) {
         Member m;
         m.key = candidate_key(pop.sources()[si].hash, v);
@@ -240,23 +243,24 @@ struct SearchDriver::Impl {
         m.variant = std::move(v);
         m.origin = "seed";
         m.label = s->origin;
-        members.push_back(pop.add_member(std::move(m)));
+        if (rounds.size() <= k) rounds.emplace_back();
+        rounds[k++].push_back(pop.add_member(std::move(m)));
       }
     }
     const size_t per_batch = static_cast<size_t>(std::max(opt.batch, 1));
-    for (const ShapeState& st : shapes) {
-      const std::string& shape = st.text;
-      Batch b{shape, {}, {}, {}};
-      for (size_t m : members) {
-        if (pop.known(m, shape)) continue;
-        b.members.push_back(m);
-        if (b.members.size() == per_batch) {
-          seed_batches.push_back(b);
-          b.members.clear();
+    for (const std::vector<size_t>& round : rounds)
+      for (const ShapeState& st : shapes) {
+        Batch b{st.text, {}, {}, {}};
+        for (size_t m : round) {
+          if (pop.known(m, st.text)) continue;
+          b.members.push_back(m);
+          if (b.members.size() == per_batch) {
+            seed_batches.push_back(b);
+            b.members.clear();
+          }
         }
+        if (!b.members.empty()) seed_batches.push_back(b);
       }
-      if (!b.members.empty()) seed_batches.push_back(b);
-    }
   }
 
   bool stopping() const { return stop->load() || budget_hit.load() || failed.load(); }

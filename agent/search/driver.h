@@ -1,7 +1,8 @@
 #pragma once
 // The evolutionary search of one task on one GPU model (one or several GPUs of one host).
 //
-// Generation 0 is the task's seeds, each one's parameter space sampled. Then each step picks a
+// Generation 0 is the task's seeds, each one's parameter space sampled, evaluated in rounds over
+// the shapes (every seed's default on every shape first). Then each step picks a
 // shape, weighted towards the largest gap between its best time and the roofline floor, and asks
 // the operators (drawn by weight) for a batch of children there: parents come by tournament
 // among the candidates correct on that shape. A candidate is never evaluated twice on one shape

@@ -184,6 +184,27 @@ TEST(Driver, OneSeedOneSearch) {
   EXPECT_EQ(runs[0], runs[1]);
 }
 
+// Generation 0 goes round the shapes: each seed's default on every shape first, so a short run
+// over a model's grid measures every shape (shape by shape, 10 evaluations reached 1 of 5).
+TEST(Driver, GenerationZeroMeasuresEverySeedsDefaultOnEveryShapeFirst) {
+  TempArchive t;
+  Archive a(t.path);
+  RunRecord run = new_run(a, 3);
+  FakeEvaluator fake;
+  std::atomic<bool> stop{false};
+  const std::vector<std::shared_ptr<const Candidate>> seeds = {synthetic("s1"), synthetic("s2")};
+  SearchOptions o = options(10, seeds);
+  o.shapes.clear();
+  for (int64_t m : {1, 2, 4, 8, 16}) o.shapes.push_back({{"M", m}, {"K", 4096}, {"N", 4096}});
+  SearchDriver(a, run, {&fake}, o).run(stop);
+  const std::string default_params = format_variant(default_variant(seeds[0]->plan.params));
+  std::map<std::string, int> defaults_per_shape;
+  for (const std::string& h : history(a, run.id))
+    if (h.rfind(default_params + " @ ", 0) == 0) ++defaults_per_shape[h.substr(default_params.size() + 3)];
+  ASSERT_EQ(defaults_per_shape.size(), 5u) << testing::PrintToString(history(a, run.id));
+  for (auto& [shape, n] : defaults_per_shape) EXPECT_EQ(n, 2) << shape;  // s1's and s2's
+}
+
 TEST(Driver, ResumesAfterAStopWithoutRepeatingWork) {
   TempArchive t;
   Archive a(t.path);
