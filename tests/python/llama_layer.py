@@ -345,7 +345,13 @@ class Timer:
                 fn()
                 times.append((time.perf_counter() - t0) * 1e6)
             return statistics.median(times)
+        # On, for 0.25 s at least, as ksearch's timer warms up: times of a GPU under sustained load
+        # (its clocks are higher for the first ~0.1 s of heavy work; README "Timing").
         torch.cuda.synchronize()
+        warm_start = time.perf_counter()
+        while time.perf_counter() - warm_start < 0.25:
+            fn()
+            torch.cuda.synchronize()
         ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(self.iters)]
         for start, end in ev:
             start.record()
