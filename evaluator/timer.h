@@ -2,9 +2,9 @@
 // Times a candidate against the baseline: CUDA graphs replayed in pairs, the L2 flushed and the
 // outputs and workspace given new contents before each replay and the candidate's output verified
 // after it (outside the timed region), CUDA events around each replay, medians of at least
-// min_replays and min_seconds, after warm-ups of at least warmup_seconds. Nothing a kernel can observe tells it which call is timed: the
-// number of warm-ups, the order within each pair and the input set of each pair are drawn at
-// random, and every timed replay is verified.
+// min_replays and min_seconds, after warm-ups of at least warmup_seconds. Nothing a kernel can
+// observe tells it which call is timed: the number of warm-ups, the order within each pair and the
+// input set of each pair are drawn at random, and every timed replay is verified.
 #include <cuda_runtime.h>
 
 #include <cstdint>

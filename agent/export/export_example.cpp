@@ -1,9 +1,9 @@
-// The exported library's example program: buffers for one shape, inputs drawn as ksearch draws them, the workspace
-// query, one checked call with the task's constants (their defaults, or NAME=VALUE arguments; with
-// --tune, the shape tuned first and the tuning's time printed), the plan it ran, a
-// checksum (and with a second argument, the outputs' bytes written to that file, for a test to
-// compare element by element), and the median time per call timed as ksearch times (CUDA graph,
-// L2 flushed before each replay).
+// The exported library's example program: buffers for one shape, inputs drawn as ksearch draws
+// them, the workspace query, one checked call with the task's constants (their defaults, or
+// NAME=VALUE arguments; with --tune, the shape tuned first and the tuning's time printed), the plan
+// it ran, a checksum (and with a second argument, the outputs' bytes written to that file, for a
+// test to compare element by element), and the median time per call timed as ksearch times (CUDA
+// graph, L2 flushed before each replay, after the evaluator's warm-up).
 #include <sstream>
 
 #include "agent/export/export_library.h"
@@ -162,10 +162,11 @@ std::string generate_example(const ExportInput& in) {
     << "  CHECK(cudaGraphInstantiate(&exec, graph, 0));\n"
     << "  const int replays = 200;\n  std::vector<cudaEvent_t> events(2 * replays);\n"
     << "  for (auto& e : events) CHECK(cudaEventCreate(&e));\n"
-    << "  // Warm-up replays for 0.25 s at least: times of a GPU under sustained load (its clocks are\n"
-    << "  // higher for the first ~0.1 s of heavy work after a pause), as ksearch times.\n"
+    << "  // Warm-up replays for " << warmup_seconds_text() << " s at least: times of a GPU under sustained load (its\n"
+    << "  // clocks are higher for the first ~0.1 s of heavy work after a pause), as ksearch times.\n"
     << "  const auto warm_start = std::chrono::steady_clock::now();\n"
-    << "  for (int i = 0; i < 5 || std::chrono::steady_clock::now() - warm_start < std::chrono::milliseconds(250); ++i) {\n"
+    << "  const std::chrono::duration<double> warm_for(" << warmup_seconds_text() << ");\n"
+    << "  for (int i = 0; i < 5 || std::chrono::steady_clock::now() - warm_start < warm_for; ++i) {\n"
     << "    flush();\n    CHECK(cudaGraphLaunch(exec, stream));\n    CHECK(cudaStreamSynchronize(stream));\n  }\n"
     << "  for (int i = 0; i < replays; ++i) {\n    flush();\n    CHECK(cudaEventRecord(events[2 * i], stream));\n"
     << "    CHECK(cudaGraphLaunch(exec, stream));\n    CHECK(cudaEventRecord(events[2 * i + 1], stream));\n  }\n"

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "evaluator/timer.h"
+
 namespace ks::exporter {
 namespace {
 
@@ -56,6 +58,14 @@ std::string c_float_literal(double v) {
   std::string text = buf;
   if (text.find_first_of(".e") == std::string::npos) text += ".0";  // 2f is no C literal; 2.0f is
   return text + "f";
+}
+
+std::string warmup_seconds_text() {
+  std::ostringstream o;
+  o << TimerOptions{}.warmup_seconds;
+  std::string text = o.str();
+  if (text.find_first_of(".e") == std::string::npos) text += ".0";  // a double literal either way
+  return text;
 }
 
 std::string library_name(const Task& task) {
@@ -177,13 +187,13 @@ std::string generate_header(const ExportInput& in) {
     << "   instead, on this GPU, every plan this library holds that applies to the shape (each one audited\n"
     << "   by ksearch) and the baseline, the way ksearch times: each captured in a CUDA graph; before each\n"
     << "   replay ksearch's L2 flush kernel reads twice the L2's size; CUDA events around the replay;\n"
-    << "   warm-up replays for 0.25 s first (times of a GPU under sustained load, as a server's is); the\n"
-    << "   median of at least 24 replays and 0.1 s, the plans interleaved in random order. It runs on\n"
-    << "   buffers of its own (the caller's buffers are never touched), its inputs drawn as ksearch draws\n"
-    << "   them (normals of each input's mean and spread), and keeps the fastest plan for that shape on\n"
-    << "   this device (the best speedup, as ksearch has it: the median over rounds of the baseline's\n"
-    << "   time over the plan's), in memory (thread-safe). A\n"
-    << "   plan that fails to run while tuning is skipped; a shape the export measured keeps its plan.\n\n"
+    << "   warm-up replays for " << warmup_seconds_text() << " s first (times of a GPU under sustained load, as a\n"
+    << "   server's is); the median of at least 24 replays and 0.1 s, the plans interleaved in random\n"
+    << "   order. It runs on buffers of its own (the caller's buffers are never touched), with\n"
+    << "   inputs drawn as ksearch draws them (normals of each input's mean and spread), and keeps\n"
+    << "   the fastest plan for that shape on this device (the best speedup, as ksearch has it: the\n"
+    << "   median over rounds of the baseline's time over the plan's), in memory (thread-safe). A plan\n"
+    << "   that fails to run while tuning is skipped; a shape the export measured keeps its plan.\n\n"
     << "   " << lib << "_tune() tunes one shape now and returns when done (a fraction of a second, typically):\n"
     << "   it waits for the work queued on stream, then times on a stream of its own, with the constants\n"
     << "   given (as " << lib << "() takes them). It needs device memory for a copy of the buffers, the\n"

@@ -83,6 +83,9 @@ std::string cuda_data_type(DType t);
 // A C float literal of the float the evaluator passes (static_cast<float>(v)), as short as reads
 // back to that float: "1e-06f".
 std::string c_float_literal(double v);
+// The warm-up before the export's timings (tuner, example), seconds as C++ text: the evaluator's
+// (TimerOptions::warmup_seconds), so the library times in the state ksearch timed in. "0.25".
+std::string warmup_seconds_text();
 // The export's identity: 16 hex digits of a hash of the task, the arch and every plan (its file,
 // name, params and cubin bytes). Tuning cache lines (KSEARCH_TUNE_CACHE) carry it, so a line
 // written by another export is never used; the manifest records it.

@@ -731,7 +731,7 @@ int tune_shape(const Sizes& s, const Constants& c, cudaStream_t caller, TuneEntr
   // which every plan replays once, in random order, in batches read after one synchronize; until
   // at least kMinRounds and kMinSeconds.
   constexpr int kWarmups = 3, kBatch = 8, kMinRounds = 24, kMaxRounds = 1000;
-  constexpr double kMinSeconds = 0.1, kWarmupSeconds = 0.25;
+  constexpr double kMinSeconds = 0.1, kWarmupSeconds = @WARMUP_SECONDS@;
   const int n = int(timed.size());
   t.events.assign(size_t(2 * kBatch * n), nullptr);
   for (cudaEvent_t& e : t.events) KS_CUDA(cudaEventCreate(&e));
@@ -878,6 +878,7 @@ std::string tuner_source(const std::string& lib, const std::string& macro) {
   std::string s = kTuner;
   replace_all(s, "@LIB@", lib);
   replace_all(s, "@MACRO@", macro);
+  replace_all(s, "@WARMUP_SECONDS@", warmup_seconds_text());
   return s;
 }
 

@@ -104,6 +104,10 @@ TEST(ExportTune, HeaderDeclaresTuneAndPlanInfoAndDocumentsTheEnvironment) {
   const std::string dispatch = files.at("src/ksearch_gemm.cpp");
   EXPECT_NE(dispatch.find("constexpr float kBufferMean[] = {0.0f, 0.0f, 0.0f};"), std::string::npos) << dispatch;
   EXPECT_NE(dispatch.find("constexpr float kBufferStddev[] = {1.0f, 0.02f, 1.0f};"), std::string::npos) << dispatch;
+  // The tuner and the example warm up as long as the evaluator does (TimerOptions::warmup_seconds).
+  EXPECT_EQ(exporter::warmup_seconds_text(), "0.25");
+  EXPECT_NE(dispatch.find("kWarmupSeconds = 0.25;"), std::string::npos) << dispatch;
+  EXPECT_NE(files.at("example.cpp").find("warm_for(0.25);"), std::string::npos) << files.at("example.cpp");
   // The timing kernels the tuner uses (flush, fill) are part of the library.
   const std::string cubins = files.at("src/ksearch_gemm_cubins.c");
   EXPECT_NE(cubins.find("const unsigned char* const ksearch_gemm_timing_cubin = timing_cubin;"), std::string::npos) << cubins;
