@@ -63,9 +63,8 @@ void InputSet::refill(const Task& task, const Shape& shape) {
   const uint64_t next = next_seed(seed);
   Contents fresh = upcoming_.valid() && upcoming_seed_ == next
                        ? upcoming_.get()
-                       : generate(task, shape, next, InputKind::random, fingerprint);
+                       : generate(task, shape, next, kind, fingerprint);
   seed = next;
-  kind = InputKind::random;
   host = std::move(fresh.host);
   fingerprints = std::move(fresh.fingerprints);
   restore();
@@ -75,8 +74,8 @@ void InputSet::refill(const Task& task, const Shape& shape) {
 void InputSet::prefetch(const Task& task, const Shape& shape) {
   prefetching_ = true;
   upcoming_seed_ = next_seed(seed);
-  upcoming_ = std::async(std::launch::async, [&task, shape, s = upcoming_seed_, fp = fingerprint] {
-    return generate(task, shape, s, InputKind::random, fp);
+  upcoming_ = std::async(std::launch::async, [&task, shape, s = upcoming_seed_, k = kind, fp = fingerprint] {
+    return generate(task, shape, s, k, fp);
   });
 }
 

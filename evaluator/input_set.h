@@ -34,8 +34,10 @@ struct InputSet {
   std::string first_broken_guard() const;
   // Guards and data back to what was uploaded, after a candidate wrote where it must not.
   void restore();
-  // New random contents, from the next seed of the set's chain, in the same device buffers (the
-  // reference is stale until recomputed). Generated ahead on another thread after prefetch().
+  // New contents of the same kind, from the next seed of the set's chain, in the same device
+  // buffers (the reference is stale until recomputed). Generated ahead on another thread after
+  // prefetch(). The kind is kept: a hard set refilled as random left every later candidate on
+  // that shape unchecked on hard rows (a kernel ignoring eps passed; GpuConstants, on an H200).
   void refill(const Task& task, const Shape& shape);
   void prefetch(const Task& task, const Shape& shape);
 
