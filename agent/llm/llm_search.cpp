@@ -1,6 +1,7 @@
 #include "agent/llm/llm_search.h"
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "agent/llm/llm_reply.h"
 #include "evaluator/json_text.h"
@@ -55,14 +56,27 @@ void LlmSearch::set_off(const std::string& why) {
 void LlmSearch::start_calls(const Population& pop, const std::function<std::optional<std::string>()>& pick_shape,
                             Rng& rng) {
   if (!off_reason_.empty() || spent()) return;
-  // A few draws per free slot: an operator may have nothing to offer on the shape drawn.
-  for (int tries = 0; proposer_->in_flight() < proposer_->concurrency() && tries < 8 * proposer_->concurrency(); ++tries) {
-    const std::optional<std::string> shape = pick_shape();
-    if (!shape) return;
-    const std::optional<std::string> op = weights_.draw(rng);
-    if (!op) return;
-    std::optional<LlmConversation> c = open_conversation(*op, pop, *shape, opt_.facts, repaired_, rng);
-    if (!c) continue;
+  // Per free slot, a shape and then operators drawn by weight, each at most once per shape, until
+  // one has something to ask; a few shapes. So no call is left unmade for an unlucky draw while an
+  // operator has something to offer: the run then ended as "nothing new is left to try" with its
+  // LLM budget unspent, depending on how many draws the replies' timing had left (LlmRun's replay
+  // test, under load).
+  constexpr int kShapesPerSlot = 8;
+  while (proposer_->in_flight() < proposer_->concurrency()) {
+    std::optional<LlmConversation> c;
+    for (int s = 0; !c && s < kShapesPerSlot; ++s) {
+      const std::optional<std::string> shape = pick_shape();
+      if (!shape) return;
+      std::set<std::string> tried;
+      const auto untried = [&](const std::string& op) { return !tried.count(op) && weights_.weight(op) > 0; };
+      while (!c) {
+        const std::optional<std::string> op = weights_.draw(rng, untried);
+        if (!op) break;
+        tried.insert(*op);
+        c = open_conversation(*op, pop, *shape, opt_.facts, repaired_, rng);
+      }
+    }
+    if (!c) return;  // no operator has anything to ask on the shapes drawn
     if (c->op == "llm_repair") repaired_.insert(c->parents[0]);
     proposer_->submit(std::move(*c));
   }

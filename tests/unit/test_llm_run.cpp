@@ -367,8 +367,7 @@ TEST(LlmRun, AReplayOfARecordedRunGivesTheSameCandidatesInTheSameOrder) {
 TEST(LlmRun, AResumedReplayGoesOnFromTheRepliesItUsed) {
   test::TempDir t;
   const std::string recorded = t.file("recorded.db"), replayed = t.file("replayed.db"), seed = t.file("wrong_seed.cu");
-  // Repair only, as above. The seed is one whose resumed session draws repair in its first tries:
-  // a session whose first draws all miss ends at once ("nothing new is left to try").
+  // Repair only, as above.
   std::ofstream(seed) << rewrite_of_seed("wrong_seed", "wrong");
   const std::string env = std::string("KSEARCH_WORKER=") + FAKE_WORKER;
   const std::string common = "run --task rmsnorm_linear --seeds " + seed +
