@@ -353,7 +353,7 @@ if [ "$what" = grid ]; then
   # baseline as its tuner times it, the plan it keeps and the tuning's cost), and
   # scripts/grid_table.py's two tables. DB: an archive with that search done already (its audit
   # too): the search and audit are skipped, e.g. a grid.db from an earlier call. GRID_OFF=0: the
-  # grid only. Logs: grid-* in $OUT.
+  # grid only. GRID_FORCE=1: export unaudited candidates too (export --force). Logs: grid-* in $OUT.
   model="${2:-llama-3-8b}"
   task="${3:-swiglu_mlp}"
   minutes="${4:-2}"
@@ -370,7 +370,9 @@ if [ "$what" = grid ]; then
   fi
   [ -f "$db" ] || { echo "gpu-check.sh grid: no archive at $db"; exit 2; }
   lib="$work/grid-lib"
-  $ks export --task "$task" --db "$db" --out "$lib" >"$out/grid-export.txt" 2>&1 \
+  force=()
+  [ "${GRID_FORCE:-0}" = 1 ] && force=(--force)
+  $ks export --task "$task" --db "$db" --out "$lib" "${force[@]}" >"$out/grid-export.txt" 2>&1 \
     || { echo "ksearch export failed: $(tail -2 "$out/grid-export.txt")"; exit 1; }
   (cmake -S "$lib" -B "$lib/build" -DCMAKE_BUILD_TYPE=Release && cmake --build "$lib/build" -j8) \
     >"$out/grid-build.log" 2>&1 || { tail -20 "$out/grid-build.log"; exit 1; }
