@@ -27,8 +27,10 @@ constexpr size_t kLtWorkspaceBytes = 32 << 20;
 constexpr size_t kMaxPreparedPlans = 512;  // loaded modules kept for reuse across shapes
 // Shape fixtures kept, most recently used first: a search moves between a task's shapes, and
 // rebuilding one (inputs, references, the CPU fp64 samples, the baseline check) takes about a
-// second. Bounded by count and by a quarter of the device's memory.
-constexpr size_t kMaxFixtures = 8;
+// second, several for a model's large weights. Bounded by count and by a quarter of the device's
+// memory. The count holds a model's bucket grid (13 values of M for llama-3-8b): with 8, a search
+// going round its 13 shapes (generation 0 does) rebuilt a fixture for every batch.
+constexpr size_t kMaxFixtures = 16;
 // A replay on inputs the candidate has not seen may take this much longer than its timed replays
 // (p90) before the timed ones count as remembered, not computed: generous, since it is one sample.
 constexpr double kFreshSlowdown = 2.0, kFreshSlackUs = 5.0;
