@@ -353,7 +353,9 @@ if [ "$what" = grid ]; then
   # baseline as its tuner times it, the plan it keeps and the tuning's cost), and
   # scripts/grid_table.py's two tables. DB: an archive with that search done already (its audit
   # too): the search and audit are skipped, e.g. a grid.db from an earlier call. GRID_OFF=0: the
-  # grid only. GRID_FORCE=1: export unaudited candidates too (export --force). Logs: grid-* in $OUT.
+  # grid only. GRID_FORCE=1: export unaudited candidates too (export --force). GRID_SEARCH_ONLY=1:
+  # the search and audit alone, into $OUT/grid.db (the whole check outlasts one 600 s device call:
+  # run it in two, the second given that archive). Logs: grid-* in $OUT.
   model="${2:-llama-3-8b}"
   task="${3:-swiglu_mlp}"
   minutes="${4:-2}"
@@ -367,6 +369,11 @@ if [ "$what" = grid ]; then
     tail -2 "$out/grid-run.log"
     $ks audit --task "$task" --model "$model" --top 1 --seed 4 --db "$db" >"$out/grid-audit.txt" 2>"$out/grid-audit.log"
     echo "ksearch audit: exit code $?; $(tail -1 "$out/grid-audit.txt")"
+    if [ "${GRID_SEARCH_ONLY:-0}" = 1 ]; then
+      rm -f "$db-wal" "$db-shm"
+      echo "gpu-check.sh grid: search and audit done, the rest skipped (GRID_SEARCH_ONLY=1): $db"
+      exit 0
+    fi
   fi
   [ -f "$db" ] || { echo "gpu-check.sh grid: no archive at $db"; exit 2; }
   lib="$work/grid-lib"
