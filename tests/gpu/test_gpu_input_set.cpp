@@ -2,7 +2,6 @@
 // hard contents, the same bytes InputSet::make gives for the next seed, on the host and on the
 // device, whether generated ahead (prefetch) or on demand. Refilled as random, a shape's one hard
 // set was gone after a few evaluations and a kernel that ignores eps passed (GpuConstants).
-#include <algorithm>
 #include <cstring>
 
 #include "evaluator/cuda_handles.h"
@@ -25,9 +24,7 @@ void expect_same_contents(const InputSet& got, const InputSet& want, const std::
 TEST(GpuInputSet, ARefilledSetKeepsItsKindAndDrawsTheNextSeed) {
   KS_REQUIRE_GPU();
   for (const Task* task : all_tasks()) {
-    const std::vector<Shape> shapes = task->search_shapes();
-    Shape shape;  // the first search shape, shrunk (7 rows: every kind of hard row)
-    for (auto& [sym, val] : shapes.front()) shape[sym] = std::min<int64_t>(val, sym == "M" ? 7 : 136);
+    const Shape shape = gpu_test::shrunk(task->search_shapes().front());
     for (InputKind kind : {InputKind::hard, InputKind::random})
       for (bool ahead : {false, true}) {
         const std::string what = task->name() + (kind == InputKind::hard ? " hard" : " random") +

@@ -28,11 +28,7 @@ TEST(GpuReference, MatchesCpuFp64OnSmallShapes) {
     DeviceMemory ws(32 << 20);
     Stream stream = make_stream();
     std::vector<Shape> shapes;
-    for (auto& s : task->search_shapes()) {  // the search shapes, shrunk
-      Shape small;
-      for (auto& [sym, val] : s) small[sym] = std::min<int64_t>(val, sym == "M" ? 7 : 136);
-      shapes.push_back(small);
-    }
+    for (auto& s : task->search_shapes()) shapes.push_back(gpu_test::shrunk(s));
     const Constants defaults = resolve_constants(*task, {});
     std::vector<std::pair<Constants, Shape>> cases;  // each shape at the defaults, then varied
     for (const Shape& shape : shapes)
