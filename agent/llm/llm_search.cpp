@@ -68,7 +68,7 @@ void LlmSearch::start_calls(const Population& pop, const std::function<std::opti
       const std::optional<std::string> shape = pick_shape();
       if (!shape) return;
       std::set<std::string> tried;
-      const auto untried = [&](const std::string& op) { return !tried.count(op) && weights_.weight(op) > 0; };
+      const auto untried = [&](const std::string& op) { return !tried.count(op); };
       while (!c) {
         const std::optional<std::string> op = weights_.draw(rng, untried);
         if (!op) break;

@@ -38,6 +38,7 @@ std::optional<std::string> OperatorWeights::draw(Rng& rng, const std::function<b
   std::vector<double> weights;
   for (auto& n : order_) {
     if (eligible && !eligible(n)) continue;
+    if (weight(n) <= 0) continue;  // off (a base of 0): std::discrete_distribution of all zeros picks the first
     names.push_back(n);
     weights.push_back(weight(n));
   }

@@ -27,8 +27,8 @@ class OperatorWeights {
   double weight(const std::string& name) const;
   // Every operator's weight over their sum, in the order added.
   std::vector<std::pair<std::string, double>> shares() const;
-  // An operator drawn by weight among those `eligible` accepts (all when empty); nothing when
-  // none is.
+  // An operator drawn by weight among those `eligible` accepts (all when empty) whose weight is
+  // above 0; nothing when none is.
   std::optional<std::string> draw(Rng& rng, const std::function<bool(const std::string&)>& eligible = {}) const;
 
   struct Tally {

@@ -153,6 +153,10 @@ TEST(OperatorWeights, AdaptToWhatPaidOffWithAFloor) {
   Rng rng(4);
   EXPECT_EQ(*w.draw(rng, [](const std::string& n) { return n == "mutate"; }), "mutate");
   EXPECT_FALSE(w.draw(rng, [](const std::string&) { return false; }));
+  // An operator of base 0 is off: never drawn, even when it is the only one eligible.
+  w.add("refine", 0);
+  EXPECT_FALSE(w.draw(rng, [](const std::string& n) { return n == "refine"; }));
+  for (int i = 0; i < 50; ++i) EXPECT_NE(*w.draw(rng), "refine");
 }
 
 }  // namespace
