@@ -5,8 +5,9 @@ replay, median over the replays): PyTorch eager and torch.compile of each task's
 (torch_eager.py), on the shapes asked for. `ksearch bench --peers` runs it on the same GPU in the
 same run.
 
-Input (stdin), one JSON object per line, each answered before the next is read: {"task": "rmsnorm_linear", "shape": "M=16,K=4096,N=6144"}
-(sizes in the task's size-symbol order). Output (stdout), one JSON line per input line:
+Input (stdin), one JSON object per line, each answered before the next is read: {"task": "rmsnorm_linear", "shape": "M=16,K=4096,N=6144", "warmup_s": 2.0}
+(sizes in the task's size-symbol order; warmup_s: seconds of warm-up replays before each timing, as
+ksearch's beside them; default 0.25). Output (stdout), one JSON line per input line:
 {"task", "shape", "eager_us", "compile_us"}, or {"task", "shape", "error"} for a shape that failed.
 Progress goes to stderr. Exit 3, with {"error": ...} on stdout, when torch cannot be imported or
 there is no CUDA device."""
@@ -33,17 +34,18 @@ def main():
             continue
         req = json.loads(line)
         task, shape = req["task"], req["shape"]
+        warmup_s = float(req.get("warmup_s", 0.25))
         out = {"task": task, "shape": shape}
         try:
             make = torch_eager.TASKS[task][0]
             sizes = [int(part.split("=")[1]) for part in shape.split(",")]
             _, _, fn = make(*sizes)
-            out["eager_us"] = torch_eager.flushed_graph_median_us(fn)
+            out["eager_us"] = torch_eager.flushed_graph_median_us(fn, warmup_s=warmup_s)
             print(f"torch_peers: {task} {shape}: eager {out['eager_us']:.1f} us; compiling", file=sys.stderr, flush=True)
             torch._dynamo.reset()  # each shape compiled for itself, as a serving engine would
             compiled = torch.compile(fn)
             compiled()  # compile outside the graph capture
-            out["compile_us"] = torch_eager.flushed_graph_median_us(compiled)
+            out["compile_us"] = torch_eager.flushed_graph_median_us(compiled, warmup_s=warmup_s)
         except Exception as e:  # one shape's failure is that row's, not the run's
             out["error"] = f"{type(e).__name__}: {e}"
         print(json.dumps(out), flush=True)

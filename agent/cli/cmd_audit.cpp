@@ -33,7 +33,7 @@ struct Opts {
   std::vector<std::string> constants;
   int top = 3, device = 0;
   std::optional<uint64_t> seed;
-  double min_ms = 100, watchdog_s = 10;
+  double min_ms = 100, warmup_ms = TimerOptions{}.warmup_seconds * 1e3, watchdog_s = 10;
   bool json = false;
   ShapeOptions by_parts;  // --model, --dims, --buckets, --m
 };
@@ -121,6 +121,7 @@ int run_audit(const Opts& o) {
           // Fresh, repeatable from --seed, and below 2^63: SQLite integers are signed.
           settings.seed = mix64(seed ^ static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(n++)) >> 1;
           settings.timer.min_seconds = o.min_ms / 1e3;
+          settings.timer.warmup_seconds = o.warmup_ms / 1e3;
           settings.constants = twice == 0 ? constants.at(task) : varied_constants(*task, constants.at(task));
           const EvalResult r = evaluate_variant(runner, *task, *a.candidate, a.variant, compiled, shape, settings);
           if (r.status == Status::not_applicable) break;  // its plan does not take this shape
@@ -193,6 +194,7 @@ Action add_audit_command(CLI::App& app) {
   add_shape_options(cmd, o->by_parts, "the held-out shapes (the candidates audited: the leaders on the chosen shapes)");
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")
       ->check(non_negative());
+  cmd->add_option("--warmup-ms", o->warmup_ms, warmup_help(TimerOptions{}.warmup_seconds * 1e3))->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
       ->check(positive());
   cmd->add_flag("--json", o->json, "Print JSON instead of the table");

@@ -33,7 +33,7 @@ struct Opts {
   std::vector<std::string> tasks, constants;
   int device = 0;
   std::optional<uint64_t> seed;
-  double min_ms = 200, watchdog_s = 10;
+  double min_ms = 200, warmup_ms = kSustainedWarmupSeconds * 1e3, watchdog_s = 10;
   bool json = false, seeds_only = false, peers = false;
   ShapeOptions by_parts;  // --model, --dims, --buckets, --m
 };
@@ -113,6 +113,7 @@ int run_bench(const Opts& o) {
   EvalSettings settings;
   settings.seed = o.seed.value_or(std::random_device{}());
   settings.timer.min_seconds = o.min_ms / 1e3;
+  settings.timer.warmup_seconds = o.warmup_ms / 1e3;
   Compiler compiler(Compiler::default_options());
   WorkerSupervisor runner(SupervisorOptions{worker_command(o.device), o.watchdog_s});
   const DeviceInfo& dev = runner.device();
@@ -163,7 +164,7 @@ int run_bench(const Opts& o) {
     std::vector<PeerKey> keys;
     for (auto& r : rows) keys.push_back({r.task, r.shape});
     std::cerr << "timing the peers (PyTorch eager and torch.compile) on " << keys.size() << " shapes\n";
-    peers = measure_peers(o.python, keys, dev.index);
+    peers = measure_peers(o.python, keys, dev.index, settings.timer.warmup_seconds);
   }
 
   Table table({"task", "shape", "eager us", "compile us", "floor us", "target us", "baseline us", "best us", "% floor",
@@ -234,6 +235,7 @@ Action add_bench_command(CLI::App& app) {
   add_shape_options(cmd, o->by_parts, "the search shapes");
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 200)")
       ->check(non_negative());
+  cmd->add_option("--warmup-ms", o->warmup_ms, warmup_help(kSustainedWarmupSeconds * 1e3))->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
       ->check(positive());
   cmd->add_flag("--peers", o->peers,

@@ -26,7 +26,7 @@ struct Opts {
   int device = 0;
   std::optional<uint64_t> seed;
   int min_replays = 20;
-  double min_ms = 100;
+  double min_ms = 100, warmup_ms = TimerOptions{}.warmup_seconds * 1e3;
 };
 
 nlohmann::json row_json(const Task& t, const EvalResult& r) {
@@ -79,6 +79,7 @@ int run_eval(const Opts& o) {
   eo.time = !o.no_time;
   eo.timer.min_replays = o.min_replays;
   eo.timer.min_seconds = o.min_ms / 1e3;
+  eo.timer.warmup_seconds = o.warmup_ms / 1e3;
   eo.skeleton = o.skeleton;
   CompilerOptions copts = Compiler::default_options();
   copts.timeout_s = o.compile_timeout_s;
@@ -213,6 +214,7 @@ Action add_eval_command(CLI::App& app) {
       ->excludes(no_time);
   cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(positive());
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per row, at least (default 100)")->check(non_negative());
+  cmd->add_option("--warmup-ms", o->warmup_ms, warmup_help(TimerOptions{}.warmup_seconds * 1e3))->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
       ->check(positive());
   cmd->add_option("--compile-timeout", o->compile_timeout_s, "Seconds one NVRTC compile may take before it is killed, a compile_error (default 60)")

@@ -45,7 +45,7 @@ struct Opts {
   std::optional<int64_t> run_id, max_evals, seed;
   std::optional<double> minutes;
   std::optional<int> batch, seed_variants, min_replays;
-  std::optional<double> min_ms, watchdog_s, compile_timeout_s;
+  std::optional<double> min_ms, warmup_ms, watchdog_s, compile_timeout_s;
   std::vector<std::string> seeds, shapes, constants;
   ShapeOptions by_parts;  // --model, --dims, --buckets, --m
 };
@@ -211,6 +211,7 @@ RunSettings run_settings(const Opts& o, const Task& task, const std::optional<Ch
   so.seed_variants = pick(o.seed_variants, stored, "seed_variants", so.seed_variants);
   so.eval.timer.min_replays = pick(o.min_replays, stored, "min_replays", so.eval.timer.min_replays);
   so.eval.timer.min_seconds = pick(o.min_ms, stored, "min_ms", so.eval.timer.min_seconds * 1e3) / 1e3;
+  so.eval.timer.warmup_seconds = pick(o.warmup_ms, stored, "warmup_ms", so.eval.timer.warmup_seconds * 1e3) / 1e3;
   r.watchdog = pick(o.watchdog_s, stored, "watchdog", SupervisorOptions{}.watchdog_s);
   r.compile_timeout = pick(o.compile_timeout_s, stored, "compile_timeout", CompilerOptions{}.timeout_s);
   r.llm = llm_options(o.llm, stored, task);
@@ -438,6 +439,7 @@ Action add_run_command(CLI::App& app) {
   cmd->add_option("--min-replays", o->min_replays, "Timed replays per side, at least (default 20)")->check(positive());
   cmd->add_option("--min-ms", o->min_ms, "Wall milliseconds of timing per evaluation, at least (default 100)")
       ->check(non_negative());
+  cmd->add_option("--warmup-ms", o->warmup_ms, warmup_help(TimerOptions{}.warmup_seconds * 1e3))->check(non_negative());
   cmd->add_option("--watchdog", o->watchdog_s, "Seconds a candidate may take on one shape before its worker is killed (default 10)")
       ->check(positive());
   cmd->add_option("--compile-timeout", o->compile_timeout_s, "Seconds one NVRTC compile may take before it is killed, a compile_error (default 60)")

@@ -35,6 +35,10 @@ Action add_audit_command(CLI::App& app);
 CLI::Validator positive();                      // > 0
 CLI::Validator non_negative();                  // >= 0
 CLI::Validator in_range(double lo, double hi);  // lo <= v <= hi
+// --warmup-ms's help: warm-up replays before the timed ones; default_ms as the command has it.
+// 250 is a search's state (the GPU recovers in its compiles and checks), 2000 a sustained load's
+// (evaluator/timer.h, kSustainedWarmupSeconds).
+std::string warmup_help(double default_ms);
 // A --variant's text: NAME=VALUE,...; an empty one is an error, never "every variant".
 CLI::Validator variant_text();
 

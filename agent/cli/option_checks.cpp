@@ -69,4 +69,11 @@ CLI::Validator variant_text() {
       "NAME=VALUE,...");
 }
 
+std::string warmup_help(double default_ms) {
+  return "Wall milliseconds of warm-up replays before the timed ones, at least (default " + number_text(default_ms) +
+         "). 250 times the GPU as a search finds it, its power state recovered in the pauses between timings; "
+         "2000 as a server's, under sustained load (compute-bound times up to ~9% longer on an H200), as `ksearch "
+         "bench` and the exported example time";
+}
+
 }  // namespace ks::cli

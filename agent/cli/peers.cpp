@@ -21,7 +21,8 @@ std::optional<double> time_of(const nlohmann::json& j, const char* key) {
 
 }  // namespace
 
-std::map<PeerKey, PeerTimes> measure_peers(const std::string& python, const std::vector<PeerKey>& shapes, int device) {
+std::map<PeerKey, PeerTimes> measure_peers(const std::string& python, const std::vector<PeerKey>& shapes, int device,
+                                           double warmup_s) {
   const std::string script = (project_root() / "scripts" / "torch_peers.py").string();
   // env finds python on the PATH (exit 127 when it cannot) and sets the device; the script's
   // progress goes to our stderr. One request line out, one answer line back.
@@ -31,7 +32,7 @@ std::map<PeerKey, PeerTimes> measure_peers(const std::string& python, const std:
   };
   std::map<PeerKey, PeerTimes> out;
   for (const PeerKey& key : shapes) {
-    child.write_line(nlohmann::json{{"task", key.first}, {"shape", key.second}}.dump());
+    child.write_line(nlohmann::json{{"task", key.first}, {"shape", key.second}, {"warmup_s", warmup_s}}.dump());
     std::string line;
     switch (child.read_line(line, ChildProcess::Clock::now() + kPerShape)) {
       case ChildProcess::Read::line: break;

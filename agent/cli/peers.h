@@ -21,7 +21,9 @@ using PeerKey = std::pair<std::string, std::string>;  // task, shape text
 // progress on stderr), sending one shape at a time and reading its answer (10 minutes at most
 // each). A shape the script ends without answering has an error, not a time. Throws ks::Error
 // with one line when python cannot be run, torch cannot be imported or sees no GPU, the script
-// fails or hangs, or it says something that is not its protocol.
-std::map<PeerKey, PeerTimes> measure_peers(const std::string& python, const std::vector<PeerKey>& shapes, int device);
+// fails or hangs, or it says something that is not its protocol. warmup_s: the seconds of warm-up
+// replays before each timing, as ksearch's own beside them (TimerOptions::warmup_seconds).
+std::map<PeerKey, PeerTimes> measure_peers(const std::string& python, const std::vector<PeerKey>& shapes, int device,
+                                           double warmup_s);
 
 }  // namespace ks::cli

@@ -24,11 +24,13 @@ std::string generate_example(const ExportInput& in) {
   for (size_t j = 0; j < syms.size(); ++j) o << (j ? "," : "") << syms[j];
   o << " [OUTPUT_FILE]]";
   for (auto& c : task.constants()) o << " [" << c.name << "=VALUE]";
-  o << " [--tune]";
+  o << " [--tune] [--warmup=SECONDS]";
   o << "   (default: " << task.format_shape(first);
   for (auto& c : task.constants()) o << ", " << c.name << " " << constant_default_macro(task, c);
   o << ")\n"
     << "//   --tune: " << lib << "_tune() the shape first (its time printed); the plan run is printed either way.\n"
+    << "//   --warmup=SECONDS: warm-up replays before the timed ones (default " << sustained_warmup_seconds_text()
+    << ", a sustained load's,\n//     as `ksearch bench` times; " << warmup_seconds_text() << " as a search's evaluations).\n"
     << "#include \"" << lib << ".h\"\n\n#include <cuda_runtime_api.h>\n\n"
     << "#include <algorithm>\n#include <chrono>\n#include <cstdint>\n#include <cstdio>\n#include <cstdlib>\n#include <cstring>\n"
     << "#include <string>\n#include <vector>\n\n"
@@ -61,12 +63,17 @@ std::string generate_example(const ExportInput& in) {
     << "    if (bf16) {\n      uint16_t h;\n      std::memcpy(&h, &host[2 * i], 2);\n      v = from_bf16(h);\n"
     << "    } else {\n      std::memcpy(&v, &host[4 * i], 4);\n    }\n    sum += v;\n  }\n  return sum;\n}\n\n"
     << "int main(int argc, char** argv) {\n";
-  o << "  // --tune, and the constants: the header's defaults, or NAME=VALUE arguments anywhere on the line.\n"
-    << "  bool tune = false;\n";
+  o << "  // --tune, --warmup=S and the constants: the header's defaults, or NAME=VALUE arguments anywhere on the line.\n"
+    << "  bool tune = false;\n  double warmup_s = " << sustained_warmup_seconds_text() << ";\n";
   for (auto& c : task.constants()) o << "  float c_" << c.name << " = " << constant_default_macro(task, c) << ";\n";
   o << "  std::vector<char*> positional = {argv[0]};\n"
     << "  for (int i = 1; i < argc; ++i) {\n    const std::string a = argv[i];\n"
-    << "    if (a == \"--tune\") {\n      tune = true;\n      continue;\n    }\n";
+    << "    if (a == \"--tune\") {\n      tune = true;\n      continue;\n    }\n"
+    << "    if (a.rfind(\"--warmup=\", 0) == 0) {\n      char* end = nullptr;\n"
+    << "      warmup_s = std::strtod(a.c_str() + 9, &end);\n"
+    << "      if (end == a.c_str() + 9 || *end || !(warmup_s >= 0 && warmup_s <= 3600)) {\n"
+    << "        std::fprintf(stderr, \"--warmup: '%s' is not a number of seconds from 0 to 3600\\n\", a.c_str() + 9);\n"
+    << "        return 2;\n      }\n      continue;\n    }\n";
   for (auto& c : task.constants())
     o << "    if (a.rfind(\"" << c.name << "=\", 0) == 0) {\n"
       << "      c_" << c.name << " = std::strtof(a.c_str() + " << c.name.size() + 1 << ", nullptr);\n      continue;\n    }\n";
@@ -139,7 +146,7 @@ std::string generate_example(const ExportInput& in) {
       << "      CHECK(cudaMemcpy(h.data(), d_" << b.name << ", h.size(), cudaMemcpyDeviceToHost));\n"
       << "      std::fwrite(h.data(), 1, h.size(), f);\n    }\n";
   o << "    std::fclose(f);\n  }\n\n"
-    << "  // Timed as ksearch times, so the result compares with the archive's: the call captured in a\n"
+    << "  // Timed as `ksearch bench` times, so the result compares with its table: the call captured in a\n"
     << "  // CUDA graph; before each replay, ksearch's flush kernel reads twice the L2's size (so the\n"
     << "  // weights come from memory); the replay between two events; the median of 200.\n"
     << "  int device = 0, l2 = 0, sms = 0;\n  CHECK(cudaGetDevice(&device));\n"
@@ -162,10 +169,10 @@ std::string generate_example(const ExportInput& in) {
     << "  CHECK(cudaGraphInstantiate(&exec, graph, 0));\n"
     << "  const int replays = 200;\n  std::vector<cudaEvent_t> events(2 * replays);\n"
     << "  for (auto& e : events) CHECK(cudaEventCreate(&e));\n"
-    << "  // Warm-up replays for " << warmup_seconds_text() << " s at least: times of a GPU under sustained load (its\n"
-    << "  // clocks are higher for the first ~0.1 s of heavy work after a pause), as ksearch times.\n"
+    << "  // Warm-up replays for warmup_s at least (" << sustained_warmup_seconds_text() << " s: times of a GPU under sustained load, whose\n"
+    << "  // clocks settle lower over ~2 s of heavy work after a pause, as `ksearch bench` times).\n"
     << "  const auto warm_start = std::chrono::steady_clock::now();\n"
-    << "  const std::chrono::duration<double> warm_for(" << warmup_seconds_text() << ");\n"
+    << "  const std::chrono::duration<double> warm_for(warmup_s);\n"
     << "  for (int i = 0; i < 5 || std::chrono::steady_clock::now() - warm_start < warm_for; ++i) {\n"
     << "    flush();\n    CHECK(cudaGraphLaunch(exec, stream));\n    CHECK(cudaStreamSynchronize(stream));\n  }\n"
     << "  for (int i = 0; i < replays; ++i) {\n    flush();\n    CHECK(cudaEventRecord(events[2 * i], stream));\n"

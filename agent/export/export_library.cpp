@@ -60,13 +60,18 @@ std::string c_float_literal(double v) {
   return text + "f";
 }
 
-std::string warmup_seconds_text() {
+namespace {
+std::string double_literal(double v) {
   std::ostringstream o;
-  o << TimerOptions{}.warmup_seconds;
+  o << v;
   std::string text = o.str();
   if (text.find_first_of(".e") == std::string::npos) text += ".0";  // a double literal either way
   return text;
 }
+}  // namespace
+
+std::string warmup_seconds_text() { return double_literal(TimerOptions{}.warmup_seconds); }
+std::string sustained_warmup_seconds_text() { return double_literal(kSustainedWarmupSeconds); }
 
 std::string library_name(const Task& task) {
   const std::string n = task.name();

@@ -86,6 +86,9 @@ std::string c_float_literal(double v);
 // The warm-up before the export's timings (tuner, example), seconds as C++ text: the evaluator's
 // (TimerOptions::warmup_seconds), so the library times in the state ksearch timed in. "0.25".
 std::string warmup_seconds_text();
+// The example's warm-up before the time it prints, beside `ksearch bench`'s and PyTorch's: a
+// sustained load's (kSustainedWarmupSeconds). "2.0".
+std::string sustained_warmup_seconds_text();
 // The export's identity: 16 hex digits of a hash of the task, the arch and every plan (its file,
 // name, params and cubin bytes). Tuning cache lines (KSEARCH_TUNE_CACHE) carry it, so a line
 // written by another export is never used; the manifest records it.

@@ -2,6 +2,7 @@
 // "Fake GPU", seed candidates, evaluations, audit rows): what it picks per shape, what it refuses,
 // and that the exported project builds with g++ and cmake alone.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <cstdlib>
@@ -156,6 +157,15 @@ TEST(Export, PicksAuditedBestAndTheExportBuildsWithCMake) {
   EXPECT_TRUE(fs::exists(build / "libksearch_rmsnorm_linear.so"));
   EXPECT_TRUE(fs::exists(build / "libksearch_rmsnorm_linear.a"));
   EXPECT_TRUE(fs::exists(build / "ksearch_rmsnorm_linear_example"));
+  // A --warmup that is not a number of seconds is refused (exit 2, naming it) before the device
+  // is touched, so this runs without a GPU.
+  const std::string example = (build / "ksearch_rmsnorm_linear_example").string();
+  const std::string err = (tmp.dir / "example.err").string();
+  for (const char* bad : {"--warmup=abc", "--warmup=-1", "--warmup=", "--warmup=2s", "--warmup=nan"}) {
+    const int status = std::system((example + " 16,4096,6144 " + bad + " > /dev/null 2> " + err).c_str());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << bad << ": " << status;
+    EXPECT_NE(read_text(err).find("--warmup"), std::string::npos) << bad << ": " << read_text(err);
+  }
 }
 
 TEST(Export, FailingAuditRowBlocksTheCandidate) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "agent/cli/peers.h"
 #include "base/error.h"
@@ -24,7 +25,7 @@ std::string fake_python(test::TempDir& t, const std::string& body) {
 
 std::string error_of(const std::string& python, const std::vector<PeerKey>& shapes) {
   try {
-    measure_peers(python, shapes, 0);
+    measure_peers(python, shapes, 0, 0.25);
   } catch (const Error& e) {
     return e.what();
   }
@@ -41,7 +42,7 @@ TEST(Peers, EachShapeGetsItsTimesOrItsError) {
   const std::string python = fake_python(t, R"(read a; echo "$a" | sed 's/}$/, "eager_us": 20.5, "compile_us": 17.25}/'
 read b; echo "$b" | sed 's/}$/, "error": "RuntimeError: out of memory"}/'
 echo "progress goes to stderr" >&2)");
-  const auto peers = measure_peers(python, kShapes, 0);
+  const auto peers = measure_peers(python, kShapes, 0, 0.25);
   ASSERT_EQ(peers.size(), 3u);
   const PeerTimes& a = peers.at(kShapes[0]);
   EXPECT_EQ(a.eager_us, 20.5);
@@ -51,6 +52,26 @@ echo "progress goes to stderr" >&2)");
   EXPECT_FALSE(b.eager_us);
   EXPECT_EQ(b.error, "RuntimeError: out of memory");
   EXPECT_EQ(peers.at(kShapes[2]).error, "the peers' script gave no time for this shape");
+}
+
+TEST(Peers, EachRequestCarriesTheWarmUpKsearchTimesWith) {
+  test::TempDir t("peers");
+  // Keeps the requests it reads, and answers each.
+  const std::string requests = t.file("requests");
+  const std::string python = fake_python(t, "while read r; do echo \"$r\" >> " + requests +
+                                                "; echo \"$r\" | sed 's/}$/, \"eager_us\": 1, \"compile_us\": 1}/'; done");
+  measure_peers(python, kShapes, 0, 2.0);
+  std::ifstream in(requests);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j.at("task"), kShapes[size_t(n)].first);
+    EXPECT_EQ(j.at("shape"), kShapes[size_t(n)].second);
+    EXPECT_EQ(j.at("warmup_s"), 2.0) << line;
+    ++n;
+  }
+  EXPECT_EQ(n, 3);
 }
 
 TEST(Peers, AWholeRunThatCannotBeTimedIsOneClearLine) {
