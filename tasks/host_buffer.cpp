@@ -47,8 +47,15 @@ void HostBuffer::set(size_t i, double v) {
 }
 
 void fill_normal(HostBuffer& b, uint64_t stream, double mean, double stddev) {
-  parallel_for(b.count(), [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) b.set(i, mean + stddev * normal_at(stream, i));
+  // By pairs: elements 2j and 2j+1 come from one Box-Muller step (half the transcendentals).
+  const size_t n = b.count();
+  parallel_for((n + 1) / 2, [&](size_t begin, size_t end) {
+    for (size_t j = begin; j < end; ++j) {
+      double even, odd;
+      normal_pair_at(stream, j, even, odd);
+      b.set(2 * j, mean + stddev * even);
+      if (2 * j + 1 < n) b.set(2 * j + 1, mean + stddev * odd);
+    }
   });
 }
 
