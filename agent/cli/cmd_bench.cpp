@@ -207,12 +207,13 @@ int run_bench(const Opts& o) {
   }
   if (o.json) {
     std::cout << nlohmann::json{{"device", dev.name}, {"bandwidth_tbs", ceil.bytes_per_s / 1e12},
-                                {"peak_tflops", ceil.flops_per_s / 1e12}, {"seed", settings.seed}, {"rows", out}}.dump(2)
+                                {"peak_tflops", ceil.flops_per_s / 1e12}, {"seed", settings.seed},
+                                {"warmup_ms", o.warmup_ms}, {"rows", out}}.dump(2)
               << '\n';
   } else {
     std::cout << "ksearch bench on " << dev.name << " (" << fixed(ceil.bytes_per_s / 1e12, 2) << " TB/s, "
               << fixed(ceil.flops_per_s / 1e12, 0) << " TFLOP/s measured), seed " << settings.seed << constants_note
-              << '\n';
+              << "; each time after " << fixed(o.warmup_ms / 1e3, 2) << " s of warm-up\n";
     table.print(std::cout);
   }
   return missing ? 1 : 0;
