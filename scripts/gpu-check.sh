@@ -251,7 +251,9 @@ if [ "$what" = bench ]; then
   # BENCH_TASKS="gemm rmsnorm_linear": only these tasks (default every task).
   only=()
   for t in ${BENCH_TASKS:-}; do only+=(--task "$t"); done
-  $ks bench "${src[@]}" "${only[@]}" "${peers[@]}" --min-ms "${BENCH_MIN_MS:-200}" --json >"$out/bench.json" 2>"$out/bench.log"
+  # BENCH_WARMUP_MS: the warm-up before each time (default 2000, a sustained load's: README "Timing").
+  $ks bench "${src[@]}" "${only[@]}" "${peers[@]}" --min-ms "${BENCH_MIN_MS:-200}" --warmup-ms "${BENCH_WARMUP_MS:-2000}" \
+    --json >"$out/bench.json" 2>"$out/bench.log"
   echo "ksearch bench exit code $?"
   kill $smi 2>/dev/null
   python3 - "$out/clocks.csv" <<'PY'
