@@ -28,7 +28,7 @@ outputs apart (the residual and the other block would hide an error of one: a 5%
 attention block moves the layer's output by less than FACTOR allows); the same for (c) replayed
 from a CUDA graph and for (c) under torch.compile (fullgraph: the custom ops trace through their
 fake implementations), which must run. Timed with CUDA events, median of
---iters calls after --warmup: (b) and (c) eager, each captured in a CUDA graph, each under
+--iters calls after --warmup calls and --warmup-seconds of them: (b) and (c) eager, each captured in a CUDA graph, each under
 torch.compile, and torch.compile inside a CUDA graph; then each op against its unfused torch
 equivalent on the layer's own tensors. The weights (436 MB in bf16) do not fit the L2, so no flush
 is needed between calls. The table is printed last.
@@ -74,6 +74,9 @@ def parse_args(argv=None):
     p.add_argument("--init-std", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--warmup-seconds", type=float, default=2.0, metavar="S",
+                   help="then warm-up calls for S seconds at least before each timing (default 2: a GPU under "
+                        "sustained load, as `ksearch bench` times; README \"Timing\")")
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--lib-dir", action="append", default=[], metavar="DIR",
                    help="an export folder (ksearch export --out DIR); its python/ goes on sys.path (repeatable)")
@@ -99,6 +102,8 @@ def parse_args(argv=None):
         p.error("--time-budget must be positive")
     if a.warmup < 0:
         p.error("--warmup must be at least 0")
+    if not 0 <= a.warmup_seconds <= 3600:
+        p.error("--warmup-seconds must be from 0 to 3600")
     if any(s < 1 for s in a.seq):
         p.error("--seq: every length must be at least 1")
     if a.heads % a.kv_heads:
@@ -329,8 +334,9 @@ def finite(torch, *ts):
 
 
 class Timer:
-    def __init__(self, torch, cuda, warmup, iters):
+    def __init__(self, torch, cuda, warmup, iters, warmup_seconds):
         self.torch, self.cuda, self.warmup, self.iters = torch, cuda, warmup, iters
+        self.warmup_seconds = warmup_seconds
 
     def __call__(self, fn):
         """Median microseconds of fn() over iters calls after warmup: CUDA events on a GPU, the
@@ -345,11 +351,11 @@ class Timer:
                 fn()
                 times.append((time.perf_counter() - t0) * 1e6)
             return statistics.median(times)
-        # On, for 0.25 s at least, as ksearch's timer warms up: times of a GPU under sustained load
-        # (its clocks are higher for the first ~0.1 s of heavy work; README "Timing").
+        # On, for warmup_seconds at least (2 s, as `ksearch bench`): times of a GPU under sustained
+        # load, whose clocks settle lower over ~2 s of heavy work after a pause (README "Timing").
         torch.cuda.synchronize()
         warm_start = time.perf_counter()
-        while time.perf_counter() - warm_start < 0.25:
+        while time.perf_counter() - warm_start < self.warmup_seconds:
             fn()
             torch.cuda.synchronize()
         ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(self.iters)]
@@ -431,7 +437,7 @@ def main(argv=None):
 
     p = make_params(torch, cfg, args.seed, device, args.init_std)
     p32 = {k: v.float() for k, v in p.items()}
-    timer = Timer(torch, cuda, args.warmup, args.iters)
+    timer = Timer(torch, cuda, args.warmup, args.iters, args.warmup_seconds)
     stock_attn = sdpa_attention(torch, F, cfg)
     ref_attn = math_attention(torch, cfg)
     kernel_ops = {t: ops[t] for t in TASKS}
