@@ -27,7 +27,7 @@ void normal_pair_at(uint64_t stream, uint64_t j, double& even, double& odd) {
   const double u1 = uniform_at(stream, 2 * j), u2 = uniform_at(stream, 2 * j + 1);
   const double r = std::sqrt(-2.0 * std::log(u1));
   // The angle in float: a fixture's inputs are bf16 or f32, and float's sine and cosine cost a
-  // third of double's (input generation is most of a large shape's fixture set-up).
+  // third of double's (drawing swiglu M=4096's three input sets took ~1.9 s of 16 cores before).
   const float a = static_cast<float>(2.0 * std::numbers::pi * u2);
   even = r * std::cos(a);
   odd = r * std::sin(a);
